@@ -1,0 +1,112 @@
+//! The `w2s` binary as a user meets it: help, errors that say what to do, a real run.
+
+use std::process::{Command, Output};
+
+fn w2s(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_w2s"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The error is one line starting with `error:` (plus nothing but log lines).
+fn one_line_error(o: &Output) -> String {
+    assert!(!o.status.success());
+    let err: Vec<String> = stderr(o)
+        .lines()
+        .filter(|l| l.starts_with("error"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(err.len(), 1, "{}", stderr(o));
+    err[0].clone()
+}
+
+#[test]
+fn help_explains_commands_and_options() {
+    let o = w2s(&["--help"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    for cmd in ["demo", "run", "datasets"] {
+        assert!(out.contains(cmd), "{out}");
+    }
+    let o = w2s(&["run", "--help"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    for flag in [
+        "--model",
+        "--weak-model",
+        "--loss",
+        "--minibatch-size",
+        "--results",
+        "--force",
+    ] {
+        assert!(out.contains(flag), "{flag} missing from:\n{out}");
+    }
+}
+
+#[test]
+fn unknown_model_folder() {
+    let e = one_line_error(&w2s(&["run", "--model", "./no/such/folder"]));
+    assert!(e.contains("does not exist"), "{e}");
+}
+
+#[test]
+fn broken_config_names_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.toml");
+    std::fs::write(&p, "model = \"bow\"\nseed = [oops\n").unwrap();
+    let o = w2s(&["run", p.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let s = stderr(&o);
+    assert!(s.contains("bad.toml") && s.contains("line 2"), "{s}");
+}
+
+#[test]
+fn missing_tokenizer_and_unsupported_family() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m");
+    std::fs::create_dir(&m).unwrap();
+    std::fs::write(
+        m.join("config.json"),
+        r#"{"model_type": "bert", "vocab_size": 10}"#,
+    )
+    .unwrap();
+    let e = one_line_error(&w2s(&["run", "--model", m.to_str().unwrap()]));
+    assert!(e.contains("no tokenizer.json"), "{e}");
+
+    std::fs::write(m.join("config.json"), "{not json").unwrap();
+    let e = one_line_error(&w2s(&["run", "--model", m.to_str().unwrap()]));
+    assert!(
+        e.contains("config.json") && e.contains("not valid JSON"),
+        "{e}"
+    );
+}
+
+#[test]
+fn ground_truth_run_from_flags_then_reuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().to_str().unwrap();
+    let args = [
+        "run",
+        "--model",
+        "bow",
+        "--n-docs",
+        "400",
+        "--n-test-docs",
+        "200",
+        "--results",
+        results,
+    ];
+    let o = w2s(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(out.contains("test accuracy"), "{out}");
+    let again = w2s(&args);
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout),
+        out,
+        "a stored run is reused"
+    );
+}

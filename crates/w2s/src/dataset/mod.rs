@@ -1,0 +1,141 @@
+//! Binary classification examples and the experiment's splits.
+//!
+//! Every task, built-in or loaded from files, ends up as two pools of [`Example`]s (train and
+//! test). [`Splits::new`] then follows openai/weak-to-strong: shuffle each pool with the run's
+//! seed, keep `n_docs` train and `n_test_docs` test examples, and cut train into halves:
+//! `train1` (ground truth, for supervisors and ceilings) and `train2` (to be weakly labelled).
+
+pub mod demo;
+pub mod registry;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// One text with a binary label (0 or 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Example {
+    pub text: String,
+    pub label: u8,
+}
+
+/// A task's raw pools before the run's seed picks from them.
+#[derive(Debug, Clone)]
+pub struct Pools {
+    pub train: Vec<Example>,
+    pub test: Vec<Example>,
+}
+
+/// The three splits of one experiment.
+#[derive(Debug, Clone)]
+pub struct Splits {
+    pub train1: Vec<Example>,
+    pub train2: Vec<Example>,
+    pub test: Vec<Example>,
+}
+
+/// A shuffle that gives the same order on every machine (ChaCha8 is specified bit for bit).
+pub fn seeded_shuffle<T>(items: &mut [T], seed: u64) {
+    items.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+}
+
+impl Splits {
+    /// Shuffle the pools with `seed`, keep `n_docs` / `n_test_docs` and halve train.
+    /// Asking for more than a pool holds uses all of it, with a warning.
+    pub fn new(pools: Pools, n_docs: usize, n_test_docs: usize, seed: u64) -> Splits {
+        let Pools {
+            mut train,
+            mut test,
+        } = pools;
+        // Distinct streams for the two pools, so that changing one size never reorders the other.
+        seeded_shuffle(&mut train, seed.wrapping_mul(2));
+        seeded_shuffle(&mut test, seed.wrapping_mul(2).wrapping_add(1));
+        for (what, pool, n) in [
+            ("train", &mut train, n_docs),
+            ("test", &mut test, n_test_docs),
+        ] {
+            if n > pool.len() {
+                tracing::warn!(
+                    "asked for {n} {what} examples but the task has {}: using all of them",
+                    pool.len()
+                );
+            }
+            pool.truncate(n);
+        }
+        let train2 = train.split_off(train.len() / 2);
+        Splits {
+            train1: train,
+            train2,
+            test,
+        }
+    }
+}
+
+/// Share of label-1 examples (NaN for an empty slice).
+pub fn positive_rate(examples: &[Example]) -> f64 {
+    examples.iter().filter(|e| e.label == 1).count() as f64 / examples.len() as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(n: usize, tag: &str) -> Vec<Example> {
+        (0..n)
+            .map(|i| Example {
+                text: format!("{tag}{i}"),
+                label: (i % 2) as u8,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn splits_take_sizes_and_halve_train() {
+        let s = Splits::new(
+            Pools {
+                train: pool(100, "a"),
+                test: pool(50, "b"),
+            },
+            40,
+            20,
+            3,
+        );
+        assert_eq!((s.train1.len(), s.train2.len(), s.test.len()), (20, 20, 20));
+        let mut all: Vec<_> = s.train1.iter().chain(&s.train2).map(|e| &e.text).collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 40, "train halves must not overlap");
+    }
+
+    #[test]
+    fn splits_are_deterministic_and_seed_dependent() {
+        let make = |seed| {
+            Splits::new(
+                Pools {
+                    train: pool(100, "a"),
+                    test: pool(50, "b"),
+                },
+                40,
+                20,
+                seed,
+            )
+        };
+        assert_eq!(make(1).train1, make(1).train1);
+        assert_ne!(make(1).train1, make(2).train1);
+    }
+
+    #[test]
+    fn oversized_request_uses_everything() {
+        let s = Splits::new(
+            Pools {
+                train: pool(10, "a"),
+                test: pool(4, "b"),
+            },
+            1000,
+            1000,
+            0,
+        );
+        assert_eq!((s.train1.len(), s.train2.len(), s.test.len()), (5, 5, 4));
+    }
+}

@@ -1,0 +1,413 @@
+//! One run of the weak-to-strong pipeline, and the experiment that ties runs together.
+//!
+//! A run is either
+//! - **ground truth**: finetune a model on `train1` with its true labels (the weak supervisor
+//!   and the strong ceiling are both such runs), or
+//! - **weak-to-strong**: finetune a model on `train2` labelled with a supervisor run's soft
+//!   predictions.
+//!
+//! Every run then predicts `train2` (so that any run can supervise another: bootstrapping)
+//! and `test`. Runs are stored by the hash of their [`RunSpec`]; a supervisor's spec is part of
+//! its student's, so one weak supervisor serves every student that names it.
+
+use crate::dataset::{self, Example, Splits};
+use crate::metrics;
+use crate::model::{Classifier, ModelInfo};
+use crate::store;
+use crate::train::{self, TrainOptions, TrainSummary};
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use tch::Device;
+
+/// Bumped whenever a change alters what a stored result means, so old folders are not reused.
+pub const RESULTS_FORMAT: u32 = 1;
+
+/// Which task, and how many examples of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataSpec {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    pub n_docs: usize,
+    pub n_test_docs: usize,
+}
+
+/// Everything that determines a run's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSpec {
+    pub format: u32,
+    pub data: DataSpec,
+    pub seed: u64,
+    /// `bow`, an absolute model folder, or a hub id.
+    pub model: String,
+    pub train: TrainOptions,
+    /// Examples with more tokens than this are dropped, as in the reference.
+    pub max_ctx: usize,
+    /// The run whose `train2` predictions are this run's labels; none for ground truth.
+    pub supervisor: Option<Box<RunSpec>>,
+}
+
+impl RunSpec {
+    pub fn hash(&self) -> String {
+        store::config_hash(self)
+    }
+
+    pub fn is_ground_truth(&self) -> bool {
+        self.supervisor.is_none()
+    }
+
+    /// A readable folder name: kind, models, loss, seed, then the hash.
+    pub fn folder_name(&self) -> String {
+        let short = |m: &str| {
+            Path::new(m)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_else(|| m.to_owned())
+                .replace(['/', '@', ' '], "_")
+        };
+        let kind = match &self.supervisor {
+            None => format!("gt-{}", short(&self.model)),
+            Some(s) => format!(
+                "w2s-{}-to-{}-{}",
+                short(&s.model),
+                short(&self.model),
+                self.train.loss.name()
+            ),
+        };
+        format!("{kind}-s{}-{}", self.seed, self.hash())
+    }
+}
+
+/// Per-example predictions of a run, indexed by position in the split; `None` where the
+/// example was too long for the model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Predictions {
+    pub train2: Vec<Option<[f32; 2]>>,
+    pub test: Vec<Option<[f32; 2]>>,
+}
+
+/// The stored outcome of a run (`result.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResult {
+    pub hash: String,
+    pub spec: RunSpec,
+    pub model: ModelInfo,
+    pub test_accuracy: f64,
+    /// Share of test examples where this run predicts the same class as its supervisor.
+    pub supervisor_agreement: Option<f64>,
+    pub n_train: usize,
+    pub n_test: usize,
+    /// Examples dropped for exceeding `max_ctx` (train, test).
+    pub n_dropped: (usize, usize),
+    pub training: TrainSummary,
+    pub device: String,
+}
+
+/// Where and how runs execute.
+#[derive(Debug)]
+pub struct Runner {
+    pub results: PathBuf,
+    pub device: Device,
+    /// Retrain runs that are already stored (each once per `Runner`).
+    pub force: bool,
+    pub eval_batch_size: usize,
+    /// Hashes of runs this runner has trained, so `force` retrains a supervisor only once.
+    trained: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+/// The task's pools: the built-in demo, or (see `dataset`) a registered dataset.
+pub fn load_pools(data: &DataSpec) -> Result<dataset::Pools> {
+    match data.name.as_str() {
+        "demo" => Ok(dataset::demo::pools()),
+        other => dataset::registry::load(other, data.data_dir.as_deref()),
+    }
+}
+
+/// Tokenize, keeping `None` for examples longer than `max_ctx`.
+fn encode(
+    model: &Classifier,
+    examples: &[Example],
+    max_ctx: usize,
+) -> Result<Vec<Option<Vec<i64>>>> {
+    let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
+    let limit = max_ctx.min(model.info.max_positions);
+    Ok(model
+        .encoder
+        .encode_all(&texts)?
+        .into_iter()
+        .map(|ids| (ids.len() <= limit).then_some(ids))
+        .collect())
+}
+
+/// Predict the kept examples; `None` stays `None`.
+fn predict_kept(
+    model: &Classifier,
+    ids: &[Option<Vec<i64>>],
+    batch: usize,
+) -> Vec<Option<[f32; 2]>> {
+    let kept: Vec<Vec<i64>> = ids.iter().flatten().cloned().collect();
+    let mut probs = train::predict(model, &kept, batch).into_iter();
+    ids.iter()
+        .map(|x| x.as_ref().map(|_| probs.next().unwrap()))
+        .collect()
+}
+
+impl Runner {
+    pub fn new(results: PathBuf, device: Device, force: bool) -> Runner {
+        Runner {
+            results,
+            device,
+            force,
+            eval_batch_size: 64,
+            trained: Default::default(),
+        }
+    }
+
+    pub fn run_dir(&self, spec: &RunSpec) -> PathBuf {
+        self.results.join(&spec.data.name).join(spec.folder_name())
+    }
+
+    /// The stored result of `spec`, if a complete one exists.
+    pub fn existing(&self, spec: &RunSpec) -> Option<RunResult> {
+        let path = self.run_dir(spec).join("result.json");
+        path.exists()
+            .then(|| store::read_json(&path).ok())
+            .flatten()
+    }
+
+    pub fn predictions(&self, spec: &RunSpec) -> Result<Predictions> {
+        store::read_json(&self.run_dir(spec).join("predictions.json"))
+    }
+
+    /// Run `spec` (and its supervisor first, if needed), or reuse a stored result.
+    pub fn run(&self, spec: &RunSpec) -> Result<RunResult> {
+        let hash = spec.hash();
+        if !self.force || self.trained.lock().unwrap().contains(&hash) {
+            if let Some(done) = self.existing(spec) {
+                tracing::debug!("reusing {}", self.run_dir(spec).display());
+                return Ok(done);
+            }
+        }
+        if let Some(sup) = &spec.supervisor {
+            self.run(sup)?;
+        }
+        let dir = self.run_dir(spec);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        store::write_json(&dir.join("config.json"), spec)?;
+
+        let pools = load_pools(&spec.data)?;
+        let splits = Splits::new(pools, spec.data.n_docs, spec.data.n_test_docs, spec.seed);
+        tch::manual_seed(spec.seed as i64);
+        let mut model = Classifier::load(&spec.model, self.device, spec.seed)?;
+
+        // Training set: train1 with ground truth, or train2 with the supervisor's labels.
+        let (train_examples, sup_preds) = match &spec.supervisor {
+            None => (&splits.train1, None),
+            Some(sup) => (&splits.train2, Some(self.predictions(sup)?)),
+        };
+        let train_ids = encode(&model, train_examples, spec.max_ctx)?;
+        let mut ids = Vec::new();
+        let mut labels = Vec::new();
+        for (i, (tok, ex)) in train_ids.iter().zip(train_examples).enumerate() {
+            let label = match &sup_preds {
+                None => Some(if ex.label == 1 {
+                    [0.0, 1.0]
+                } else {
+                    [1.0, 0.0]
+                }),
+                Some(p) => *p
+                    .train2
+                    .get(i)
+                    .context("supervisor predictions do not cover train2")?,
+            };
+            if let (Some(tok), Some(label)) = (tok, label) {
+                ids.push(tok.clone());
+                labels.push(label);
+            }
+        }
+        let dropped_train = train_ids.iter().filter(|x| x.is_none()).count();
+        if ids.is_empty() {
+            bail!(
+                "no training examples left after dropping those over max_ctx = {}",
+                spec.max_ctx
+            );
+        }
+        let what = match &spec.supervisor {
+            None => format!("{} (ground truth)", model.info.name),
+            Some(s) => format!(
+                "{} <- {} ({})",
+                short_name(&spec.model),
+                short_name(&s.model),
+                spec.train.loss.name()
+            ),
+        };
+        let training = train::train(
+            &mut model,
+            &ids,
+            &labels,
+            &spec.train,
+            Some(&dir.join("train_log.jsonl")),
+            &what,
+        )?;
+
+        let test_ids = encode(&model, &splits.test, spec.max_ctx)?;
+        let train2_ids = encode(&model, &splits.train2, spec.max_ctx)?;
+        let predictions = Predictions {
+            train2: predict_kept(&model, &train2_ids, self.eval_batch_size),
+            test: predict_kept(&model, &test_ids, self.eval_batch_size),
+        };
+        let (probs, truth): (Vec<[f32; 2]>, Vec<u8>) = predictions
+            .test
+            .iter()
+            .zip(&splits.test)
+            .filter_map(|(p, e)| p.map(|p| (p, e.label)))
+            .unzip();
+        if probs.is_empty() {
+            bail!(
+                "every test example is longer than max_ctx = {}",
+                spec.max_ctx
+            );
+        }
+        let supervisor_agreement = match &sup_preds {
+            None => None,
+            Some(sup) => {
+                let (a, b): (Vec<_>, Vec<_>) = predictions
+                    .test
+                    .iter()
+                    .zip(&sup.test)
+                    .filter_map(|(a, b)| Some(((*a)?, (*b)?)))
+                    .unzip();
+                Some(metrics::agreement(&a, &b))
+            }
+        };
+        let result = RunResult {
+            hash: spec.hash(),
+            spec: spec.clone(),
+            model: model.info.clone(),
+            test_accuracy: metrics::accuracy(&probs, &truth),
+            supervisor_agreement,
+            n_train: ids.len(),
+            n_test: probs.len(),
+            n_dropped: (dropped_train, test_ids.len() - probs.len()),
+            training,
+            device: format!("{:?}", self.device),
+        };
+        if result.n_dropped != (0, 0) {
+            tracing::warn!(
+                "{}: dropped {} train and {} test examples longer than {} tokens",
+                what,
+                result.n_dropped.0,
+                result.n_dropped.1,
+                spec.max_ctx
+            );
+        }
+        store::write_json(&dir.join("predictions.json"), &predictions)?;
+        store::write_json(&dir.join("result.json"), &result)?;
+        self.trained.lock().unwrap().insert(hash);
+        Ok(result)
+    }
+}
+
+fn short_name(model: &str) -> String {
+    Path::new(model)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| model.to_owned())
+}
+
+/// The canonical name under which a model is hashed: absolute for folders, as given otherwise.
+pub fn canonical_model(name: &str) -> String {
+    // `absolute`, not `canonicalize`: a symlinked folder keeps its readable name.
+    match std::path::absolute(name) {
+        Ok(p) if p.is_dir() => p.to_string_lossy().into_owned(),
+        _ => name.to_owned(),
+    }
+}
+
+/// One weak-to-strong experiment: a weak supervisor, a strong ceiling, and a student per loss.
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    pub weak: RunSpec,
+    pub ceiling: RunSpec,
+    pub students: Vec<RunSpec>,
+}
+
+/// The outcome of an [`Experiment`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outcome {
+    pub seed: u64,
+    pub weak: f64,
+    pub ceiling: f64,
+    /// (loss name, student accuracy, PGR, agreement with the supervisor)
+    pub students: Vec<StudentOutcome>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StudentOutcome {
+    pub loss: String,
+    pub accuracy: f64,
+    pub pgr: Option<f64>,
+    pub agreement: Option<f64>,
+}
+
+impl Experiment {
+    /// Build the runs of one experiment from a weak and a strong model and their options.
+    pub fn new(
+        data: DataSpec,
+        seed: u64,
+        max_ctx: usize,
+        weak: (&str, TrainOptions),
+        strong: (&str, TrainOptions),
+        losses: &[crate::loss::Loss],
+    ) -> Experiment {
+        let gt = |model: &str, train: TrainOptions| RunSpec {
+            format: RESULTS_FORMAT,
+            data: data.clone(),
+            seed,
+            model: canonical_model(model),
+            train,
+            max_ctx,
+            supervisor: None,
+        };
+        let weak_spec = gt(weak.0, weak.1);
+        let ceiling = gt(strong.0, strong.1.clone());
+        let students = losses
+            .iter()
+            .map(|loss| RunSpec {
+                train: TrainOptions {
+                    loss: loss.clone(),
+                    ..strong.1.clone()
+                },
+                supervisor: Some(Box::new(weak_spec.clone())),
+                ..ceiling.clone()
+            })
+            .collect();
+        Experiment {
+            weak: weak_spec,
+            ceiling,
+            students,
+        }
+    }
+
+    pub fn run(&self, runner: &Runner) -> Result<Outcome> {
+        let weak = runner.run(&self.weak)?.test_accuracy;
+        let ceiling = runner.run(&self.ceiling)?.test_accuracy;
+        let mut students = Vec::new();
+        for s in &self.students {
+            let r = runner.run(s)?;
+            students.push(StudentOutcome {
+                loss: s.train.loss.name().to_owned(),
+                accuracy: r.test_accuracy,
+                pgr: metrics::pgr(weak, ceiling, r.test_accuracy),
+                agreement: r.supervisor_agreement,
+            });
+        }
+        Ok(Outcome {
+            seed: self.weak.seed,
+            weak,
+            ceiling,
+            students,
+        })
+    }
+}

@@ -1,0 +1,172 @@
+//! BERT-family encoders (BERT, MiniLM, bge, ...), as in Hugging Face's `BertModel`.
+//! Variables are named as in the checkpoint (`embeddings.word_embeddings.weight`,
+//! `encoder.layer.0.attention.self.query.weight`, ...).
+
+use serde::Deserialize;
+use tch::nn::{self, Module};
+use tch::{Kind, Tensor};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BertConfig {
+    pub vocab_size: i64,
+    pub hidden_size: i64,
+    pub num_hidden_layers: i64,
+    pub num_attention_heads: i64,
+    pub intermediate_size: i64,
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+    pub max_position_embeddings: i64,
+    #[serde(default = "default_type_vocab")]
+    pub type_vocab_size: i64,
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+}
+
+fn default_act() -> String {
+    "gelu".into()
+}
+fn default_type_vocab() -> i64 {
+    2
+}
+fn default_eps() -> f64 {
+    1e-12
+}
+
+/// The activation functions Hugging Face configs name.
+pub fn activation(name: &str, xs: &Tensor) -> Tensor {
+    match name {
+        "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => xs.gelu("tanh"),
+        "relu" => xs.relu(),
+        "silu" | "swish" => xs.silu(),
+        _ => xs.gelu("none"),
+    }
+}
+
+struct Embeddings {
+    word: nn::Embedding,
+    position: nn::Embedding,
+    token_type: nn::Embedding,
+    norm: nn::LayerNorm,
+}
+
+struct Layer {
+    query: nn::Linear,
+    key: nn::Linear,
+    value: nn::Linear,
+    attn_out: nn::Linear,
+    attn_norm: nn::LayerNorm,
+    intermediate: nn::Linear,
+    out: nn::Linear,
+    out_norm: nn::LayerNorm,
+}
+
+pub struct Bert {
+    cfg: BertConfig,
+    embeddings: Embeddings,
+    layers: Vec<Layer>,
+}
+
+pub fn layer_norm(p: nn::Path, size: i64, eps: f64) -> nn::LayerNorm {
+    nn::layer_norm(
+        p,
+        vec![size],
+        nn::LayerNormConfig {
+            eps,
+            ..Default::default()
+        },
+    )
+}
+
+impl Bert {
+    pub fn new(p: &nn::Path, cfg: &BertConfig) -> Bert {
+        let h = cfg.hidden_size;
+        let e = p / "embeddings";
+        let embeddings = Embeddings {
+            word: nn::embedding(
+                &e / "word_embeddings",
+                cfg.vocab_size,
+                h,
+                Default::default(),
+            ),
+            position: nn::embedding(
+                &e / "position_embeddings",
+                cfg.max_position_embeddings,
+                h,
+                Default::default(),
+            ),
+            token_type: nn::embedding(
+                &e / "token_type_embeddings",
+                cfg.type_vocab_size,
+                h,
+                Default::default(),
+            ),
+            norm: layer_norm(&e / "LayerNorm", h, cfg.layer_norm_eps),
+        };
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|i| {
+                let l = p / "encoder" / "layer" / i;
+                let a = &l / "attention";
+                let lin = |path: nn::Path, i, o| nn::linear(path, i, o, Default::default());
+                Layer {
+                    query: lin(&a / "self" / "query", h, h),
+                    key: lin(&a / "self" / "key", h, h),
+                    value: lin(&a / "self" / "value", h, h),
+                    attn_out: lin(&a / "output" / "dense", h, h),
+                    attn_norm: layer_norm(&a / "output" / "LayerNorm", h, cfg.layer_norm_eps),
+                    intermediate: lin(&l / "intermediate" / "dense", h, cfg.intermediate_size),
+                    out: lin(&l / "output" / "dense", cfg.intermediate_size, h),
+                    out_norm: layer_norm(&l / "output" / "LayerNorm", h, cfg.layer_norm_eps),
+                }
+            })
+            .collect();
+        Bert {
+            cfg: cfg.clone(),
+            embeddings,
+            layers,
+        }
+    }
+
+    pub fn hidden_size(&self) -> i64 {
+        self.cfg.hidden_size
+    }
+
+    /// Last hidden states `[batch, seq, hidden]`; `mask` is 1 on tokens, 0 on padding.
+    pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Tensor {
+        let (b, t) = ids.size2().unwrap();
+        let positions = Tensor::arange(t, (Kind::Int64, ids.device())).unsqueeze(0);
+        let e = &self.embeddings;
+        let mut xs = e.word.forward(ids)
+            + e.position.forward(&positions)
+            + e.token_type.forward(&ids.zeros_like());
+        xs = e.norm.forward(&xs);
+        let heads = self.cfg.num_attention_heads;
+        let d = self.cfg.hidden_size / heads;
+        // Boolean mask, true where a key may be attended to: [batch, 1, 1, seq].
+        let attend = mask.to_kind(Kind::Bool).view([b, 1, 1, t]);
+        for layer in &self.layers {
+            let split = |x: Tensor| x.view([b, t, heads, d]).transpose(1, 2);
+            let q = split(layer.query.forward(&xs));
+            let k = split(layer.key.forward(&xs));
+            let v = split(layer.value.forward(&xs));
+            let ctx = Tensor::scaled_dot_product_attention(
+                &q,
+                &k,
+                &v,
+                Some(&attend),
+                0.0,
+                false,
+                None,
+                false,
+            )
+            .transpose(1, 2)
+            .contiguous()
+            .view([b, t, self.cfg.hidden_size]);
+            xs = layer
+                .attn_norm
+                .forward(&(layer.attn_out.forward(&ctx) + &xs));
+            let inner = activation(&self.cfg.hidden_act, &layer.intermediate.forward(&xs));
+            xs = layer.out_norm.forward(&(layer.out.forward(&inner) + &xs));
+        }
+        xs
+    }
+}

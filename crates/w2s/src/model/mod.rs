@@ -1,0 +1,311 @@
+//! Classifiers: a backbone (pretrained transformer or a model trained from scratch) with a
+//! two-class linear head, initialised to zero as in openai/weak-to-strong.
+
+pub mod bert;
+pub mod bow;
+pub mod hub;
+pub mod tokenizer;
+pub mod weights;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use tch::nn::{self, Module};
+use tch::{Device, Kind, Tensor};
+pub use tokenizer::{pad_batch, Batch, TextEncoder};
+
+/// Which position(s) of the last hidden states feed the head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// Mean over non-pad tokens: what sentence encoders such as MiniLM were trained for.
+    Mean,
+    /// The last non-pad token, found from the attention mask (decoders; the reference's rule,
+    /// without its search for token id 0).
+    Last,
+    /// The first token (BERT's [CLS]).
+    First,
+}
+
+#[allow(clippy::large_enum_variant)] // one per model, never in bulk
+enum Backbone {
+    Bow(bow::BagOfWords),
+    Bert(bert::Bert),
+}
+
+/// What a model is, for run folders and defaults.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelInfo {
+    /// As the user named it: `bow`, a folder, or a hub id.
+    pub name: String,
+    /// `model_type` from config.json, or `bow`.
+    pub family: String,
+    pub parameters: i64,
+    /// Longest input the model takes (position embeddings).
+    pub max_positions: usize,
+}
+
+impl ModelInfo {
+    /// Learning rate used when the config gives none: the reference uses 5e-5 for GPT-2
+    /// small/medium and 1e-5 from GPT-2 large up; a model trained from scratch needs far more.
+    pub fn default_lr(&self) -> f64 {
+        match self.family.as_str() {
+            "bow" => 1e-2,
+            _ if self.parameters < 200_000_000 => 5e-5,
+            _ => 1e-5,
+        }
+    }
+}
+
+pub struct Classifier {
+    pub vs: nn::VarStore,
+    backbone: Backbone,
+    head: nn::Linear,
+    pub pooling: Pooling,
+    pub encoder: TextEncoder,
+    pub info: ModelInfo,
+}
+
+/// Name under which the head's variables live; never looked up in a checkpoint.
+const HEAD: &str = "w2s_head";
+
+/// `cpu`, `cuda`, `cuda:N` or `mps`.
+pub fn parse_device(s: &str) -> Result<Device> {
+    let d = match s {
+        "cpu" => Device::Cpu,
+        "cuda" => Device::Cuda(0),
+        "mps" => Device::Mps,
+        _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(n)) => Device::Cuda(n),
+            _ => bail!("unknown device `{s}`: use cpu, cuda, cuda:N or mps"),
+        },
+    };
+    if let Device::Cuda(n) = d {
+        let available = tch::Cuda::device_count() as usize;
+        if n >= available {
+            bail!("device `{s}` asked for, but libtorch sees {available} CUDA device(s)");
+        }
+    }
+    Ok(d)
+}
+
+/// Where a model named on the command line lives: a folder, or a hub id resolved through
+/// the Hugging Face cache.
+pub fn locate(name: &str) -> Result<PathBuf> {
+    let path = Path::new(name);
+    if path.is_dir() {
+        return Ok(path.to_path_buf());
+    }
+    if path.exists() {
+        bail!("--model {name}: is a file; pass the model's folder (with config.json)");
+    }
+    if name.starts_with('.') || name.starts_with('/') || name.matches('/').count() > 1 {
+        bail!("model folder `{name}` does not exist");
+    }
+    hub::resolve(name)
+}
+
+impl Classifier {
+    /// Build a classifier: `bow` trains from scratch; anything else is a Hugging Face model
+    /// folder or id.
+    /// `seed` initialises what is not loaded from a checkpoint (only `bow` has such weights;
+    /// heads start at zero).
+    pub fn load(name: &str, device: Device, seed: u64) -> Result<Classifier> {
+        if name == "bow" {
+            return Ok(Self::bag_of_words(device, seed));
+        }
+        let dir = locate(name)?;
+        let config_path = dir.join("config.json");
+        let text = std::fs::read_to_string(&config_path).with_context(|| {
+            format!(
+                "{}: cannot read it; a model folder needs config.json, tokenizer.json and model.safetensors",
+                config_path.display()
+            )
+        })?;
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not valid JSON", config_path.display()))?;
+        let family = json["model_type"].as_str().unwrap_or("").to_owned();
+        let parse_err = |e: serde_json::Error| anyhow::anyhow!("{}: {e}", config_path.display());
+        let encoder = TextEncoder::from_folder(&dir, json["eos_token_id"].as_i64())?;
+        let mut vs = nn::VarStore::new(device);
+        let root = vs.root();
+        let (backbone, hidden, max_positions, pooling, prefixes) = match family.as_str() {
+            "bert" => {
+                let cfg: bert::BertConfig =
+                    serde_json::from_value(json.clone()).map_err(parse_err)?;
+                let m = bert::Bert::new(&root, &cfg);
+                let h = m.hidden_size();
+                (
+                    Backbone::Bert(m),
+                    h,
+                    cfg.max_position_embeddings as usize,
+                    Pooling::Mean,
+                    vec!["bert."],
+                )
+            }
+            other => bail!(
+                "{}: model_type `{other}` is not supported; w2s knows: bert",
+                config_path.display()
+            ),
+        };
+        let head = zero_head(&root, hidden);
+        let files = weights::checkpoint_files(&dir)?;
+        let checkpoint = weights::read_checkpoint(&files)?;
+        weights::load_into(&mut vs, &checkpoint, &prefixes, &[HEAD], &dir)?;
+        let parameters = vs
+            .trainable_variables()
+            .iter()
+            .map(|t| t.numel() as i64)
+            .sum();
+        Ok(Classifier {
+            vs,
+            backbone,
+            head,
+            pooling,
+            encoder,
+            info: ModelInfo {
+                name: name.to_owned(),
+                family,
+                parameters,
+                max_positions,
+            },
+        })
+    }
+
+    fn bag_of_words(device: Device, seed: u64) -> Classifier {
+        let vs = nn::VarStore::new(device);
+        let root = vs.root();
+        let backbone = Backbone::Bow(bow::BagOfWords::new(&root, seed));
+        let head = zero_head(&root, bow::DIM);
+        let parameters = vs
+            .trainable_variables()
+            .iter()
+            .map(|t| t.numel() as i64)
+            .sum();
+        Classifier {
+            vs,
+            backbone,
+            head,
+            pooling: Pooling::Mean,
+            encoder: TextEncoder::HashedWords {
+                buckets: bow::BUCKETS,
+            },
+            info: ModelInfo {
+                name: "bow".into(),
+                family: "bow".into(),
+                parameters,
+                max_positions: usize::MAX,
+            },
+        }
+    }
+
+    pub fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    /// Pooled features `[batch, hidden]` that the head reads.
+    pub fn features(&self, batch: &Batch) -> Tensor {
+        let hidden = match &self.backbone {
+            Backbone::Bow(m) => m.forward(&batch.ids),
+            Backbone::Bert(m) => m.forward(&batch.ids, &batch.mask),
+        };
+        pool(&hidden, &batch.mask, self.pooling)
+    }
+
+    /// Logits `[batch, 2]`, computed in f32 whatever the backbone's dtype.
+    pub fn forward(&self, batch: &Batch) -> Tensor {
+        self.head
+            .forward(&self.features(batch).to_kind(Kind::Float))
+    }
+
+    /// Train only the head (linear probe) or everything.
+    pub fn set_backbone_trainable(&mut self, trainable: bool) {
+        for (name, t) in self.vs.variables() {
+            if !name.starts_with(HEAD) {
+                let _ = t.set_requires_grad(trainable);
+            }
+        }
+    }
+}
+
+fn zero_head(root: &nn::Path, hidden: i64) -> nn::Linear {
+    nn::linear(
+        root / HEAD,
+        hidden,
+        2,
+        nn::LinearConfig {
+            ws_init: nn::Init::Const(0.0),
+            bs_init: Some(nn::Init::Const(0.0)),
+            bias: true,
+        },
+    )
+}
+
+/// Pool `[batch, seq, hidden]` to `[batch, hidden]` using the attention mask.
+pub fn pool(hidden: &Tensor, mask: &Tensor, pooling: Pooling) -> Tensor {
+    match pooling {
+        Pooling::Mean => {
+            let m = mask.to_kind(hidden.kind()).unsqueeze(-1);
+            (hidden * &m).sum_dim_intlist(1, false, hidden.kind())
+                / m.sum_dim_intlist(1, false, hidden.kind()).clamp_min(1.0)
+        }
+        Pooling::First => hidden.select(1, 0),
+        Pooling::Last => {
+            // Index of the last 1 in each mask row, whichever side the padding is on:
+            // argmax of position * mask.
+            let t = mask.size()[1];
+            let positions = Tensor::arange(t, (Kind::Int64, mask.device())).unsqueeze(0);
+            let last = (positions * mask).argmax(1, false);
+            let h = hidden.size()[2];
+            hidden
+                .gather(1, &last.view([-1, 1, 1]).expand([-1, 1, h], false), false)
+                .squeeze_dim(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_pooling_reads_last_real_token_on_either_side() {
+        // hidden[b, t, 0] = 10*b + t
+        let hidden = (Tensor::arange(2, (Kind::Float, Device::Cpu)).view([2, 1, 1]) * 10.0
+            + Tensor::arange(4, (Kind::Float, Device::Cpu)).view([1, 4, 1]))
+        .expand([2, 4, 3], false);
+        let right = Tensor::from_slice(&[1i64, 1, 0, 0, 1, 1, 1, 0]).view([2, 4]);
+        let left = Tensor::from_slice(&[0i64, 0, 1, 1, 0, 1, 1, 1]).view([2, 4]);
+        let r = pool(&hidden, &right, Pooling::Last).select(1, 0);
+        let l = pool(&hidden, &left, Pooling::Last).select(1, 0);
+        assert_eq!(Vec::<f32>::try_from(r).unwrap(), vec![1.0, 12.0]);
+        assert_eq!(Vec::<f32>::try_from(l).unwrap(), vec![3.0, 13.0]);
+    }
+
+    #[test]
+    fn mean_pooling_ignores_padding() {
+        let hidden = Tensor::from_slice(&[1.0f32, 3.0, 100.0]).view([1, 3, 1]);
+        let mask = Tensor::from_slice(&[1i64, 1, 0]).view([1, 3]);
+        let m = pool(&hidden, &mask, Pooling::Mean);
+        assert_eq!(Vec::<f32>::try_from(m.view(-1)).unwrap(), vec![2.0]);
+    }
+
+    #[test]
+    fn head_starts_at_zero_so_predictions_start_uniform() {
+        let c = Classifier::load("bow", Device::Cpu, 0).unwrap();
+        let ids = c.encoder.encode_all(&["a fine day", "bad"]).unwrap();
+        let refs: Vec<&[i64]> = ids.iter().map(|v| v.as_slice()).collect();
+        let batch = pad_batch(&refs, c.encoder.pad_id(), Device::Cpu);
+        let logits = c.forward(&batch);
+        assert_eq!(logits.size(), vec![2, 2]);
+        assert_eq!(logits.abs().sum(Kind::Float).double_value(&[]), 0.0);
+    }
+
+    #[test]
+    fn unknown_model_folder_is_a_clear_error() {
+        let err = Classifier::load("./no/such/model", Device::Cpu, 0)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+}

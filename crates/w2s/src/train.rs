@@ -1,0 +1,192 @@
+//! The training loop and batched prediction, following openai/weak-to-strong's
+//! `train_model`: Adam, a cosine-annealed learning rate over `nsteps = n * epochs / batch`,
+//! the data visited in order (it was shuffled once by the split), no dropout.
+//!
+//! A step takes `batch_size` examples and backpropagates them `minibatch_size` at a time. Losses
+//! whose target depends on the whole batch (`logconf`'s quantile) first run a no-grad pass over
+//! the batch to fix the target, then backpropagate minibatch by minibatch: the same gradient as
+//! one big batch, without holding every minibatch's graph as the reference does.
+
+use crate::loss::{soft_cross_entropy, Loss};
+use crate::model::{pad_batch, Classifier};
+use anyhow::{bail, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+use tch::{nn, nn::OptimizerConfig, Kind, Tensor};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainOptions {
+    pub lr: f64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub minibatch_size: usize,
+    pub loss: Loss,
+    /// Train only the head on frozen backbone features.
+    pub linear_probe: bool,
+}
+
+/// What training did, for the run's result file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainSummary {
+    pub steps: usize,
+    pub final_loss: f64,
+    pub seconds: f64,
+}
+
+#[derive(Serialize)]
+struct StepLog {
+    step: usize,
+    progress: f64,
+    loss: f64,
+    train_accuracy: f64,
+    lr: f64,
+    aux_weight: f64,
+    seconds: f64,
+}
+
+/// Soft labels `[n, 2]` as a tensor.
+fn label_tensor(labels: &[[f32; 2]]) -> Tensor {
+    let flat: Vec<f32> = labels.iter().flatten().copied().collect();
+    Tensor::from_slice(&flat).view([labels.len() as i64, 2])
+}
+
+/// Finetune `model` on token ids with soft labels. Fails, naming the step, if the loss stops
+/// being finite. Writes one JSON line per step to `log` when given.
+pub fn train(
+    model: &mut Classifier,
+    ids: &[Vec<i64>],
+    labels: &[[f32; 2]],
+    opts: &TrainOptions,
+    log: Option<&Path>,
+    what: &str,
+) -> Result<TrainSummary> {
+    assert_eq!(ids.len(), labels.len());
+    if ids.is_empty() {
+        bail!("{what}: no training examples");
+    }
+    if opts.batch_size == 0
+        || opts.minibatch_size == 0
+        || !opts.batch_size.is_multiple_of(opts.minibatch_size)
+    {
+        bail!(
+            "batch_size ({}) must be a positive multiple of minibatch_size ({})",
+            opts.batch_size,
+            opts.minibatch_size
+        );
+    }
+    model.set_backbone_trainable(!opts.linear_probe);
+    let device = model.device();
+    let pad = model.encoder.pad_id();
+    let nsteps = (ids.len() * opts.epochs / opts.batch_size).max(1);
+    let mut optimizer = nn::Adam::default().build(&model.vs, opts.lr)?;
+    let mut log = match log {
+        Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p)?)),
+        None => None,
+    };
+    let bar = ProgressBar::new(nsteps as u64).with_style(
+        ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} {elapsed}<{eta} {msg}")
+            .unwrap()
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(what.to_owned());
+    let start = Instant::now();
+    let mut order = (0..ids.len()).cycle();
+    let mut last_loss = f64::NAN;
+    for step in 0..nsteps {
+        let step_start = Instant::now();
+        let frac = step as f64 / nsteps as f64;
+        let lr = opts.lr * 0.5 * (1.0 + (std::f64::consts::PI * frac).cos());
+        optimizer.set_lr(lr);
+        optimizer.zero_grad();
+        let batch: Vec<usize> = order.by_ref().take(opts.batch_size).collect();
+        let batch_labels: Vec<[f32; 2]> = batch.iter().map(|&i| labels[i]).collect();
+        let label_t = label_tensor(&batch_labels).to_device(device);
+        let chunks: Vec<&[usize]> = batch.chunks(opts.minibatch_size).collect();
+        let forward = |chunk: &[usize]| {
+            let seqs: Vec<&[i64]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
+            model.forward(&pad_batch(&seqs, pad, device))
+        };
+        // Targets for the whole batch, fixed before any gradient flows when they need it.
+        let whole_target = if chunks.len() > 1 && opts.loss.needs_whole_batch() {
+            let logits = tch::no_grad(|| {
+                Tensor::cat(&chunks.iter().map(|c| forward(c)).collect::<Vec<_>>(), 0)
+            });
+            Some(opts.loss.target(&logits, &label_t, frac))
+        } else {
+            None
+        };
+        let (mut loss_sum, mut correct, mut offset) = (0.0, 0i64, 0i64);
+        for chunk in &chunks {
+            let len = chunk.len() as i64;
+            let logits = forward(chunk);
+            let chunk_labels = label_t.narrow(0, offset, len);
+            let target = match &whole_target {
+                Some(t) => t.narrow(0, offset, len),
+                None => opts.loss.target(&logits, &chunk_labels, frac),
+            };
+            let loss = soft_cross_entropy(&logits, &target) * (len as f64 / batch.len() as f64);
+            loss.backward();
+            loss_sum += loss.double_value(&[]);
+            correct += logits
+                .argmax(1, false)
+                .eq_tensor(&chunk_labels.argmax(1, false))
+                .sum(Kind::Int64)
+                .int64_value(&[]);
+            offset += len;
+        }
+        if !loss_sum.is_finite() {
+            bar.abandon();
+            bail!("{what}: the loss became {loss_sum} at step {step}/{nsteps} (lr {lr:.2e}); try a lower learning rate");
+        }
+        optimizer.step();
+        last_loss = loss_sum;
+        let accuracy = correct as f64 / batch.len() as f64;
+        bar.set_message(format!("loss {loss_sum:.4} acc {accuracy:.3}"));
+        bar.inc(1);
+        if let Some(w) = log.as_mut() {
+            let line = StepLog {
+                step,
+                progress: frac,
+                loss: loss_sum,
+                train_accuracy: accuracy,
+                lr,
+                aux_weight: opts.loss.aux_weight(frac),
+                seconds: step_start.elapsed().as_secs_f64(),
+            };
+            writeln!(w, "{}", serde_json::to_string(&line)?)?;
+        }
+    }
+    bar.finish_and_clear();
+    if let Some(mut w) = log {
+        w.flush()?;
+    }
+    Ok(TrainSummary {
+        steps: nsteps,
+        final_loss: last_loss,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Class probabilities for each sequence, in input order. Batches are formed from
+/// sequences of similar length so that little time goes into padding.
+pub fn predict(model: &Classifier, ids: &[Vec<i64>], batch_size: usize) -> Vec<[f32; 2]> {
+    let _guard = tch::no_grad_guard();
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by_key(|&i| ids[i].len());
+    let mut out = vec![[0f32; 2]; ids.len()];
+    for chunk in order.chunks(batch_size.max(1)) {
+        let seqs: Vec<&[i64]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
+        let probs = model
+            .forward(&pad_batch(&seqs, model.encoder.pad_id(), model.device()))
+            .softmax(-1, Kind::Float)
+            .to_device(tch::Device::Cpu);
+        let flat = Vec::<f32>::try_from(probs.view(-1)).expect("f32 probabilities");
+        for (k, &i) in chunk.iter().enumerate() {
+            out[i] = [flat[2 * k], flat[2 * k + 1]];
+        }
+    }
+    out
+}

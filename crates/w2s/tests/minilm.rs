@@ -1,0 +1,113 @@
+//! The real all-MiniLM-L6-v2 checkpoint: tokenizer, parity with transformers, gradients.
+
+mod common;
+
+use tch::{nn::OptimizerConfig, Device, Kind, Tensor};
+use w2s::loss::{loss_value, Loss};
+use w2s::model::{pad_batch, Classifier, Pooling};
+
+const TEXTS: &[&str] = &[
+    "the movie was wonderful.",
+    "i expected the hotel to be awful, but it was charming.",
+    "no.",
+];
+
+fn load() -> Classifier {
+    Classifier::load(common::minilm().to_str().unwrap(), Device::Cpu, 0).unwrap()
+}
+
+fn batch(c: &Classifier) -> w2s::model::Batch {
+    let ids = c.encoder.encode_all(TEXTS).unwrap();
+    let refs: Vec<&[i64]> = ids.iter().map(|v| v.as_slice()).collect();
+    pad_batch(&refs, c.encoder.pad_id(), Device::Cpu)
+}
+
+#[test]
+fn tokenizer_matches_bert_wordpiece() {
+    let c = load();
+    let ids = c.encoder.encode_all(&["hello world"]).unwrap();
+    // [CLS] hello world [SEP] in bert-base-uncased's vocabulary
+    assert_eq!(ids[0], vec![101, 7592, 2088, 102]);
+    assert_eq!(c.encoder.pad_id(), 0);
+    assert_eq!(c.info.family, "bert");
+    assert_eq!(c.pooling, Pooling::Mean);
+    assert!(
+        (22_000_000..23_000_000).contains(&c.info.parameters),
+        "{}",
+        c.info.parameters
+    );
+}
+
+#[test]
+fn features_match_transformers_on_a_padded_batch() {
+    let c = load();
+    let dir = tempfile::tempdir().unwrap();
+    let texts = dir.path().join("texts.json");
+    let out = dir.path().join("out.json");
+    std::fs::write(&texts, serde_json::to_string(TEXTS).unwrap()).unwrap();
+    let model = common::minilm();
+    common::run_python(
+        "hf_features.py",
+        &[
+            model.to_str().unwrap(),
+            "mean",
+            texts.to_str().unwrap(),
+            out.to_str().unwrap(),
+        ],
+    );
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let b = batch(&c);
+    let ref_ids: Vec<Vec<i64>> = serde_json::from_value(reference["ids"].clone()).unwrap();
+    assert_eq!(
+        Vec::<Vec<i64>>::try_from(&b.ids).unwrap(),
+        ref_ids,
+        "token ids differ"
+    );
+    let ref_feats: Vec<Vec<f64>> = serde_json::from_value(reference["features"].clone()).unwrap();
+    let ours = tch::no_grad(|| c.features(&b)).to_kind(Kind::Double);
+    let expected = Tensor::from_slice2(&ref_feats);
+    let rel = (&ours - &expected).norm().double_value(&[]) / expected.norm().double_value(&[]);
+    assert!(rel < 1e-4, "relative difference {rel}");
+}
+
+#[test]
+fn every_parameter_gets_a_finite_nonzero_gradient() {
+    let mut c = load();
+    let b = batch(&c);
+    let labels = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0, 1.0, 0.0]).view([3, 2]);
+    // The head starts at zero, so at step 0 no gradient reaches the backbone (d logits /
+    // d features = head weight = 0). One optimizer step moves the head; the check runs on
+    // the second backward pass.
+    let mut opt = tch::nn::Adam::default().build(&c.vs, 1e-3).unwrap();
+    for pass in 0..2 {
+        opt.zero_grad();
+        loss_value(&Loss::Xent, &c.forward(&b), &labels, 0.0).backward();
+        if pass == 0 {
+            opt.step();
+        }
+    }
+    let vars = c.vs.variables();
+    assert!(vars.len() > 90, "{} variables", vars.len());
+    for (name, v) in vars {
+        let g = v.grad();
+        assert!(g.defined(), "{name}: no gradient");
+        assert!(
+            bool::try_from(g.isfinite().all()).unwrap(),
+            "{name}: non-finite gradient"
+        );
+        assert!(
+            g.abs().sum(Kind::Double).double_value(&[]) > 0.0,
+            "{name}: zero gradient"
+        );
+    }
+
+    // Linear probe: only the head trains.
+    c.set_backbone_trainable(false);
+    opt.zero_grad();
+    loss_value(&Loss::Xent, &c.forward(&b), &labels, 0.0).backward();
+    for (name, v) in c.vs.variables() {
+        let has = v.grad().defined() && v.grad().abs().sum(Kind::Double).double_value(&[]) > 0.0;
+        assert_eq!(has, name.starts_with("w2s_head"), "{name}");
+    }
+}
