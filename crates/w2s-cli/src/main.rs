@@ -28,8 +28,56 @@ enum Command {
     /// One ground-truth run, or (with --weak-model) a weak-to-strong run with its supervisor
     /// and strong ceiling, from a TOML config plus flags.
     Run(RunArgs),
-    /// List the registered datasets.
-    Datasets,
+    /// The registered datasets: `list`, or `show NAME` for examples, sizes and balance.
+    #[command(subcommand)]
+    Datasets(DatasetsCommand),
+    /// Time a training step and inference of a model here and in PyTorch + transformers
+    /// on the same batch, and print the ratio.
+    Bench(BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum DatasetsCommand {
+    /// Every registered task, one line each.
+    List,
+    /// A few formatted examples, split sizes and label balance of a task.
+    Show {
+        /// Task name, or a user task file (.toml).
+        name: String,
+        /// Folder with the raw files (default: the Hugging Face hub's copy).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Examples to print.
+        #[arg(long, default_value_t = 3)]
+        n: usize,
+        /// Seed for the formatting coin flips.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Hugging Face model folder (or hub id).
+    #[arg(long, default_value = "models/all-MiniLM-L6-v2")]
+    model: String,
+    #[arg(long, default_value_t = 32)]
+    batch: i64,
+    /// Tokens per example.
+    #[arg(long, default_value_t = 128)]
+    seq: i64,
+    /// Timed steps (after two warm-up steps).
+    #[arg(long, default_value_t = 5)]
+    steps: usize,
+    /// CPU threads for both sides (default: all cores).
+    #[arg(long)]
+    threads: Option<i32>,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Python with torch and transformers for the baseline (default: $VIRTUAL_ENV/bin/python,
+    /// else python3). `--baseline none` skips it.
+    #[arg(long)]
+    baseline: Option<String>,
 }
 
 #[derive(Args)]
@@ -132,9 +180,34 @@ fn real_main() -> Result<()> {
     match Cli::parse().command {
         Command::Demo(a) => demo(a),
         Command::Run(a) => run(a),
-        Command::Datasets => {
+        Command::Bench(a) => bench(a),
+        Command::Datasets(DatasetsCommand::List) => {
             for (name, about) in w2s::dataset::registry::list() {
-                println!("{name:<20} {about}");
+                println!("{name:<22} {about}");
+            }
+            Ok(())
+        }
+        Command::Datasets(DatasetsCommand::Show {
+            name,
+            data_dir,
+            n,
+            seed,
+        }) => {
+            let pools = w2s::dataset::load_pools(
+                &name,
+                data_dir.as_deref(),
+                seed,
+                (usize::MAX, usize::MAX),
+            )?;
+            for (split, pool) in [("train", &pools.train), ("test", &pools.test)] {
+                println!(
+                    "{split}: {} examples, {:.1}% label 1",
+                    pool.len(),
+                    100.0 * w2s::dataset::positive_rate(pool)
+                );
+            }
+            for e in pools.train.iter().take(n) {
+                println!("\n--- label {}\n{}", e.label, e.text);
             }
             Ok(())
         }
@@ -310,5 +383,61 @@ fn run(a: RunArgs) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+fn bench(a: BenchArgs) -> Result<()> {
+    let threads = a.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get() as i32)
+            .unwrap_or(1)
+    });
+    w2s::tch::set_num_threads(threads);
+    let device = parse_device(&a.device)?;
+    let shape = w2s::bench::Shape {
+        batch: a.batch,
+        seq: a.seq,
+        steps: a.steps,
+    };
+    let dir = w2s::model::locate(&a.model)?;
+    let model = Classifier::load(dir.to_str().context("model path is not UTF-8")?, device, 0)?;
+    println!(
+        "{}: {} parameters, batch {} x {} tokens, {} threads, {:?}",
+        a.model, model.info.parameters, a.batch, a.seq, threads, device
+    );
+    let ours = w2s::bench::time_w2s(&model, model.info.vocab_size, shape)?;
+    let pooling = match model.pooling {
+        w2s::model::Pooling::Last => "last",
+        _ => "mean",
+    };
+    drop(model);
+    println!("{:<26} {:>12} {:>16}", "", "train step", "inference");
+    let row = |name: &str, t: &w2s::bench::Timing| {
+        println!(
+            "{:<26} {:>10.3} s {:>11.1} ex/s",
+            name, t.train_step_s, t.infer_examples_per_s
+        )
+    };
+    row("w2s (tch)", &ours);
+    let python = match a.baseline.as_deref() {
+        Some("none") => return Ok(()),
+        Some(p) => PathBuf::from(p),
+        None => std::env::var("VIRTUAL_ENV")
+            .map(|v| PathBuf::from(v).join("bin/python"))
+            .unwrap_or_else(|_| "python3".into()),
+    };
+    if device != w2s::tch::Device::Cpu {
+        println!("(the PyTorch baseline runs on CPU only; skipped)");
+        return Ok(());
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench_torch.py");
+    let theirs = w2s::bench::time_pytorch(&python, &script, &dir, shape, threads, pooling)?;
+    row("PyTorch + transformers", &theirs);
+    println!(
+        "{:<26} {:>11.2}x {:>15.2}x",
+        "w2s / PyTorch (time)",
+        ours.train_step_s / theirs.train_step_s,
+        theirs.infer_examples_per_s / ours.infer_examples_per_s
+    );
     Ok(())
 }

@@ -29,7 +29,7 @@ fn one_line_error(o: &Output) -> String {
 fn help_explains_commands_and_options() {
     let o = w2s(&["--help"]);
     let out = String::from_utf8_lossy(&o.stdout);
-    for cmd in ["demo", "run", "datasets"] {
+    for cmd in ["demo", "run", "datasets", "bench"] {
         assert!(out.contains(cmd), "{out}");
     }
     let o = w2s(&["run", "--help"]);
@@ -108,5 +108,28 @@ fn ground_truth_run_from_flags_then_reuse() {
         String::from_utf8_lossy(&again.stdout),
         out,
         "a stored run is reused"
+    );
+}
+
+#[test]
+fn datasets_list_and_show() {
+    let o = w2s(&["datasets", "list"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    for t in [
+        "demo",
+        "sciq",
+        "boolq",
+        "cosmos_qa",
+        "anthropic_hh",
+        "amazon_polarity",
+    ] {
+        assert!(out.contains(t), "{out}");
+    }
+    let o = w2s(&["datasets", "show", "demo", "--n", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("train: 20000 examples") && out.contains("--- label"),
+        "{out}"
     );
 }

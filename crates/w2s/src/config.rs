@@ -141,6 +141,7 @@ mod tests {
             name: "bow".into(),
             family: "bow".into(),
             parameters: 1,
+            vocab_size: 10,
             max_positions: 10,
         };
         let t = f.train().resolve(&info).unwrap();

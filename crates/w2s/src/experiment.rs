@@ -42,7 +42,7 @@ pub struct RunSpec {
     /// `bow`, an absolute model folder, or a hub id.
     pub model: String,
     pub train: TrainOptions,
-    /// Examples with more tokens than this are dropped, as in the reference.
+    /// Examples of `max_ctx` tokens or more are dropped, as in the reference.
     pub max_ctx: usize,
     /// The run whose `train2` predictions are this run's labels; none for ground truth.
     pub supervisor: Option<Box<RunSpec>>,
@@ -116,14 +116,6 @@ pub struct Runner {
     trained: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
-/// The task's pools: the built-in demo, or (see `dataset`) a registered dataset.
-pub fn load_pools(data: &DataSpec) -> Result<dataset::Pools> {
-    match data.name.as_str() {
-        "demo" => Ok(dataset::demo::pools()),
-        other => dataset::registry::load(other, data.data_dir.as_deref()),
-    }
-}
-
 /// Tokenize, keeping `None` for examples longer than `max_ctx`.
 fn encode(
     model: &Classifier,
@@ -136,7 +128,7 @@ fn encode(
         .encoder
         .encode_all(&texts)?
         .into_iter()
-        .map(|ids| (ids.len() <= limit).then_some(ids))
+        .map(|ids| (ids.len() < limit).then_some(ids))
         .collect())
 }
 
@@ -196,7 +188,12 @@ impl Runner {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         store::write_json(&dir.join("config.json"), spec)?;
 
-        let pools = load_pools(&spec.data)?;
+        let pools = dataset::load_pools(
+            &spec.data.name,
+            spec.data.data_dir.as_deref(),
+            spec.seed,
+            (spec.data.n_docs, spec.data.n_test_docs),
+        )?;
         let splits = Splits::new(pools, spec.data.n_docs, spec.data.n_test_docs, spec.seed);
         tch::manual_seed(spec.seed as i64);
         let mut model = Classifier::load(&spec.model, self.device, spec.seed)?;

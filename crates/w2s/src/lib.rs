@@ -4,6 +4,7 @@
 //! zero-initialised two-class head), [`loss`], [`train`] (the loop), [`experiment`] (runs
 //! and how they feed each other), [`metrics`], [`store`] (results on disk), [`report`].
 
+pub mod bench;
 pub mod config;
 pub mod dataset;
 pub mod experiment;

@@ -6,7 +6,10 @@
 //! `train1` (ground truth, for supervisors and ceilings) and `train2` (to be weakly labelled).
 
 pub mod demo;
+pub mod files;
+pub mod hub;
 pub mod registry;
+pub mod user;
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -70,6 +73,28 @@ impl Splits {
             test,
         }
     }
+}
+
+/// The pools of a task by name: `demo`, a registered dataset (from `data_dir`, else the
+/// hub), or a user task file (`*.toml`). `seed` drives formatting coin flips; `limits` caps
+/// the rows read per split.
+pub fn load_pools(
+    name: &str,
+    data_dir: Option<&std::path::Path>,
+    seed: u64,
+    limits: (usize, usize),
+) -> anyhow::Result<Pools> {
+    if name == "demo" {
+        return Ok(demo::pools());
+    }
+    if name.ends_with(".toml") {
+        let path = std::path::Path::new(name);
+        let base = path.parent().unwrap_or(std::path::Path::new("."));
+        return user::UserTask::read(path)?.load(base, limits);
+    }
+    let task = registry::find(name)?;
+    let dir = registry::locate(task, data_dir)?;
+    registry::load(task, &dir, seed, limits)
 }
 
 /// Share of label-1 examples (NaN for an empty slice).

@@ -1,18 +1,544 @@
-//! Named tasks. Each turns a public dataset's raw rows into binary examples.
+//! Named tasks: where each dataset's files are, which split is test, and how a raw row
+//! becomes a binary [`Example`], following openai/weak-to-strong's `datasets.py` where it
+//! defines the task (sciq, boolq, cosmos_qa, anthropic_hh, amazon_polarity) and the paper's
+//! description elsewhere. Multiple-choice tasks become one binary example per question: a
+//! seeded coin flip shows either the correct answer (label 1) or a random wrong one (label 0),
+//! exactly as the reference does for sciq.
+//!
+//! Each formatter reads both the Hugging Face hub's field layout and the original release's,
+//! where they differ (see the table in `docs/DATASETS.md`).
 
-use super::Pools;
-use anyhow::{bail, Result};
-use std::path::Path;
+use super::files::{self, Row};
+use super::{Example, Pools};
+use anyhow::{bail, Context, Result};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::path::{Path, PathBuf};
+
+type Formatter = fn(&Row, &mut ChaCha8Rng) -> Result<Option<Example>>;
+
+/// One registered task.
+pub struct Task {
+    pub name: &'static str,
+    pub about: &'static str,
+    /// Dataset id on the Hugging Face hub.
+    pub hub: &'static str,
+    /// File-name stems that hold each split, in order of preference.
+    pub train: &'static [&'static str],
+    pub test: &'static [&'static str],
+    /// Column names for header-less TSV files of the original release.
+    pub tsv_columns: Option<&'static [&'static str]>,
+    pub format: Formatter,
+}
+
+pub const TASKS: &[Task] = &[
+    Task {
+        name: "sciq",
+        about: "science questions; correct answer vs a random distractor (coin flip)",
+        hub: "allenai/sciq",
+        train: &["train"],
+        test: &["test"],
+        tsv_columns: None,
+        format: format_sciq,
+    },
+    Task {
+        name: "boolq",
+        about: "yes/no questions about a Wikipedia passage; test = validation",
+        hub: "google/boolq",
+        train: &["train"],
+        test: &["validation", "val", "valid", "dev"],
+        tsv_columns: None,
+        format: format_boolq,
+    },
+    Task {
+        name: "cosmos_qa",
+        about: "commonsense reading comprehension, 4 choices; test = validation",
+        hub: "allenai/cosmos_qa",
+        train: &["train"],
+        test: &["validation", "valid", "val", "dev"],
+        tsv_columns: None,
+        format: format_cosmos_qa,
+    },
+    Task {
+        name: "anthropic_hh",
+        about: "helpful/harmless dialogues: the chosen or the rejected reply (coin flip)",
+        hub: "Anthropic/hh-rlhf",
+        train: &["train"],
+        test: &["test"],
+        tsv_columns: None,
+        format: format_anthropic_hh,
+    },
+    Task {
+        name: "amazon_polarity",
+        about: "Amazon review sentiment: title and content",
+        hub: "fancyzhx/amazon_polarity",
+        train: &["train"],
+        test: &["test"],
+        tsv_columns: None,
+        format: format_amazon_polarity,
+    },
+    Task {
+        name: "sst2",
+        about: "GLUE SST-2 movie-review sentiment; test = validation",
+        hub: "stanfordnlp/sst2",
+        train: &["train"],
+        test: &["validation", "dev"],
+        tsv_columns: None,
+        format: format_sentence_label,
+    },
+    Task {
+        name: "cola",
+        about: "GLUE CoLA grammatical acceptability; test = validation (in- and out-of-domain dev)",
+        hub: "nyu-mll/glue",
+        train: &["train"],
+        test: &["validation", "dev"],
+        tsv_columns: Some(&["source", "label", "judgment", "sentence"]),
+        format: format_sentence_label,
+    },
+    Task {
+        name: "piqa",
+        about: "physical commonsense: goal with the right or the wrong solution (coin flip)",
+        hub: "ybisk/piqa",
+        train: &["train"],
+        test: &["validation", "valid", "dev"],
+        tsv_columns: None,
+        format: format_piqa,
+    },
+    Task {
+        name: "openbookqa",
+        about: "elementary science, 4 choices: correct vs a random wrong choice (coin flip)",
+        hub: "allenai/openbookqa",
+        train: &["train"],
+        test: &["test"],
+        tsv_columns: None,
+        format: format_openbookqa,
+    },
+    Task {
+        name: "anli_r2",
+        about: "adversarial NLI round 2: entailment (1) vs contradiction (0), neutral dropped",
+        hub: "facebook/anli",
+        train: &["train_r2"],
+        test: &["test_r2", "dev_r2", "dev"],
+        tsv_columns: None,
+        format: format_anli,
+    },
+    Task {
+        name: "tweet_eval_sentiment",
+        about: "tweet sentiment: positive (1) vs negative (0), neutral dropped",
+        hub: "cardiffnlp/tweet_eval",
+        train: &["train"],
+        test: &["test"],
+        tsv_columns: None,
+        format: format_tweet_sentiment,
+    },
+];
+
+pub fn find(name: &str) -> Result<&'static Task> {
+    TASKS.iter().find(|t| t.name == name).with_context(|| {
+        let known: Vec<&str> = TASKS.iter().map(|t| t.name).collect();
+        format!(
+            "unknown dataset `{name}`; known: demo, {} (or a task file ending in .toml)",
+            known.join(", ")
+        )
+    })
+}
 
 /// Names `load` accepts, with a line on each.
 pub fn list() -> Vec<(&'static str, &'static str)> {
-    vec![(
+    let mut v = vec![(
         "demo",
-        "built-in: templated sentiment with adjectives unseen in train",
-    )]
+        "built-in: templated sentiment, adjectives unseen in train",
+    )];
+    v.extend(TASKS.iter().map(|t| (t.name, t.about)));
+    v
 }
 
-pub fn load(name: &str, _data_dir: Option<&Path>) -> Result<Pools> {
-    let known: Vec<&str> = list().iter().map(|(n, _)| *n).collect();
-    bail!("unknown dataset `{name}`; known: {}", known.join(", "))
+fn coin(rng: &mut ChaCha8Rng) -> u8 {
+    rng.gen_bool(0.5) as u8
+}
+
+fn format_sciq(r: &Row, rng: &mut ChaCha8Rng) -> Result<Option<Example>> {
+    let label = coin(rng);
+    let answer = if label == 1 {
+        r.str("correct_answer")?
+    } else {
+        let d = ["distractor1", "distractor2", "distractor3"]
+            .choose(rng)
+            .unwrap();
+        r.str(d)?
+    };
+    Ok(Some(Example {
+        text: format!("Q: {} A: {answer}", r.str("question")?),
+        label,
+    }))
+}
+
+fn format_boolq(r: &Row, _: &mut ChaCha8Rng) -> Result<Option<Example>> {
+    // Hub: `answer` (bool); SuperGLUE release: `label` ("true"/"false").
+    let label = if r.fields.contains_key("answer") {
+        r.binary("answer")?
+    } else {
+        r.binary("label")?
+    };
+    Ok(Some(Example {
+        text: format!(
+            "Passage: {}\nQuestion: {}",
+            r.str("passage")?,
+            r.str("question")?
+        ),
+        label,
+    }))
+}
+
+fn format_cosmos_qa(r: &Row, rng: &mut ChaCha8Rng) -> Result<Option<Example>> {
+    let answers: Vec<String> = (0..4)
+        .map(|i| r.str(&format!("answer{i}")))
+        .collect::<Result<_>>()?;
+    let true_answer = &answers[r.index("label", 4)?];
+    // The reference's rule: when the right answer is "None of the above choices ." the example
+    // is always negative (and no coin is flipped).
+    let label = if true_answer.contains("None of the above choices .") {
+        0
+    } else {
+        coin(rng)
+    };
+    let answer = if label == 1 {
+        true_answer.clone()
+    } else {
+        let wrong: Vec<&String> = answers.iter().filter(|a| *a != true_answer).collect();
+        match wrong.choose(rng) {
+            Some(a) => (*a).clone(),
+            None => bail!("{}: every answer equals the correct one", r.at()),
+        }
+    };
+    Ok(Some(Example {
+        text: format!(
+            "Context: {}\nQuestion: {}\nAnswer: {answer}",
+            r.str("context")?,
+            r.str("question")?
+        ),
+        label,
+    }))
+}
+
+fn format_anthropic_hh(r: &Row, rng: &mut ChaCha8Rng) -> Result<Option<Example>> {
+    let label = coin(rng);
+    let text = if label == 1 {
+        r.str("chosen")?
+    } else {
+        r.str("rejected")?
+    };
+    Ok(Some(Example { text, label }))
+}
+
+fn format_amazon_polarity(r: &Row, _: &mut ChaCha8Rng) -> Result<Option<Example>> {
+    Ok(Some(Example {
+        text: format!("{} {}", r.str("title")?, r.str("content")?),
+        label: r.binary("label")?,
+    }))
+}
+
+fn format_sentence_label(r: &Row, _: &mut ChaCha8Rng) -> Result<Option<Example>> {
+    Ok(Some(Example {
+        text: r.str("sentence")?,
+        label: r.binary("label")?,
+    }))
+}
+
+fn format_piqa(r: &Row, rng: &mut ChaCha8Rng) -> Result<Option<Example>> {
+    let right = r.index("label", 2)?;
+    let label = coin(rng);
+    let sol = ["sol1", "sol2"][if label == 1 { right } else { 1 - right }];
+    Ok(Some(Example {
+        text: format!("Goal: {}\nSolution: {}", r.str("goal")?, r.str(sol)?),
+        label,
+    }))
+}
+
+/// OpenBookQA choices: hub `choices = {text: [...], label: [A..D]}`, `question_stem`,
+/// `answerKey`; original TSV `Question Stem`, `Choices` as "(A) .. (B) ..", `Answer Key`.
+fn format_openbookqa(r: &Row, rng: &mut ChaCha8Rng) -> Result<Option<Example>> {
+    let (question, choices, key) = if r.fields.contains_key("question_stem") {
+        let c = r.get("choices")?;
+        let texts: Vec<String> = serde_json::from_value(c["text"].clone())
+            .with_context(|| format!("{}: field `choices` has no list `text`", r.at()))?;
+        let labels: Vec<String> = serde_json::from_value(c["label"].clone())
+            .with_context(|| format!("{}: field `choices` has no list `label`", r.at()))?;
+        (
+            r.str("question_stem")?,
+            labels.into_iter().zip(texts).collect::<Vec<_>>(),
+            r.str("answerKey")?,
+        )
+    } else {
+        let raw = r.str("Choices")?;
+        let mut parsed = Vec::new();
+        for part in raw.split(" (").map(|p| p.trim_start_matches('(')) {
+            let Some((letter, text)) = part.split_once(") ") else {
+                bail!(
+                    "{}: field `Choices` is not \"(A) .. (B) ..\": {raw}",
+                    r.at()
+                );
+            };
+            parsed.push((letter.to_owned(), text.trim().to_owned()));
+        }
+        (r.str("Question Stem")?, parsed, r.str("Answer Key")?)
+    };
+    let right = choices
+        .iter()
+        .position(|(l, _)| *l == key)
+        .with_context(|| format!("{}: answer key `{key}` is not among the choices", r.at()))?;
+    let label = coin(rng);
+    let pick = if label == 1 {
+        right
+    } else {
+        let wrong: Vec<usize> = (0..choices.len()).filter(|&i| i != right).collect();
+        *wrong
+            .choose(rng)
+            .with_context(|| format!("{}: a single choice", r.at()))?
+    };
+    Ok(Some(Example {
+        text: format!("Q: {question} A: {}", choices[pick].1),
+        label,
+    }))
+}
+
+/// Hub: `premise`, `hypothesis`, `label` 0/1/2 (entailment/neutral/contradiction); original
+/// release: `context`, `statement`, `gold_label` e/n/c.
+fn format_anli(r: &Row, _: &mut ChaCha8Rng) -> Result<Option<Example>> {
+    let (premise, hypothesis, gold) = if r.fields.contains_key("premise") {
+        let g = match r.index("label", 3)? {
+            0 => "e",
+            1 => "n",
+            _ => "c",
+        };
+        (r.str("premise")?, r.str("hypothesis")?, g.to_owned())
+    } else {
+        (r.str("context")?, r.str("statement")?, r.str("gold_label")?)
+    };
+    let label = match gold.as_str() {
+        "e" => 1,
+        "c" => 0,
+        "n" => return Ok(None),
+        other => bail!(
+            "{}: field `gold_label` has value `{other}`; expected e, n or c",
+            r.at()
+        ),
+    };
+    Ok(Some(Example {
+        text: format!("{premise}\nHypothesis: {hypothesis}"),
+        label,
+    }))
+}
+
+fn format_tweet_sentiment(r: &Row, _: &mut ChaCha8Rng) -> Result<Option<Example>> {
+    let label = match r.index("label", 3)? {
+        0 => 0,
+        2 => 1,
+        _ => return Ok(None),
+    };
+    Ok(Some(Example {
+        text: r.str("text")?,
+        label,
+    }))
+}
+
+/// The file stem without format and compression extensions.
+fn stem(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let name = name.strip_suffix(".gz").unwrap_or(&name).to_owned();
+    match name.rsplit_once('.') {
+        Some((s, _)) => s.to_owned(),
+        None => name,
+    }
+}
+
+/// Whether a data file belongs to split `alias`: `train.jsonl`, `train-00000-of-00002.parquet`
+/// (hub shards), `harmless-base_test.jsonl.gz`, `in_domain_dev.tsv`, `val_text.txt`,
+/// `data/train/...`. Label side-files never count.
+pub fn in_split(relative: &Path, alias: &str) -> bool {
+    if files::format_of(relative).is_none() {
+        return false;
+    }
+    let s = stem(relative);
+    if s.ends_with("_labels") || s.ends_with("-labels") || s == "mapping" {
+        return false;
+    }
+    s == alias
+        || s.starts_with(&format!("{alias}-"))
+        || s.starts_with(&format!("{alias}_"))
+        || s.ends_with(&format!("_{alias}"))
+        || relative
+            .parent()
+            .is_some_and(|p| p.file_name().is_some_and(|d| d == alias))
+}
+
+fn data_files(dir: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() && depth < 3 {
+                walk(&p, depth + 1, out);
+            } else if p.is_file() {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, 0, &mut out);
+    out.sort();
+    out
+}
+
+/// The files of the first alias that has any.
+fn split_files(dir: &Path, aliases: &[&str]) -> Vec<PathBuf> {
+    let all = data_files(dir);
+    for a in aliases {
+        let found: Vec<PathBuf> = all
+            .iter()
+            .filter(|p| in_split(p.strip_prefix(dir).unwrap_or(p), a))
+            .cloned()
+            .collect();
+        if !found.is_empty() {
+            return found;
+        }
+    }
+    Vec::new()
+}
+
+/// Read a split's rows (at most `limit`) and format them with a ChaCha8 stream seeded by
+/// `seed`, in file order, as the reference formats with `Random(seed)`.
+fn read_split(
+    task: &Task,
+    files: &[PathBuf],
+    limit: Option<usize>,
+    seed: u64,
+) -> Result<Vec<Example>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out = Vec::new();
+    for f in files {
+        let remaining = limit.map(|l| l.saturating_sub(out.len()));
+        if remaining == Some(0) {
+            break;
+        }
+        let tsv = files::format_of(f) == Some(files::Format::Tsv);
+        let columns = task.tsv_columns.filter(|_| tsv && !has_header(f));
+        // Filters (anli's neutral, tweet neutral) drop rows, so read without a row limit
+        // there and stop on the example count instead.
+        let mut rows = files::read_rows(f, None, columns)?;
+        if let Some(labels) = files::sibling_labels(f) {
+            files::attach_labels(&mut rows, &labels)?;
+        }
+        for row in &rows {
+            if limit.is_some_and(|l| out.len() >= l) {
+                break;
+            }
+            if let Some(ex) = (task.format)(row, &mut rng)? {
+                out.push(ex);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a TSV file's first line is a header naming one of the task's columns.
+fn has_header(path: &Path) -> bool {
+    use std::io::BufRead;
+    let first = std::fs::File::open(path)
+        .ok()
+        .and_then(|f| std::io::BufReader::new(f).lines().next()?.ok())
+        .unwrap_or_default();
+    first.split('\t').any(|c| c == "sentence" || c == "label")
+}
+
+/// Where a task's raw files are: `data_dir`, or the hub's copy in the Hugging Face cache.
+pub fn locate(task: &Task, data_dir: Option<&Path>) -> Result<PathBuf> {
+    match data_dir {
+        Some(d) if d.is_dir() => Ok(d.to_path_buf()),
+        Some(d) => bail!("--data-dir {}: no such folder", d.display()),
+        None => super::hub::download(task),
+    }
+}
+
+/// The pools of a task. `limits` (train, test) caps how many rows are read, as the reference
+/// takes the first `n_docs` rows of each split. Where the folder has no train split (several
+/// of the shared copies hold only a validation split), train and test are carved as halves of
+/// the test split, shuffled with a fixed seed so the test half is the same for every run seed;
+/// a warning says so.
+pub fn load(task: &Task, dir: &Path, seed: u64, limits: (usize, usize)) -> Result<Pools> {
+    let train_files = split_files(dir, task.train);
+    let test_files = split_files(dir, task.test);
+    if test_files.is_empty() {
+        bail!(
+            "{}: no files for the test split of {} (looked for names like {}.jsonl / .json / .csv / .tsv / .parquet)",
+            dir.display(),
+            task.name,
+            task.test.join(", ")
+        );
+    }
+    let pools = if train_files.is_empty() {
+        let mut all = read_split(task, &test_files, None, seed)?;
+        tracing::warn!(
+            "{}: no train split in {}; carving train and test halves out of its {} split ({} examples)",
+            task.name,
+            dir.display(),
+            stem(&test_files[0]),
+            all.len()
+        );
+        super::seeded_shuffle(&mut all, 0x0ca7_5eed);
+        let test = all.split_off(all.len() / 2);
+        Pools { train: all, test }
+    } else {
+        Pools {
+            train: read_split(task, &train_files, Some(limits.0), seed)?,
+            test: read_split(task, &test_files, Some(limits.1), seed)?,
+        }
+    };
+    for (what, pool) in [("train", &pools.train), ("test", &pools.test)] {
+        if pool.is_empty() {
+            bail!(
+                "{}: the {what} split of {} is empty",
+                dir.display(),
+                task.name
+            );
+        }
+    }
+    Ok(pools)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_file_names() {
+        for (f, a) in [
+            ("train.jsonl", "train"),
+            ("data/train-00000-of-00002.parquet", "train"),
+            ("harmless-base_test.jsonl.gz", "test"),
+            ("in_domain_dev.tsv", "dev"),
+            ("val_text.txt", "val"),
+            ("plain_text/train_r2-00000-of-00001.parquet", "train_r2"),
+            ("ANLI_analysis_r2_dev.csv", "dev"),
+            ("harmless-base/test.jsonl.gz", "test"),
+        ] {
+            assert!(in_split(Path::new(f), a), "{f} should be {a}");
+        }
+        for (f, a) in [
+            ("val_labels.txt", "val"),
+            ("valid-labels.lst", "valid"),
+            ("train.json", "test"),
+            ("README.md", "train"),
+            ("mapping.txt", "test"),
+            ("contest.jsonl", "test"),
+        ] {
+            assert!(!in_split(Path::new(f), a), "{f} should not be {a}");
+        }
+    }
 }

@@ -41,6 +41,7 @@ pub struct ModelInfo {
     /// `model_type` from config.json, or `bow`.
     pub family: String,
     pub parameters: i64,
+    pub vocab_size: i64,
     /// Longest input the model takes (position embeddings).
     pub max_positions: usize,
 }
@@ -167,6 +168,7 @@ impl Classifier {
                 name: name.to_owned(),
                 family,
                 parameters,
+                vocab_size: json["vocab_size"].as_i64().unwrap_or(0),
                 max_positions,
             },
         })
@@ -194,6 +196,7 @@ impl Classifier {
                 name: "bow".into(),
                 family: "bow".into(),
                 parameters,
+                vocab_size: bow::BUCKETS,
                 max_positions: usize::MAX,
             },
         }

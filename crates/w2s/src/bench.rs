@@ -1,0 +1,126 @@
+//! `w2s bench`: training-step time and inference throughput of a model on a fixed batch,
+//! measured here and in PyTorch + transformers (`scripts/bench_torch.py`) in the same
+//! invocation, so that the ratio compares like with like on one machine.
+
+use crate::loss::{soft_cross_entropy, Loss};
+use crate::model::{Batch, Classifier};
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Instant;
+use tch::nn::OptimizerConfig;
+use tch::{Device, Kind, Tensor};
+
+/// What is timed: `steps` repetitions on a batch of `batch` x `seq` tokens.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    pub batch: i64,
+    pub seq: i64,
+    pub steps: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Timing {
+    pub train_step_s: f64,
+    pub infer_examples_per_s: f64,
+}
+
+/// The token ids both sides use: a 64-bit LCG, ids in [1000, vocab).
+pub fn token_ids(batch: i64, seq: i64, vocab: i64) -> Tensor {
+    let mut x: u64 = 42;
+    let ids: Vec<i64> = (0..batch * seq)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            1000 + ((x >> 33) % (vocab as u64 - 1000)) as i64
+        })
+        .collect();
+    Tensor::from_slice(&ids).view([batch, seq])
+}
+
+/// Time `steps` full finetuning steps (forward, backward, Adam) after two warm-up steps, then
+/// `steps` no-grad forward passes.
+pub fn time_w2s(model: &Classifier, vocab: i64, shape: Shape) -> Result<Timing> {
+    let Shape { batch, seq, steps } = shape;
+    let device = model.device();
+    let b = Batch {
+        ids: token_ids(batch, seq, vocab).to_device(device),
+        mask: Tensor::ones([batch, seq], (Kind::Int64, device)),
+    };
+    let labels = Tensor::from_slice(&[1.0f32, 0.0])
+        .view([1, 2])
+        .expand([batch, 2], false)
+        .to_device(device);
+    let mut opt = tch::nn::Adam::default().build(&model.vs, 1e-5)?;
+    let mut step = || {
+        opt.zero_grad();
+        let logits = model.forward(&b);
+        let loss = soft_cross_entropy(&logits, &Loss::Xent.target(&logits, &labels, 0.0));
+        loss.backward();
+        opt.step();
+    };
+    step();
+    step();
+    sync(device);
+    let t = Instant::now();
+    for _ in 0..steps {
+        step();
+    }
+    sync(device);
+    let train_step_s = t.elapsed().as_secs_f64() / steps as f64;
+    let _guard = tch::no_grad_guard();
+    let _ = model.forward(&b);
+    sync(device);
+    let t = Instant::now();
+    for _ in 0..steps {
+        let _ = model.forward(&b);
+    }
+    sync(device);
+    Ok(Timing {
+        train_step_s,
+        infer_examples_per_s: (batch as usize * steps) as f64 / t.elapsed().as_secs_f64(),
+    })
+}
+
+fn sync(device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
+
+/// Run `scripts/bench_torch.py` with `python` on the same model and batch.
+pub fn time_pytorch(
+    python: &Path,
+    script: &Path,
+    model_dir: &Path,
+    shape: Shape,
+    threads: i32,
+    pooling: &str,
+) -> Result<Timing> {
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(model_dir)
+        .args([
+            shape.batch.to_string(),
+            shape.seq.to_string(),
+            shape.steps.to_string(),
+            threads.to_string(),
+            pooling.to_owned(),
+        ])
+        .output()
+        .with_context(|| format!("running {}", python.display()))?;
+    if !out.status.success() {
+        bail!(
+            "PyTorch baseline failed ({}):\n{}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .last()
+        .context("PyTorch baseline printed nothing")?;
+    Ok(serde_json::from_str(line)?)
+}
