@@ -1,5 +1,6 @@
-//! BERT-family encoders (BERT, MiniLM, bge, ...), as in Hugging Face's `BertModel`.
-//! Variables are named as in the checkpoint (`embeddings.word_embeddings.weight`,
+//! BERT-family encoders (BERT, MiniLM, bge, ...), as in Hugging Face's `BertModel`, and
+//! RoBERTa, which is BERT with positions counted from `pad_token_id + 1`. Variables are named
+//! as in the checkpoint (`embeddings.word_embeddings.weight`,
 //! `encoder.layer.0.attention.self.query.weight`, ...).
 
 use serde::Deserialize;
@@ -20,6 +21,8 @@ pub struct BertConfig {
     pub type_vocab_size: i64,
     #[serde(default = "default_eps")]
     pub layer_norm_eps: f64,
+    #[serde(default)]
+    pub pad_token_id: i64,
 }
 
 fn default_act() -> String {
@@ -62,6 +65,8 @@ struct Layer {
 
 pub struct Bert {
     cfg: BertConfig,
+    /// RoBERTa numbers positions from `pad_token_id + 1` over real tokens.
+    roberta_positions: bool,
     embeddings: Embeddings,
     layers: Vec<Layer>,
 }
@@ -78,7 +83,7 @@ pub fn layer_norm(p: nn::Path, size: i64, eps: f64) -> nn::LayerNorm {
 }
 
 impl Bert {
-    pub fn new(p: &nn::Path, cfg: &BertConfig) -> Bert {
+    pub fn new(p: &nn::Path, cfg: &BertConfig, roberta_positions: bool) -> Bert {
         let h = cfg.hidden_size;
         let e = p / "embeddings";
         let embeddings = Embeddings {
@@ -121,6 +126,7 @@ impl Bert {
             .collect();
         Bert {
             cfg: cfg.clone(),
+            roberta_positions,
             embeddings,
             layers,
         }
@@ -133,7 +139,11 @@ impl Bert {
     /// Last hidden states `[batch, seq, hidden]`; `mask` is 1 on tokens, 0 on padding.
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Tensor {
         let (b, t) = ids.size2().unwrap();
-        let positions = Tensor::arange(t, (Kind::Int64, ids.device())).unsqueeze(0);
+        let positions = if self.roberta_positions {
+            mask.cumsum(1, Kind::Int64) * mask + self.cfg.pad_token_id
+        } else {
+            Tensor::arange(t, (Kind::Int64, ids.device())).unsqueeze(0)
+        };
         let e = &self.embeddings;
         let mut xs = e.word.forward(ids)
             + e.position.forward(&positions)

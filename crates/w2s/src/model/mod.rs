@@ -1,9 +1,14 @@
 //! Classifiers: a backbone (pretrained transformer or a model trained from scratch) with a
 //! two-class linear head, initialised to zero as in openai/weak-to-strong.
 
+pub mod attention;
 pub mod bert;
 pub mod bow;
+pub mod gpt2;
 pub mod hub;
+pub mod llama;
+pub mod mpnet;
+pub mod neox;
 pub mod tokenizer;
 pub mod weights;
 
@@ -31,7 +36,15 @@ pub enum Pooling {
 enum Backbone {
     Bow(bow::BagOfWords),
     Bert(bert::Bert),
+    Mpnet(mpnet::Mpnet),
+    Gpt2(gpt2::Gpt2),
+    Llama(llama::Llama),
+    Neox(neox::Neox),
 }
+
+/// The `model_type`s w2s can build, for error messages.
+pub const FAMILIES: &str =
+    "bert, roberta, xlm-roberta, mpnet, gpt2, llama, mistral, qwen2, gpt_neox";
 
 /// What a model is, for run folders and defaults.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -126,33 +139,95 @@ impl Classifier {
         let json: serde_json::Value = serde_json::from_str(&text)
             .with_context(|| format!("{}: not valid JSON", config_path.display()))?;
         let family = json["model_type"].as_str().unwrap_or("").to_owned();
-        let parse_err = |e: serde_json::Error| anyhow::anyhow!("{}: {e}", config_path.display());
+        let json = normalize_rope(json);
         let encoder = TextEncoder::from_folder(&dir, json["eos_token_id"].as_i64())?;
         let mut vs = nn::VarStore::new(device);
         let root = vs.root();
-        let (backbone, hidden, max_positions, pooling, prefixes) = match family.as_str() {
-            "bert" => {
-                let cfg: bert::BertConfig =
-                    serde_json::from_value(json.clone()).map_err(parse_err)?;
-                let m = bert::Bert::new(&root, &cfg);
-                let h = m.hidden_size();
+        fn parse<T: serde::de::DeserializeOwned>(
+            json: &serde_json::Value,
+            path: &Path,
+        ) -> Result<T> {
+            serde_json::from_value(json.clone())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        }
+        let p = &config_path;
+        let (backbone, hidden, max_positions, pooling, prefixes): (
+            Backbone,
+            i64,
+            i64,
+            Pooling,
+            &[&str],
+        ) = match family.as_str() {
+            "bert" | "roberta" | "xlm-roberta" | "camembert" => {
+                let cfg: bert::BertConfig = parse(&json, p)?;
+                let roberta = family != "bert";
+                let offset = if roberta { cfg.pad_token_id + 1 } else { 0 };
+                let m = bert::Bert::new(&root, &cfg, roberta);
+                let prefixes: &[&str] = if roberta { &["roberta."] } else { &["bert."] };
                 (
                     Backbone::Bert(m),
-                    h,
-                    cfg.max_position_embeddings as usize,
+                    cfg.hidden_size,
+                    cfg.max_position_embeddings - offset,
                     Pooling::Mean,
-                    vec!["bert."],
+                    prefixes,
+                )
+            }
+            "mpnet" => {
+                let cfg: mpnet::MpnetConfig = parse(&json, p)?;
+                let m = mpnet::Mpnet::new(&root, &cfg);
+                let max = cfg.max_position_embeddings - cfg.pad_token_id - 1;
+                (
+                    Backbone::Mpnet(m),
+                    cfg.hidden_size,
+                    max,
+                    Pooling::Mean,
+                    &["mpnet."],
+                )
+            }
+            "gpt2" => {
+                let cfg: gpt2::Gpt2Config = parse(&json, p)?;
+                let m = gpt2::Gpt2::new(&root, &cfg);
+                (
+                    Backbone::Gpt2(m),
+                    cfg.n_embd,
+                    cfg.n_positions,
+                    Pooling::Last,
+                    &["transformer."],
+                )
+            }
+            "llama" | "mistral" | "qwen2" => {
+                let cfg: llama::LlamaConfig = parse(&json, p)?;
+                let m = llama::Llama::new(&root, &cfg, family == "qwen2")
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+                (
+                    Backbone::Llama(m),
+                    cfg.hidden_size,
+                    cfg.max_position_embeddings,
+                    Pooling::Last,
+                    &["model."],
+                )
+            }
+            "gpt_neox" => {
+                let cfg: neox::NeoxConfig = parse(&json, p)?;
+                let m = neox::Neox::new(&root, &cfg);
+                (
+                    Backbone::Neox(m),
+                    cfg.hidden_size,
+                    cfg.max_position_embeddings,
+                    Pooling::Last,
+                    &["gpt_neox."],
                 )
             }
             other => bail!(
-                "{}: model_type `{other}` is not supported; w2s knows: bert",
+                "{}: model_type `{other}` is not supported; w2s knows: {FAMILIES}",
                 config_path.display()
             ),
         };
+        let max_positions = max_positions.max(1) as usize;
         let head = zero_head(&root, hidden);
         let files = weights::checkpoint_files(&dir)?;
         let checkpoint = weights::read_checkpoint(&files)?;
-        weights::load_into(&mut vs, &checkpoint, &prefixes, &[HEAD], &dir)?;
+        weights::load_into(&mut vs, &checkpoint, prefixes, &[HEAD], &dir)?;
         let parameters = vs
             .trainable_variables()
             .iter()
@@ -211,6 +286,10 @@ impl Classifier {
         let hidden = match &self.backbone {
             Backbone::Bow(m) => m.forward(&batch.ids),
             Backbone::Bert(m) => m.forward(&batch.ids, &batch.mask),
+            Backbone::Mpnet(m) => m.forward(&batch.ids, &batch.mask),
+            Backbone::Gpt2(m) => m.forward(&batch.ids, &batch.mask),
+            Backbone::Llama(m) => m.forward(&batch.ids, &batch.mask),
+            Backbone::Neox(m) => m.forward(&batch.ids, &batch.mask),
         };
         pool(&hidden, &batch.mask, self.pooling)
     }
@@ -229,6 +308,34 @@ impl Classifier {
             }
         }
     }
+}
+
+/// transformers 5 writes rotary settings as one `rope_parameters` object; earlier versions
+/// (and most checkpoints on the hub) use top-level `rope_theta`, `rope_scaling`,
+/// `rotary_pct` / `partial_rotary_factor`. Map the new form onto the old keys.
+fn normalize_rope(mut json: serde_json::Value) -> serde_json::Value {
+    let Some(params) = json
+        .get("rope_parameters")
+        .and_then(|p| p.as_object())
+        .cloned()
+    else {
+        return json;
+    };
+    let obj = json.as_object_mut().expect("config.json is an object");
+    if let Some(theta) = params.get("rope_theta") {
+        obj.insert("rope_theta".into(), theta.clone());
+    }
+    if let Some(f) = params.get("partial_rotary_factor") {
+        obj.insert("partial_rotary_factor".into(), f.clone());
+    }
+    let kind = params
+        .get("rope_type")
+        .and_then(|t| t.as_str())
+        .unwrap_or("default");
+    if kind != "default" {
+        obj.insert("rope_scaling".into(), serde_json::Value::Object(params));
+    }
+    json
 }
 
 fn zero_head(root: &nn::Path, hidden: i64) -> nn::Linear {

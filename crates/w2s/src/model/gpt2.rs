@@ -1,0 +1,118 @@
+//! GPT-2, as in Hugging Face's `GPT2Model`. Variables are named as in the checkpoint
+//! (`wte.weight`, `h.0.attn.c_attn.weight`, ...). GPT-2's `Conv1D` layers store their weight
+//! as `[in, out]`, the transpose of a linear layer's, so they get a module of their own.
+
+use super::attention::{attend, causal_mask, heads, merge, positions};
+use super::bert::{activation, layer_norm};
+use serde::Deserialize;
+use tch::nn::{self, Module};
+use tch::Tensor;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Gpt2Config {
+    pub vocab_size: i64,
+    pub n_embd: i64,
+    pub n_layer: i64,
+    pub n_head: i64,
+    #[serde(default)]
+    pub n_inner: Option<i64>,
+    pub n_positions: i64,
+    #[serde(default = "eps")]
+    pub layer_norm_epsilon: f64,
+    #[serde(default = "act")]
+    pub activation_function: String,
+}
+
+fn eps() -> f64 {
+    1e-5
+}
+fn act() -> String {
+    "gelu_new".into()
+}
+
+/// `y = x W + b` with `W: [in, out]`.
+struct Conv1D {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Conv1D {
+    fn new(p: nn::Path, input: i64, output: i64) -> Conv1D {
+        Conv1D {
+            weight: p.var("weight", &[input, output], nn::Init::Const(0.0)),
+            bias: p.var("bias", &[output], nn::Init::Const(0.0)),
+        }
+    }
+    fn forward(&self, x: &Tensor) -> Tensor {
+        x.matmul(&self.weight) + &self.bias
+    }
+}
+
+struct Block {
+    ln_1: nn::LayerNorm,
+    c_attn: Conv1D,
+    attn_proj: Conv1D,
+    ln_2: nn::LayerNorm,
+    c_fc: Conv1D,
+    mlp_proj: Conv1D,
+}
+
+pub struct Gpt2 {
+    cfg: Gpt2Config,
+    wte: nn::Embedding,
+    wpe: nn::Embedding,
+    blocks: Vec<Block>,
+    ln_f: nn::LayerNorm,
+}
+
+impl Gpt2 {
+    pub fn new(p: &nn::Path, cfg: &Gpt2Config) -> Gpt2 {
+        let h = cfg.n_embd;
+        let inner = cfg.n_inner.unwrap_or(4 * h);
+        let eps = cfg.layer_norm_epsilon;
+        let blocks = (0..cfg.n_layer)
+            .map(|i| {
+                let b = p / "h" / i;
+                Block {
+                    ln_1: layer_norm(&b / "ln_1", h, eps),
+                    c_attn: Conv1D::new(&b / "attn" / "c_attn", h, 3 * h),
+                    attn_proj: Conv1D::new(&b / "attn" / "c_proj", h, h),
+                    ln_2: layer_norm(&b / "ln_2", h, eps),
+                    c_fc: Conv1D::new(&b / "mlp" / "c_fc", h, inner),
+                    mlp_proj: Conv1D::new(&b / "mlp" / "c_proj", inner, h),
+                }
+            })
+            .collect();
+        Gpt2 {
+            cfg: cfg.clone(),
+            wte: nn::embedding(p / "wte", cfg.vocab_size, h, Default::default()),
+            wpe: nn::embedding(p / "wpe", cfg.n_positions, h, Default::default()),
+            blocks,
+            ln_f: layer_norm(p / "ln_f", h, eps),
+        }
+    }
+
+    /// Last hidden states `[batch, seq, hidden]`. Positions count real tokens only, so a
+    /// left-padded sequence gets the same states as a right-padded one.
+    pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Tensor {
+        let mut x = self.wte.forward(ids) + self.wpe.forward(&positions(mask));
+        let allowed = causal_mask(mask);
+        for b in &self.blocks {
+            let qkv = b.c_attn.forward(&b.ln_1.forward(&x)).chunk(3, -1);
+            let (q, k, v) = (
+                heads(&qkv[0], self.cfg.n_head),
+                heads(&qkv[1], self.cfg.n_head),
+                heads(&qkv[2], self.cfg.n_head),
+            );
+            x = &x
+                + b.attn_proj
+                    .forward(&merge(&attend(&q, &k, &v, &allowed, None)));
+            let inner = activation(
+                &self.cfg.activation_function,
+                &b.c_fc.forward(&b.ln_2.forward(&x)),
+            );
+            x = &x + b.mlp_proj.forward(&inner);
+        }
+        self.ln_f.forward(&x)
+    }
+}

@@ -1,0 +1,204 @@
+//! Llama-style decoders: Llama, Mistral and Qwen2 (Qwen2.5 uses it), as in Hugging Face's
+//! `LlamaModel` / `Qwen2Model`: RMSNorm, rotary positions, grouped-query attention, SwiGLU.
+//! Qwen2 differs only by biases on the query, key and value projections. Variables are named
+//! as in the checkpoint (`embed_tokens.weight`, `layers.0.self_attn.q_proj.weight`, ...).
+
+use super::attention::{
+    attend, causal_mask, heads, inv_freq, merge, positions, rotary_tables, rotate,
+};
+use anyhow::{bail, Result};
+use serde::Deserialize;
+use tch::nn::{self, Module};
+use tch::{Kind, Tensor};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LlamaConfig {
+    pub vocab_size: i64,
+    pub hidden_size: i64,
+    pub intermediate_size: i64,
+    pub num_hidden_layers: i64,
+    pub num_attention_heads: i64,
+    #[serde(default)]
+    pub num_key_value_heads: Option<i64>,
+    #[serde(default)]
+    pub head_dim: Option<i64>,
+    #[serde(default = "eps")]
+    pub rms_norm_eps: f64,
+    #[serde(default = "theta")]
+    pub rope_theta: f64,
+    #[serde(default)]
+    pub rope_scaling: Option<serde_json::Value>,
+    #[serde(default = "silu")]
+    pub hidden_act: String,
+    pub max_position_embeddings: i64,
+    /// Qwen2 has biases on q/k/v; Llama has `attention_bias` (default false).
+    #[serde(default)]
+    pub attention_bias: bool,
+}
+
+fn eps() -> f64 {
+    1e-6
+}
+fn theta() -> f64 {
+    10000.0
+}
+fn silu() -> String {
+    "silu".into()
+}
+
+pub struct RmsNorm {
+    weight: Tensor,
+    eps: f64,
+}
+
+impl RmsNorm {
+    pub fn new(p: nn::Path, size: i64, eps: f64) -> RmsNorm {
+        RmsNorm {
+            weight: p.var("weight", &[size], nn::Init::Const(1.0)),
+            eps,
+        }
+    }
+    /// Computed in f32 as transformers does, whatever the weights' dtype.
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let kind = x.kind();
+        let xf = x.to_kind(Kind::Float);
+        let norm = &xf * (xf.square().mean_dim(-1, true, Kind::Float) + self.eps).rsqrt();
+        &self.weight * norm.to_kind(kind)
+    }
+}
+
+struct Layer {
+    input_norm: RmsNorm,
+    q: nn::Linear,
+    k: nn::Linear,
+    v: nn::Linear,
+    o: nn::Linear,
+    post_norm: RmsNorm,
+    gate: nn::Linear,
+    up: nn::Linear,
+    down: nn::Linear,
+}
+
+pub struct Llama {
+    cfg: LlamaConfig,
+    embed: nn::Embedding,
+    layers: Vec<Layer>,
+    norm: RmsNorm,
+    inv_freq: Tensor,
+}
+
+/// Llama 3's long-context rescaling of the rotary frequencies (`rope_type: "llama3"`).
+fn llama3_scaling(inv: &Tensor, s: &serde_json::Value) -> Result<Tensor> {
+    let get = |k: &str| {
+        s[k].as_f64()
+            .ok_or_else(|| anyhow::anyhow!("rope_scaling lacks `{k}`"))
+    };
+    let (factor, low, high, old) = (
+        get("factor")?,
+        get("low_freq_factor")?,
+        get("high_freq_factor")?,
+        get("original_max_position_embeddings")?,
+    );
+    let v: Vec<f32> = Vec::<f32>::try_from(inv)?
+        .into_iter()
+        .map(|f| {
+            let wavelen = 2.0 * std::f64::consts::PI / f as f64;
+            let f = f as f64;
+            if wavelen < old / high {
+                f
+            } else if wavelen > old / low {
+                f / factor
+            } else {
+                let smooth = (old / wavelen - low) / (high - low);
+                (1.0 - smooth) * f / factor + smooth * f
+            }
+        } as f32)
+        .collect();
+    Ok(Tensor::from_slice(&v))
+}
+
+impl Llama {
+    pub fn new(p: &nn::Path, cfg: &LlamaConfig, qkv_bias: bool) -> Result<Llama> {
+        let h = cfg.hidden_size;
+        let n = cfg.num_attention_heads;
+        let kv = cfg.num_key_value_heads.unwrap_or(n);
+        let d = cfg.head_dim.unwrap_or(h / n);
+        let bias = qkv_bias || cfg.attention_bias;
+        let lin = |path: nn::Path, i, o, bias| {
+            nn::linear(
+                path,
+                i,
+                o,
+                nn::LinearConfig {
+                    bias,
+                    ..Default::default()
+                },
+            )
+        };
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|i| {
+                let l = p / "layers" / i;
+                let a = &l / "self_attn";
+                let m = &l / "mlp";
+                Layer {
+                    input_norm: RmsNorm::new(&l / "input_layernorm", h, cfg.rms_norm_eps),
+                    q: lin(&a / "q_proj", h, n * d, bias),
+                    k: lin(&a / "k_proj", h, kv * d, bias),
+                    v: lin(&a / "v_proj", h, kv * d, bias),
+                    o: lin(&a / "o_proj", n * d, h, cfg.attention_bias),
+                    post_norm: RmsNorm::new(&l / "post_attention_layernorm", h, cfg.rms_norm_eps),
+                    gate: lin(&m / "gate_proj", h, cfg.intermediate_size, false),
+                    up: lin(&m / "up_proj", h, cfg.intermediate_size, false),
+                    down: lin(&m / "down_proj", cfg.intermediate_size, h, false),
+                }
+            })
+            .collect();
+        let mut inv = inv_freq(d, cfg.rope_theta);
+        match &cfg.rope_scaling {
+            None | Some(serde_json::Value::Null) => {}
+            Some(s) => match s["rope_type"].as_str().or(s["type"].as_str()) {
+                Some("default") => {}
+                Some("llama3") => inv = llama3_scaling(&inv, s)?,
+                other => bail!(
+                    "rope_scaling type {other:?} is not supported (supported: default, llama3)"
+                ),
+            },
+        }
+        Ok(Llama {
+            cfg: cfg.clone(),
+            embed: nn::embedding(p / "embed_tokens", cfg.vocab_size, h, Default::default()),
+            layers,
+            norm: RmsNorm::new(p / "norm", h, cfg.rms_norm_eps),
+            inv_freq: inv.to_device(p.device()),
+        })
+    }
+
+    /// Last hidden states `[batch, seq, hidden]`, positions counted over real tokens.
+    pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Tensor {
+        let n = self.cfg.num_attention_heads;
+        let kv = self.cfg.num_key_value_heads.unwrap_or(n);
+        let mut x = self.embed.forward(ids);
+        let allowed = causal_mask(mask);
+        let (cos, sin) = rotary_tables(&positions(mask), &self.inv_freq, x.kind());
+        for l in &self.layers {
+            let hnorm = l.input_norm.forward(&x);
+            let q = rotate(&heads(&l.q.forward(&hnorm), n), &cos, &sin);
+            let k = rotate(&heads(&l.k.forward(&hnorm), kv), &cos, &sin);
+            let v = heads(&l.v.forward(&hnorm), kv);
+            // Grouped-query attention: each key/value head serves n / kv query heads.
+            let (k, v) = if kv == n {
+                (k, v)
+            } else {
+                (
+                    k.repeat_interleave_self_int(n / kv, 1, None),
+                    v.repeat_interleave_self_int(n / kv, 1, None),
+                )
+            };
+            x = &x + l.o.forward(&merge(&attend(&q, &k, &v, &allowed, None)));
+            let hnorm = l.post_norm.forward(&x);
+            let act = super::bert::activation(&self.cfg.hidden_act, &l.gate.forward(&hnorm));
+            x = &x + l.down.forward(&(act * l.up.forward(&hnorm)));
+        }
+        self.norm.forward(&x)
+    }
+}
