@@ -133,3 +133,61 @@ fn datasets_list_and_show() {
         "{out}"
     );
 }
+
+fn minilm() -> std::path::PathBuf {
+    std::env::var("W2S_MINILM")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../models/all-MiniLM-L6-v2")
+        })
+}
+
+/// A hub id resolves through the Hugging Face cache layout (refs/main -> snapshots/<sha>)
+/// with downloads forbidden; a missing id says what to do.
+#[test]
+fn hub_id_from_the_local_cache_offline() {
+    let cache = tempfile::tempdir().unwrap();
+    let repo = cache.path().join("models--acme--minilm");
+    let snap = repo.join("snapshots/0123abcd");
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), "0123abcd").unwrap();
+    for f in [
+        "config.json",
+        "tokenizer.json",
+        "model.safetensors",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+    ] {
+        std::os::unix::fs::symlink(minilm().join(f).canonicalize().unwrap(), snap.join(f)).unwrap();
+    }
+    let results = tempfile::tempdir().unwrap();
+    let run = |model: &str| {
+        Command::new(env!("CARGO_BIN_EXE_w2s"))
+            .args([
+                "run",
+                "--model",
+                model,
+                "--n-docs",
+                "64",
+                "--n-test-docs",
+                "32",
+                "--epochs",
+                "1",
+            ])
+            .args(["--results", results.path().to_str().unwrap()])
+            .env("HF_HUB_CACHE", cache.path())
+            .env("HF_HUB_OFFLINE", "1")
+            .output()
+            .unwrap()
+    };
+    let o = run("acme/minilm");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("test accuracy"));
+    let e = one_line_error(&run("acme/nothere"));
+    assert!(
+        e.contains("HF_HUB_OFFLINE") && e.contains("acme/nothere"),
+        "{e}"
+    );
+}

@@ -3,21 +3,41 @@
 
 use tch::{Kind, Tensor};
 
-/// Boolean key mask `[batch, 1, 1, seq]`: true where a token may be attended to.
-pub fn key_mask(mask: &Tensor) -> Tensor {
-    let (b, t) = mask.size2().unwrap();
-    mask.to_kind(Kind::Bool).view([b, 1, 1, t])
+/// Which keys each query may attend to.
+pub enum Mask {
+    /// Every key (no padding in the batch): lets libtorch pick its fastest kernel.
+    All,
+    /// Causal, no padding: libtorch's own causal path.
+    Causal,
+    /// Boolean `[batch, 1, 1 or seq, seq]`, true where attending is allowed.
+    Allowed(Tensor),
 }
 
-/// Boolean causal mask `[batch, 1, seq, seq]` that also hides padding keys. A padding query
-/// may see itself, so that no row is empty (its output is never read).
-pub fn causal_mask(mask: &Tensor) -> Tensor {
-    let t = mask.size()[1];
+fn no_padding(mask: &Tensor) -> bool {
+    mask.min().int64_value(&[]) == 1
+}
+
+/// Encoders: padding keys hidden.
+pub fn encoder_mask(mask: &Tensor) -> Mask {
+    if no_padding(mask) {
+        return Mask::All;
+    }
+    let (b, t) = mask.size2().unwrap();
+    Mask::Allowed(mask.to_kind(Kind::Bool).view([b, 1, 1, t]))
+}
+
+/// Decoders: causal, padding keys hidden. A padding query may see itself, so that no row is
+/// empty (its output is never read).
+pub fn decoder_mask(mask: &Tensor) -> Mask {
+    if no_padding(mask) {
+        return Mask::Causal;
+    }
+    let (b, t) = mask.size2().unwrap();
     let device = mask.device();
     let causal = Tensor::ones([t, t], (Kind::Bool, device)).tril(0);
     let eye = Tensor::eye(t, (Kind::Bool, device));
-    let keys = key_mask(mask);
-    (keys.logical_and(&causal)).logical_or(&eye)
+    let keys = mask.to_kind(Kind::Bool).view([b, 1, 1, t]);
+    Mask::Allowed(keys.logical_and(&causal).logical_or(&eye))
 }
 
 /// Position of each token counted over real tokens only (0 for padding), so that left and
@@ -38,15 +58,21 @@ pub fn merge(x: &Tensor) -> Tensor {
     x.transpose(1, 2).contiguous().view([b, t, n * d])
 }
 
-/// Scaled dot-product attention with a boolean mask (true = attend) and an optional
-/// additive bias `[batch or 1, heads, seq, seq]`.
-pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, bias: Option<&Tensor>) -> Tensor {
-    match bias {
-        None => Tensor::scaled_dot_product_attention(q, k, v, Some(mask), 0.0, false, None, false),
-        Some(b) => {
+/// Scaled dot-product attention under `mask`, with an optional additive bias
+/// `[batch or 1, heads, seq, seq]`.
+pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Mask, bias: Option<&Tensor>) -> Tensor {
+    let sdpa = |m: Option<&Tensor>, causal: bool| {
+        Tensor::scaled_dot_product_attention(q, k, v, m, 0.0, causal, None, false)
+    };
+    match (mask, bias) {
+        (Mask::All, None) => sdpa(None, false),
+        (Mask::Causal, None) => sdpa(None, true),
+        (Mask::Allowed(m), None) => sdpa(Some(m), false),
+        (Mask::All, Some(b)) => sdpa(Some(&b.to_kind(q.kind())), false),
+        (Mask::Causal, Some(_)) => unreachable!("no causal model has a position bias"),
+        (Mask::Allowed(m), Some(b)) => {
             let neg = Tensor::full([1], f64::from(f32::MIN), (q.kind(), q.device()));
-            let additive = b.to_kind(q.kind()).where_self(mask, &neg);
-            Tensor::scaled_dot_product_attention(q, k, v, Some(&additive), 0.0, false, None, false)
+            sdpa(Some(&b.to_kind(q.kind()).where_self(m, &neg)), false)
         }
     }
 }

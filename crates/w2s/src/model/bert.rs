@@ -3,6 +3,7 @@
 //! as in the checkpoint (`embeddings.word_embeddings.weight`,
 //! `encoder.layer.0.attention.self.query.weight`, ...).
 
+use super::attention::{attend, encoder_mask};
 use serde::Deserialize;
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
@@ -151,26 +152,16 @@ impl Bert {
         xs = e.norm.forward(&xs);
         let heads = self.cfg.num_attention_heads;
         let d = self.cfg.hidden_size / heads;
-        // Boolean mask, true where a key may be attended to: [batch, 1, 1, seq].
-        let attend = mask.to_kind(Kind::Bool).view([b, 1, 1, t]);
+        let allowed = encoder_mask(mask);
         for layer in &self.layers {
             let split = |x: Tensor| x.view([b, t, heads, d]).transpose(1, 2);
             let q = split(layer.query.forward(&xs));
             let k = split(layer.key.forward(&xs));
             let v = split(layer.value.forward(&xs));
-            let ctx = Tensor::scaled_dot_product_attention(
-                &q,
-                &k,
-                &v,
-                Some(&attend),
-                0.0,
-                false,
-                None,
-                false,
-            )
-            .transpose(1, 2)
-            .contiguous()
-            .view([b, t, self.cfg.hidden_size]);
+            let ctx = attend(&q, &k, &v, &allowed, None)
+                .transpose(1, 2)
+                .contiguous()
+                .view([b, t, self.cfg.hidden_size]);
             xs = layer
                 .attn_norm
                 .forward(&(layer.attn_out.forward(&ctx) + &xs));

@@ -2,7 +2,7 @@
 //! (`wte.weight`, `h.0.attn.c_attn.weight`, ...). GPT-2's `Conv1D` layers store their weight
 //! as `[in, out]`, the transpose of a linear layer's, so they get a module of their own.
 
-use super::attention::{attend, causal_mask, heads, merge, positions};
+use super::attention::{attend, decoder_mask, heads, merge, positions};
 use super::bert::{activation, layer_norm};
 use serde::Deserialize;
 use tch::nn::{self, Module};
@@ -96,7 +96,7 @@ impl Gpt2 {
     /// left-padded sequence gets the same states as a right-padded one.
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Tensor {
         let mut x = self.wte.forward(ids) + self.wpe.forward(&positions(mask));
-        let allowed = causal_mask(mask);
+        let allowed = decoder_mask(mask);
         for b in &self.blocks {
             let qkv = b.c_attn.forward(&b.ln_1.forward(&x)).chunk(3, -1);
             let (q, k, v) = (

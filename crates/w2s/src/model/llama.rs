@@ -4,7 +4,7 @@
 //! as in the checkpoint (`embed_tokens.weight`, `layers.0.self_attn.q_proj.weight`, ...).
 
 use super::attention::{
-    attend, causal_mask, heads, inv_freq, merge, positions, rotary_tables, rotate,
+    attend, decoder_mask, heads, inv_freq, merge, positions, rotary_tables, rotate,
 };
 use anyhow::{bail, Result};
 use serde::Deserialize;
@@ -178,7 +178,7 @@ impl Llama {
         let n = self.cfg.num_attention_heads;
         let kv = self.cfg.num_key_value_heads.unwrap_or(n);
         let mut x = self.embed.forward(ids);
-        let allowed = causal_mask(mask);
+        let allowed = decoder_mask(mask);
         let (cos, sin) = rotary_tables(&positions(mask), &self.inv_freq, x.kind());
         for l in &self.layers {
             let hnorm = l.input_norm.forward(&x);

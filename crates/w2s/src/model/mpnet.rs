@@ -3,7 +3,7 @@
 //! layers. Variables named as in the checkpoint (`encoder.layer.0.attention.attn.q.weight`,
 //! `encoder.relative_attention_bias.weight`, ...).
 
-use super::attention::{attend, heads, key_mask, merge};
+use super::attention::{attend, encoder_mask, heads, merge};
 use super::bert::{activation, layer_norm};
 use serde::Deserialize;
 use tch::nn::{self, Module};
@@ -139,7 +139,7 @@ impl Mpnet {
             .forward(&bucket)
             .permute([2, 0, 1])
             .unsqueeze(0);
-        let allowed = key_mask(mask);
+        let allowed = encoder_mask(mask);
         let n = self.cfg.num_attention_heads;
         for l in &self.layers {
             let (q, k, v) = (

@@ -3,7 +3,7 @@
 //! attention and MLP residuals. Variables named as in the checkpoint (`embed_in.weight`,
 //! `layers.0.attention.query_key_value.weight`, ...).
 
-use super::attention::{attend, causal_mask, inv_freq, merge, positions, rotary_tables, rotate};
+use super::attention::{attend, decoder_mask, inv_freq, merge, positions, rotary_tables, rotate};
 use super::bert::{activation, layer_norm};
 use serde::Deserialize;
 use tch::nn::{self, Module};
@@ -107,7 +107,7 @@ impl Neox {
         let mut x = self.embed.forward(ids);
         let (b, t, h) = x.size3().unwrap();
         let d = h / n;
-        let allowed = causal_mask(mask);
+        let allowed = decoder_mask(mask);
         let (cos, sin) = rotary_tables(&positions(mask), &self.inv_freq, x.kind());
         for l in &self.layers {
             // The fused projection is laid out [heads, (q, k, v), head_dim].

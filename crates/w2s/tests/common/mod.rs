@@ -21,6 +21,19 @@ pub fn minilm() -> PathBuf {
     dir
 }
 
+/// The real all-mpnet-base-v2 folder that `./dev setup` unpacks (or `W2S_MPNET`).
+pub fn mpnet() -> PathBuf {
+    let dir = std::env::var("W2S_MPNET")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join("models/all-mpnet-base-v2"));
+    assert!(
+        dir.join("model.safetensors").exists(),
+        "MPNet not found at {}: run `./dev setup` (or set W2S_MPNET)",
+        dir.display()
+    );
+    dir
+}
+
 /// The Python of the project's virtual environment (torch + transformers).
 pub fn python() -> PathBuf {
     match std::env::var("VIRTUAL_ENV") {

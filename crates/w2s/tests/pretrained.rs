@@ -1,4 +1,5 @@
-//! The real all-MiniLM-L6-v2 checkpoint: tokenizer, parity with transformers, gradients.
+//! The real all-MiniLM-L6-v2 and all-mpnet-base-v2 checkpoints: tokenizers, parity with
+//! transformers on a padded batch, gradients.
 
 mod common;
 
@@ -38,18 +39,17 @@ fn tokenizer_matches_bert_wordpiece() {
     );
 }
 
-#[test]
-fn features_match_transformers_on_a_padded_batch() {
-    let c = load();
+/// Pooled features of `model` on TEXTS against transformers' (scripts/hf_features.py).
+fn check_parity(model_dir: &std::path::Path) {
+    let c = Classifier::load(model_dir.to_str().unwrap(), Device::Cpu, 0).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let texts = dir.path().join("texts.json");
     let out = dir.path().join("out.json");
     std::fs::write(&texts, serde_json::to_string(TEXTS).unwrap()).unwrap();
-    let model = common::minilm();
     common::run_python(
         "hf_features.py",
         &[
-            model.to_str().unwrap(),
+            model_dir.to_str().unwrap(),
             "mean",
             texts.to_str().unwrap(),
             out.to_str().unwrap(),
@@ -68,7 +68,31 @@ fn features_match_transformers_on_a_padded_batch() {
     let ours = tch::no_grad(|| c.features(&b)).to_kind(Kind::Double);
     let expected = Tensor::from_slice2(&ref_feats);
     let rel = (&ours - &expected).norm().double_value(&[]) / expected.norm().double_value(&[]);
-    assert!(rel < 1e-4, "relative difference {rel}");
+    assert!(
+        rel < 1e-4,
+        "{}: relative difference {rel}",
+        model_dir.display()
+    );
+}
+
+#[test]
+fn minilm_features_match_transformers_on_a_padded_batch() {
+    check_parity(&common::minilm());
+}
+
+#[test]
+fn mpnet_features_match_transformers_on_a_padded_batch() {
+    let dir = common::mpnet();
+    let c = Classifier::load(dir.to_str().unwrap(), Device::Cpu, 0).unwrap();
+    assert_eq!(c.info.family, "mpnet");
+    assert!(
+        (108_000_000..110_000_000).contains(&c.info.parameters),
+        "{}",
+        c.info.parameters
+    );
+    assert_eq!(c.info.max_positions, 512);
+    drop(c);
+    check_parity(&dir);
 }
 
 #[test]
