@@ -156,6 +156,9 @@ struct RunArgs {
     /// Train only the head on frozen features.
     #[arg(long)]
     linear_probe: bool,
+    /// Backbone weights in bf16 (head in f32): for large models on GPU.
+    #[arg(long)]
+    bf16: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -322,8 +325,9 @@ fn run(a: RunArgs) -> Result<()> {
         minibatch_size: a.minibatch_size,
         loss: a.loss.clone().map(LossField::Name),
         linear_probe: a.linear_probe.then_some(true),
+        bf16: a.bf16.then_some(true),
     };
-    let train = file.train().merged(&flags);
+    let train = file.train.merged(&flags);
     let model = a.model.or(file.model.clone()).context(
         "no model given: pass --model <folder, hub id or bow> or set `model` in the config",
     )?;

@@ -9,11 +9,14 @@
 //! seed = 0
 //! model = "models/all-MiniLM-L6-v2"   # folder, hub id, or `bow`
 //! weak_model = "bow"        # makes this a weak-to-strong run; omit for ground truth
+//! [train]                   # training options of `model`
 //! loss = "logconf"          # or a table: loss = { name = "logconf", aux_coef = 0.5, warmup_frac = 0.2 }
 //! epochs = 2
 //! batch_size = 32
 //! minibatch_size = 32
 //! # lr = 5e-5               # default depends on the model
+//! # linear_probe = false    # train the head only, on cached features
+//! # bf16 = false            # backbone weights in bf16
 //! [weak]                    # training options of the supervisor, same keys
 //! epochs = 4
 //! ```
@@ -51,6 +54,7 @@ pub struct TrainFields {
     pub minibatch_size: Option<usize>,
     pub loss: Option<LossField>,
     pub linear_probe: Option<bool>,
+    pub bf16: Option<bool>,
 }
 
 impl TrainFields {
@@ -67,6 +71,7 @@ impl TrainFields {
                 None => Loss::Xent,
             },
             linear_probe: self.linear_probe.unwrap_or(false),
+            bf16: self.bf16.unwrap_or(false),
         })
     }
 
@@ -79,6 +84,7 @@ impl TrainFields {
             minibatch_size: over.minibatch_size.or(self.minibatch_size),
             loss: over.loss.clone().or(self.loss.clone()),
             linear_probe: over.linear_probe.or(self.linear_probe),
+            bf16: over.bf16.or(self.bf16),
         }
     }
 }
@@ -96,30 +102,15 @@ pub struct RunFile {
     pub weak_model: Option<String>,
     pub results: Option<PathBuf>,
     pub device: Option<String>,
-    pub lr: Option<f64>,
-    pub epochs: Option<usize>,
-    pub batch_size: Option<usize>,
-    pub minibatch_size: Option<usize>,
-    pub loss: Option<LossField>,
-    pub linear_probe: Option<bool>,
+    /// Training options of `model`.
+    #[serde(default)]
+    pub train: TrainFields,
     /// Training options of the weak supervisor (defaults: the model's own).
     #[serde(default)]
     pub weak: TrainFields,
 }
 
 impl RunFile {
-    /// The strong (or only) model's training options.
-    pub fn train(&self) -> TrainFields {
-        TrainFields {
-            lr: self.lr,
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            minibatch_size: self.minibatch_size,
-            loss: self.loss.clone(),
-            linear_probe: self.linear_probe,
-        }
-    }
-
     pub fn read(path: &Path) -> Result<RunFile> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
@@ -134,7 +125,7 @@ mod tests {
     #[test]
     fn parses_names_and_tables() {
         let f: RunFile = toml::from_str(
-            "model = \"bow\"\nloss = { name = \"logconf\", aux_coef = 0.3 }\n[weak]\nepochs = 4\n",
+            "model = \"bow\"\n[train]\nloss = { name = \"logconf\", aux_coef = 0.3 }\n[weak]\nepochs = 4\n",
         )
         .unwrap();
         let info = ModelInfo {
@@ -144,7 +135,7 @@ mod tests {
             vocab_size: 10,
             max_positions: 10,
         };
-        let t = f.train().resolve(&info).unwrap();
+        let t = f.train.resolve(&info).unwrap();
         assert_eq!(
             t.loss,
             Loss::Logconf {

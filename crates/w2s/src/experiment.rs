@@ -18,7 +18,7 @@ use crate::train::{self, TrainOptions, TrainSummary};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use tch::Device;
+use tch::{Device, Tensor};
 
 /// Bumped whenever a change alters what a stored result means, so old folders are not reused.
 pub const RESULTS_FORMAT: u32 = 1;
@@ -132,17 +132,16 @@ fn encode(
         .collect())
 }
 
-/// Predict the kept examples; `None` stays `None`.
-fn predict_kept(
-    model: &Classifier,
-    ids: &[Option<Vec<i64>>],
-    batch: usize,
-) -> Vec<Option<[f32; 2]>> {
-    let kept: Vec<Vec<i64>> = ids.iter().flatten().cloned().collect();
-    let mut probs = train::predict(model, &kept, batch).into_iter();
+/// Spread predictions of the kept examples back over the split; dropped ones stay `None`.
+fn scatter(ids: &[Option<Vec<i64>>], kept_probs: Vec<[f32; 2]>) -> Vec<Option<[f32; 2]>> {
+    let mut probs = kept_probs.into_iter();
     ids.iter()
         .map(|x| x.as_ref().map(|_| probs.next().unwrap()))
         .collect()
+}
+
+fn kept(ids: &[Option<Vec<i64>>]) -> Vec<Vec<i64>> {
+    ids.iter().flatten().cloned().collect()
 }
 
 impl Runner {
@@ -172,6 +171,44 @@ impl Runner {
         store::read_json(&self.run_dir(spec).join("predictions.json"))
     }
 
+    /// Backbone features of a split's kept examples, from `RESULTS/.features/` or computed
+    /// and stored there (atomically). The key leaves out training options and the loss, so a
+    /// probe sweep over losses and learning rates runs the backbone once per split.
+    fn features(
+        &self,
+        spec: &RunSpec,
+        model: &Classifier,
+        split: &str,
+        ids: &[Option<Vec<i64>>],
+    ) -> Result<Tensor> {
+        let key = store::config_hash(&(
+            RESULTS_FORMAT,
+            &spec.model,
+            &spec.data,
+            spec.seed,
+            spec.max_ctx,
+            split,
+            spec.train.bf16,
+        ));
+        let path = self
+            .results
+            .join(".features")
+            .join(format!("{key}.safetensors"));
+        if path.exists() {
+            let mut t = Tensor::read_safetensors(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if let Some((_, f)) = t.pop() {
+                return Ok(f.to_device(model.device()));
+            }
+        }
+        let f = train::features(model, &kept(ids), self.eval_batch_size);
+        std::fs::create_dir_all(path.parent().unwrap())?;
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        Tensor::write_safetensors(&[("features", &f.to_device(Device::Cpu))], &tmp)?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(f)
+    }
+
     /// Run `spec` (and its supervisor first, if needed), or reuse a stored result.
     pub fn run(&self, spec: &RunSpec) -> Result<RunResult> {
         let hash = spec.hash();
@@ -197,6 +234,9 @@ impl Runner {
         let splits = Splits::new(pools, spec.data.n_docs, spec.data.n_test_docs, spec.seed);
         tch::manual_seed(spec.seed as i64);
         let mut model = Classifier::load(&spec.model, self.device, spec.seed)?;
+        if spec.train.bf16 {
+            model.backbone_to_bf16();
+        }
 
         // Training set: train1 with ground truth, or train2 with the supervisor's labels.
         let (train_examples, sup_preds) = match &spec.supervisor {
@@ -206,6 +246,9 @@ impl Runner {
         let train_ids = encode(&model, train_examples, spec.max_ctx)?;
         let mut ids = Vec::new();
         let mut labels = Vec::new();
+        // Position of each training example among the split's kept (not too long) examples.
+        let mut rows = Vec::new();
+        let mut kept_so_far = 0;
         for (i, (tok, ex)) in train_ids.iter().zip(train_examples).enumerate() {
             let label = match &sup_preds {
                 None => Some(if ex.label == 1 {
@@ -221,7 +264,9 @@ impl Runner {
             if let (Some(tok), Some(label)) = (tok, label) {
                 ids.push(tok.clone());
                 labels.push(label);
+                rows.push(kept_so_far as i64);
             }
+            kept_so_far += tok.is_some() as usize;
         }
         let dropped_train = train_ids.iter().filter(|x| x.is_none()).count();
         if ids.is_empty() {
@@ -239,20 +284,49 @@ impl Runner {
                 spec.train.loss.name()
             ),
         };
-        let training = train::train(
-            &mut model,
-            &ids,
-            &labels,
-            &spec.train,
-            Some(&dir.join("train_log.jsonl")),
-            &what,
-        )?;
-
+        let log = dir.join("train_log.jsonl");
         let test_ids = encode(&model, &splits.test, spec.max_ctx)?;
         let train2_ids = encode(&model, &splits.train2, spec.max_ctx)?;
-        let predictions = Predictions {
-            train2: predict_kept(&model, &train2_ids, self.eval_batch_size),
-            test: predict_kept(&model, &test_ids, self.eval_batch_size),
+        let (training, predictions) = if spec.train.linear_probe {
+            // Linear probe: the frozen backbone's features, computed once per (model, task,
+            // seed, split) and shared by every probe that needs them.
+            let train_split = if spec.is_ground_truth() {
+                "train1"
+            } else {
+                "train2"
+            };
+            let all = self.features(spec, &model, train_split, &train_ids)?;
+            let feats = all.index_select(0, &Tensor::from_slice(&rows).to_device(all.device()));
+            let training = train::train(
+                &mut model,
+                train::Inputs::Features(&feats),
+                &labels,
+                &spec.train,
+                Some(&log),
+                &what,
+            )?;
+            let test_f = self.features(spec, &model, "test", &test_ids)?;
+            let train2_f = self.features(spec, &model, "train2", &train2_ids)?;
+            let predictions = Predictions {
+                train2: scatter(&train2_ids, train::predict_features(&model, &train2_f)),
+                test: scatter(&test_ids, train::predict_features(&model, &test_f)),
+            };
+            (training, predictions)
+        } else {
+            let training = train::train(
+                &mut model,
+                train::Inputs::Tokens(&ids),
+                &labels,
+                &spec.train,
+                Some(&log),
+                &what,
+            )?;
+            let b = self.eval_batch_size;
+            let predictions = Predictions {
+                train2: scatter(&train2_ids, train::predict(&model, &kept(&train2_ids), b)),
+                test: scatter(&test_ids, train::predict(&model, &kept(&test_ids), b)),
+            };
+            (training, predictions)
         };
         let (probs, truth): (Vec<[f32; 2]>, Vec<u8>) = predictions
             .test

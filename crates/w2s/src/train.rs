@@ -26,6 +26,9 @@ pub struct TrainOptions {
     pub loss: Loss,
     /// Train only the head on frozen backbone features.
     pub linear_probe: bool,
+    /// Backbone weights in bf16 (the head stays f32): half the memory, for large models on GPU.
+    #[serde(default)]
+    pub bf16: bool,
 }
 
 /// What training did, for the run's result file.
@@ -53,18 +56,50 @@ fn label_tensor(labels: &[[f32; 2]]) -> Tensor {
     Tensor::from_slice(&flat).view([labels.len() as i64, 2])
 }
 
-/// Finetune `model` on token ids with soft labels. Fails, naming the step, if the loss stops
-/// being finite. Writes one JSON line per step to `log` when given.
+/// What a training step runs the model on: token ids (finetuning), or features computed once
+/// by the frozen backbone (linear probe on cached features).
+pub enum Inputs<'a> {
+    Tokens(&'a [Vec<i64>]),
+    Features(&'a Tensor),
+}
+
+impl Inputs<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Inputs::Tokens(ids) => ids.len(),
+            Inputs::Features(f) => f.size()[0] as usize,
+        }
+    }
+
+    /// Logits of the examples at `index`.
+    fn logits(&self, model: &Classifier, index: &[usize]) -> Tensor {
+        match self {
+            Inputs::Tokens(ids) => {
+                let seqs: Vec<&[i64]> = index.iter().map(|&i| ids[i].as_slice()).collect();
+                model.forward(&pad_batch(&seqs, model.encoder.pad_id(), model.device()))
+            }
+            Inputs::Features(f) => {
+                let idx: Vec<i64> = index.iter().map(|&i| i as i64).collect();
+                let rows = Tensor::from_slice(&idx).to_device(f.device());
+                model.head_forward(&f.index_select(0, &rows))
+            }
+        }
+    }
+}
+
+/// Finetune `model` (or only its head, with `opts.linear_probe`) on `inputs` with soft
+/// labels. Fails, naming the step, if the loss stops being finite. Writes one JSON line per
+/// step to `log` when given.
 pub fn train(
     model: &mut Classifier,
-    ids: &[Vec<i64>],
+    inputs: Inputs,
     labels: &[[f32; 2]],
     opts: &TrainOptions,
     log: Option<&Path>,
     what: &str,
 ) -> Result<TrainSummary> {
-    assert_eq!(ids.len(), labels.len());
-    if ids.is_empty() {
+    assert_eq!(inputs.len(), labels.len());
+    if labels.is_empty() {
         bail!("{what}: no training examples");
     }
     if opts.batch_size == 0
@@ -77,10 +112,13 @@ pub fn train(
             opts.minibatch_size
         );
     }
+    if matches!(inputs, Inputs::Features(_)) && !opts.linear_probe {
+        bail!("cached features can only train a linear probe");
+    }
     model.set_backbone_trainable(!opts.linear_probe);
     let device = model.device();
-    let pad = model.encoder.pad_id();
-    let nsteps = (ids.len() * opts.epochs / opts.batch_size).max(1);
+    let n = labels.len();
+    let nsteps = (n * opts.epochs / opts.batch_size).max(1);
     let mut optimizer = nn::Adam::default().build(&model.vs, opts.lr)?;
     let mut log = match log {
         Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p)?)),
@@ -93,7 +131,7 @@ pub fn train(
     );
     bar.set_prefix(what.to_owned());
     let start = Instant::now();
-    let mut order = (0..ids.len()).cycle();
+    let mut order = (0..n).cycle();
     let mut last_loss = f64::NAN;
     for step in 0..nsteps {
         let step_start = Instant::now();
@@ -105,14 +143,16 @@ pub fn train(
         let batch_labels: Vec<[f32; 2]> = batch.iter().map(|&i| labels[i]).collect();
         let label_t = label_tensor(&batch_labels).to_device(device);
         let chunks: Vec<&[usize]> = batch.chunks(opts.minibatch_size).collect();
-        let forward = |chunk: &[usize]| {
-            let seqs: Vec<&[i64]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
-            model.forward(&pad_batch(&seqs, pad, device))
-        };
         // Targets for the whole batch, fixed before any gradient flows when they need it.
         let whole_target = if chunks.len() > 1 && opts.loss.needs_whole_batch() {
             let logits = tch::no_grad(|| {
-                Tensor::cat(&chunks.iter().map(|c| forward(c)).collect::<Vec<_>>(), 0)
+                Tensor::cat(
+                    &chunks
+                        .iter()
+                        .map(|c| inputs.logits(model, c))
+                        .collect::<Vec<_>>(),
+                    0,
+                )
             });
             Some(opts.loss.target(&logits, &label_t, frac))
         } else {
@@ -121,7 +161,7 @@ pub fn train(
         let (mut loss_sum, mut correct, mut offset) = (0.0, 0i64, 0i64);
         for chunk in &chunks {
             let len = chunk.len() as i64;
-            let logits = forward(chunk);
+            let logits = inputs.logits(model, chunk);
             let chunk_labels = label_t.narrow(0, offset, len);
             let target = match &whole_target {
                 Some(t) => t.narrow(0, offset, len),
@@ -168,6 +208,41 @@ pub fn train(
         final_loss: last_loss,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// Pooled backbone features `[n, hidden]` (f32, on the model's device) of token sequences,
+/// batched by length.
+pub fn features(model: &Classifier, ids: &[Vec<i64>], batch_size: usize) -> Tensor {
+    let _guard = tch::no_grad_guard();
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by_key(|&i| ids[i].len());
+    let mut parts = Vec::new();
+    for chunk in order.chunks(batch_size.max(1)) {
+        let seqs: Vec<&[i64]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
+        parts.push(
+            model
+                .features(&pad_batch(&seqs, model.encoder.pad_id(), model.device()))
+                .to_kind(Kind::Float),
+        );
+    }
+    let sorted = Tensor::cat(&parts, 0);
+    // Undo the length sort.
+    let mut inverse = vec![0i64; ids.len()];
+    for (pos, &i) in order.iter().enumerate() {
+        inverse[i] = pos as i64;
+    }
+    sorted.index_select(0, &Tensor::from_slice(&inverse).to_device(sorted.device()))
+}
+
+/// Class probabilities from cached features, in order.
+pub fn predict_features(model: &Classifier, features: &Tensor) -> Vec<[f32; 2]> {
+    let _guard = tch::no_grad_guard();
+    let probs = model
+        .head_forward(features)
+        .softmax(-1, Kind::Float)
+        .to_device(tch::Device::Cpu);
+    let flat = Vec::<f32>::try_from(probs.view(-1)).expect("f32 probabilities");
+    flat.chunks(2).map(|c| [c[0], c[1]]).collect()
 }
 
 /// Class probabilities for each sequence, in input order. Batches are formed from

@@ -16,6 +16,7 @@ fn opts(lr: f64, epochs: usize) -> TrainOptions {
         minibatch_size: 16,
         loss: Loss::Xent,
         linear_probe: false,
+        bf16: false,
     }
 }
 
@@ -160,4 +161,39 @@ fn config_hash_separates_runs_and_nan_loss_fails_with_a_reason() {
     let err = runner.run(&bad).unwrap_err().to_string();
     assert!(err.contains("loss became") && err.contains("step"), "{err}");
     assert!(!runner.run_dir(&bad).join("result.json").exists());
+}
+
+/// Linear probes train only the head on backbone features that are computed once per
+/// (model, task, seed, split) and shared by every probe: a sweep over losses reruns no backbone.
+#[test]
+fn linear_probe_on_cached_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let minilm = common::minilm();
+    let probe = TrainOptions {
+        linear_probe: true,
+        ..opts(1e-2, 4)
+    };
+    let exp = Experiment::new(
+        data(640),
+        0,
+        64,
+        ("bow", opts(1e-2, 2)),
+        (minilm.to_str().unwrap(), probe),
+        &[Loss::Xent, Loss::from_name("logconf").unwrap()],
+    );
+    let outcome = exp
+        .run(&Runner::new(dir.path().to_path_buf(), Device::Cpu, false))
+        .unwrap();
+    assert!(outcome.ceiling > 0.7, "probe ceiling {outcome:?}");
+    let cached: Vec<_> = std::fs::read_dir(dir.path().join(".features"))
+        .unwrap()
+        .collect();
+    assert_eq!(
+        cached.len(),
+        3,
+        "train1, train2 and test features of MiniLM, once each"
+    );
+    for s in &outcome.students {
+        assert!(s.accuracy > 0.5, "{outcome:?}");
+    }
 }

@@ -135,3 +135,31 @@ fn every_parameter_gets_a_finite_nonzero_gradient() {
         assert_eq!(has, name.starts_with("w2s_head"), "{name}");
     }
 }
+
+#[test]
+fn bf16_backbone_keeps_an_f32_head_and_close_logits() {
+    let mut c = load();
+    let b = batch(&c);
+    // Move the head off zero so that logits depend on the features.
+    tch::no_grad(|| {
+        for (name, mut v) in c.vs.variables() {
+            if name.starts_with("w2s_head") {
+                v.copy_(&(v.randn_like() * 0.5));
+            }
+        }
+    });
+    let full = tch::no_grad(|| c.forward(&b));
+    c.backbone_to_bf16();
+    let half = tch::no_grad(|| c.forward(&b));
+    assert_eq!(half.kind(), Kind::Float);
+    for (name, v) in c.vs.variables() {
+        let expected = if name.starts_with("w2s_head") {
+            Kind::Float
+        } else {
+            Kind::BFloat16
+        };
+        assert_eq!(v.kind(), expected, "{name}");
+    }
+    let rel = (&full - &half).norm().double_value(&[]) / full.norm().double_value(&[]);
+    assert!(rel < 0.05, "bf16 logits differ by {rel}");
+}

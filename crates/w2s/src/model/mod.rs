@@ -296,8 +296,21 @@ impl Classifier {
 
     /// Logits `[batch, 2]`, computed in f32 whatever the backbone's dtype.
     pub fn forward(&self, batch: &Batch) -> Tensor {
-        self.head
-            .forward(&self.features(batch).to_kind(Kind::Float))
+        self.head_forward(&self.features(batch))
+    }
+
+    /// The head alone, on pooled features (linear probes on cached features).
+    pub fn head_forward(&self, features: &Tensor) -> Tensor {
+        self.head.forward(&features.to_kind(Kind::Float))
+    }
+
+    /// Store the backbone's weights in bf16; the head stays f32.
+    pub fn backbone_to_bf16(&mut self) {
+        for (name, mut t) in self.vs.variables() {
+            if !name.starts_with(HEAD) {
+                tch::no_grad(|| t.set_data(&t.to_kind(Kind::BFloat16)));
+            }
+        }
     }
 
     /// Train only the head (linear probe) or everything.
