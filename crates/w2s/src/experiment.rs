@@ -116,22 +116,6 @@ pub struct Runner {
     trained: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
-/// Tokenize, keeping `None` for examples longer than `max_ctx`.
-fn encode(
-    model: &Classifier,
-    examples: &[Example],
-    max_ctx: usize,
-) -> Result<Vec<Option<Vec<i64>>>> {
-    let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
-    let limit = max_ctx.min(model.info.max_positions);
-    Ok(model
-        .encoder
-        .encode_all(&texts)?
-        .into_iter()
-        .map(|ids| (ids.len() < limit).then_some(ids))
-        .collect())
-}
-
 /// Spread predictions of the kept examples back over the split; dropped ones stay `None`.
 fn scatter(ids: &[Option<Vec<i64>>], kept_probs: Vec<[f32; 2]>) -> Vec<Option<[f32; 2]>> {
     let mut probs = kept_probs.into_iter();
@@ -169,6 +153,40 @@ impl Runner {
 
     pub fn predictions(&self, spec: &RunSpec) -> Result<Predictions> {
         store::read_json(&self.run_dir(spec).join("predictions.json"))
+    }
+
+    /// Token ids of a split, `None` for examples of `max_ctx` tokens or more (or beyond the
+    /// model's positions). Tokenized once per (tokenizer, task, seed, split) and kept in
+    /// `RESULTS/.tokens/`, so students, ceilings and probes of a sweep reuse them.
+    fn encode(
+        &self,
+        spec: &RunSpec,
+        model: &Classifier,
+        split: &str,
+        examples: &[Example],
+    ) -> Result<Vec<Option<Vec<i64>>>> {
+        let key = store::config_hash(&(RESULTS_FORMAT, &spec.model, &spec.data, spec.seed, split));
+        let path = self.results.join(".tokens").join(format!("{key}.json"));
+        let all: Vec<Vec<i64>> = match store::read_json(&path) {
+            Ok(ids) => ids,
+            Err(_) => {
+                let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
+                let ids = model.encoder.encode_all(&texts)?;
+                store::write_atomic(&path, &serde_json::to_vec(&ids)?)?;
+                ids
+            }
+        };
+        if all.len() != examples.len() {
+            bail!(
+                "{}: cached tokens do not match the split; delete the file",
+                path.display()
+            );
+        }
+        let limit = spec.max_ctx.min(model.info.max_positions);
+        Ok(all
+            .into_iter()
+            .map(|ids| (ids.len() < limit).then_some(ids))
+            .collect())
     }
 
     /// Backbone features of a split's kept examples, from `RESULTS/.features/` or computed
@@ -243,7 +261,12 @@ impl Runner {
             None => (&splits.train1, None),
             Some(sup) => (&splits.train2, Some(self.predictions(sup)?)),
         };
-        let train_ids = encode(&model, train_examples, spec.max_ctx)?;
+        let train_split = if spec.is_ground_truth() {
+            "train1"
+        } else {
+            "train2"
+        };
+        let train_ids = self.encode(spec, &model, train_split, train_examples)?;
         let mut ids = Vec::new();
         let mut labels = Vec::new();
         // Position of each training example among the split's kept (not too long) examples.
@@ -285,8 +308,8 @@ impl Runner {
             ),
         };
         let log = dir.join("train_log.jsonl");
-        let test_ids = encode(&model, &splits.test, spec.max_ctx)?;
-        let train2_ids = encode(&model, &splits.train2, spec.max_ctx)?;
+        let test_ids = self.encode(spec, &model, "test", &splits.test)?;
+        let train2_ids = self.encode(spec, &model, "train2", &splits.train2)?;
         let (training, predictions) = if spec.train.linear_probe {
             // Linear probe: the frozen backbone's features, computed once per (model, task,
             // seed, split) and shared by every probe that needs them.
