@@ -31,9 +31,69 @@ enum Command {
     /// The registered datasets: `list`, or `show NAME` for examples, sizes and balance.
     #[command(subcommand)]
     Datasets(DatasetsCommand),
+    /// Plan and run a grid of experiments from a TOML file (see the README); resumable.
+    Sweep(SweepArgs),
+    /// Tables (accuracy, PGR with 95% bootstrap intervals over seeds, agreement) and a CSV of
+    /// every run in a results folder.
+    Report(ReportArgs),
+    /// Run one stored run spec (what sweep workers and Slurm tasks call).
+    #[command(hide = true)]
+    ExecRun(ExecArgs),
     /// Time a training step and inference of a model here and in PyTorch + transformers
     /// on the same batch, and print the ratio.
     Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct SweepArgs {
+    /// The sweep file.
+    config: PathBuf,
+    /// Print the plan (what would run, what is reused) and stop.
+    #[arg(long)]
+    dry_run: bool,
+    /// Runs at a time on this machine.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// Devices for the job slots, comma-separated (e.g. cuda:0,cuda:1), given out round-robin.
+    #[arg(long, value_delimiter = ',', default_value = "cpu")]
+    device: Vec<String>,
+    /// CPU threads per run (default: cores / jobs).
+    #[arg(long)]
+    threads: Option<i32>,
+    /// local, or slurm (submits job arrays with sbatch and returns).
+    #[arg(long, default_value = "local")]
+    executor: String,
+    /// Extra #SBATCH lines for the slurm executor, e.g. --sbatch=--gres=gpu:1
+    #[arg(long)]
+    sbatch: Vec<String>,
+    /// Results folder (overrides the file's `results`).
+    #[arg(long)]
+    results: Option<PathBuf>,
+    /// Retrain runs that are already complete.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// A results folder of `w2s sweep`, `w2s run` or `w2s demo`.
+    results: PathBuf,
+    /// Where report.txt and runs.csv go (default: the results folder).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ExecArgs {
+    spec: PathBuf,
+    #[arg(long)]
+    results: PathBuf,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    #[arg(long)]
+    threads: Option<i32>,
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Subcommand)]
@@ -184,6 +244,18 @@ fn real_main() -> Result<()> {
         Command::Demo(a) => demo(a),
         Command::Run(a) => run(a),
         Command::Bench(a) => bench(a),
+        Command::Sweep(a) => sweep(a),
+        Command::Report(a) => report(a),
+        Command::ExecRun(a) => {
+            if let Some(t) = a.threads {
+                w2s::tch::set_num_threads(t);
+            }
+            let spec: w2s::experiment::RunSpec = w2s::store::read_json(&a.spec)?;
+            let runner = Runner::new(a.results, parse_device(&a.device)?, a.force);
+            let r = runner.run(&spec)?;
+            println!("{}: test accuracy {:.4}", r.hash, r.test_accuracy);
+            Ok(())
+        }
         Command::Datasets(DatasetsCommand::List) => {
             for (name, about) in w2s::dataset::registry::list() {
                 println!("{name:<22} {about}");
@@ -243,14 +315,9 @@ fn runner(
 }
 
 /// Per-model training options: load the model's metadata once for its defaults.
-fn resolve_train(
-    model: &str,
-    fields: &TrainFields,
-    device: w2s::tch::Device,
-) -> Result<w2s::train::TrainOptions> {
-    let info = Classifier::load(model, device, 0)
-        .with_context(|| format!("loading model `{model}`"))?
-        .info;
+fn resolve_train(model: &str, fields: &TrainFields) -> Result<w2s::train::TrainOptions> {
+    let info =
+        w2s::model::ModelInfo::describe(model).with_context(|| format!("model `{model}`"))?;
     fields.resolve(&info)
 }
 
@@ -269,8 +336,8 @@ fn demo(a: DemoArgs) -> Result<()> {
         .iter()
         .map(|l| Loss::from_name(l))
         .collect::<Result<_>>()?;
-    let weak_opts = resolve_train("bow", &TrainFields::default(), runner.device)?;
-    let strong_opts = resolve_train(&strong, &TrainFields::default(), runner.device)?;
+    let weak_opts = resolve_train("bow", &TrainFields::default())?;
+    let strong_opts = resolve_train(&strong, &TrainFields::default())?;
     let data = DataSpec {
         name: "demo".into(),
         data_dir: None,
@@ -342,7 +409,7 @@ fn run(a: RunArgs) -> Result<()> {
     };
     let seed = a.seed.or(file.seed).unwrap_or(0);
     let max_ctx = a.max_ctx.or(file.max_ctx).unwrap_or(1024);
-    let strong_opts = resolve_train(&model, &train, runner.device)?;
+    let strong_opts = resolve_train(&model, &train)?;
     match a.weak_model.or(file.weak_model.clone()) {
         None => {
             let spec = Experiment::new(
@@ -370,7 +437,7 @@ fn run(a: RunArgs) -> Result<()> {
                 loss: None,
                 ..file.weak.clone()
             };
-            let weak_opts = resolve_train(&weak, &weak_fields, runner.device)?;
+            let weak_opts = resolve_train(&weak, &weak_fields)?;
             let exp = Experiment::new(
                 data,
                 seed,
@@ -442,6 +509,116 @@ fn bench(a: BenchArgs) -> Result<()> {
         "w2s / PyTorch (time)",
         ours.train_step_s / theirs.train_step_s,
         theirs.infer_examples_per_s / ours.infer_examples_per_s
+    );
+    Ok(())
+}
+
+fn sweep(a: SweepArgs) -> Result<()> {
+    use w2s::sweep;
+    let file = sweep::SweepFile::read(&a.config)?;
+    let results = a
+        .results
+        .clone()
+        .or(file.results.clone())
+        .unwrap_or_else(|| "results/sweep".into());
+    let results = std::path::absolute(&results)?;
+    let plan = sweep::plan(&file)?;
+    let done = plan
+        .iter()
+        .filter(|p| sweep::is_complete(&results, &p.spec))
+        .count();
+    println!(
+        "{} runs planned in {}: {} complete (reused), {} to run",
+        plan.len(),
+        results.display(),
+        done,
+        plan.len() - done
+    );
+    if a.dry_run {
+        for p in &plan {
+            let state = if sweep::is_complete(&results, &p.spec) {
+                "done"
+            } else {
+                "todo"
+            };
+            println!("  [{state}] depth {} {}", p.depth, p.spec.folder_name());
+        }
+        return Ok(());
+    }
+    let exe = std::env::current_exe()?;
+    match a.executor.as_str() {
+        "slurm" => {
+            let ids = sweep::submit_slurm(&plan, &results, &exe, &a.sbatch, a.force)?;
+            println!("submitted Slurm job arrays {} (one per supervision depth); rerun `w2s sweep` to resubmit what is missing", ids.join(", "));
+            Ok(())
+        }
+        "local" => {
+            let cores = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
+            let local = sweep::Local {
+                exe,
+                jobs: a.jobs.max(1),
+                devices: a.device.clone(),
+                threads_per_job: a
+                    .threads
+                    .unwrap_or_else(|| (cores / a.jobs.max(1)).max(1) as i32),
+                force: a.force,
+            };
+            let bar = indicatif::ProgressBar::new(plan.len() as u64).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "sweep [{bar:30}] {pos}/{len} runs {elapsed} {msg}",
+                )
+                .unwrap()
+                .progress_chars("=> "),
+            );
+            let start = std::time::Instant::now();
+            let summary = sweep::execute_local(&plan, &results, &local, &bar)?;
+            bar.finish_and_clear();
+            println!(
+                "trained {}, reused {}, failed {}, skipped {} in {:.0} s",
+                summary.trained,
+                summary.reused,
+                summary.failed.len(),
+                summary.skipped.len(),
+                start.elapsed().as_secs_f64()
+            );
+            for f in summary.failed.iter().chain(&summary.skipped) {
+                println!("  FAILED {}: {}", f.folder.display(), f.reason);
+            }
+            let rows = w2s::report::sweep_rows(&sweep::collect(&results)?);
+            print!("{}", w2s::report::sweep_table(&rows));
+            if !summary.failed.is_empty() {
+                anyhow::bail!("{} run(s) failed; see above", summary.failed.len());
+            }
+            Ok(())
+        }
+        other => anyhow::bail!("unknown executor `{other}`: use local or slurm"),
+    }
+}
+
+fn report(a: ReportArgs) -> Result<()> {
+    let runs = w2s::sweep::collect(&a.results)?;
+    if runs.is_empty() {
+        anyhow::bail!(
+            "{}: no complete runs (folders with result.json) found",
+            a.results.display()
+        );
+    }
+    let out = a.out.clone().unwrap_or_else(|| a.results.clone());
+    let rows = w2s::report::sweep_rows(&runs);
+    let table = w2s::report::sweep_table(&rows);
+    print!("{table}");
+    w2s::store::write_atomic(&out.join("report.txt"), table.as_bytes())?;
+    w2s::store::write_atomic(
+        &out.join("runs.csv"),
+        w2s::report::runs_csv(&runs)?.as_bytes(),
+    )?;
+    w2s::store::write_json(&out.join("report.json"), &rows)?;
+    println!(
+        "\n{} runs; wrote report.txt, report.json and runs.csv to {}",
+        runs.len(),
+        out.display()
     );
     Ok(())
 }

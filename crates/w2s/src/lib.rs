@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod model;
 pub mod report;
 pub mod store;
+pub mod sweep;
 pub mod train;
 
 pub use tch;

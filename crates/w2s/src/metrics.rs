@@ -64,3 +64,67 @@ mod tests {
         }
     }
 }
+
+/// Mean and 95% percentile-bootstrap confidence interval of `values` (resampled with
+/// replacement `resamples` times, ChaCha8 seeded so reports are reproducible).
+pub fn bootstrap_ci(values: &[f64], resamples: usize, seed: u64) -> Option<(f64, f64, f64)> {
+    use rand::{Rng, SeedableRng};
+    if values.is_empty() {
+        return None;
+    }
+    let n = values.len();
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut means: Vec<f64> = (0..resamples)
+        .map(|_| (0..n).map(|_| values[rng.gen_range(0..n)]).sum::<f64>() / n as f64)
+        .collect();
+    means.sort_by(f64::total_cmp);
+    let at = |q: f64| means[((q * (resamples - 1) as f64).round() as usize).min(resamples - 1)];
+    Some((mean, at(0.025), at(0.975)))
+}
+
+/// Median (mean of the two middle values for an even count).
+pub fn median(values: &[f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    Some(if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    })
+}
+
+#[cfg(test)]
+mod ci_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn bootstrap_cases() {
+        assert_eq!(
+            bootstrap_ci(&[0.3, 0.3, 0.3], 1000, 0),
+            Some((0.3, 0.3, 0.3))
+        );
+        assert_eq!(bootstrap_ci(&[], 1000, 0), None);
+        // Two values: resampled means are 0, 0.5 or 1 with probabilities 1/4, 1/2, 1/4, so the
+        // 2.5% and 97.5% points are the extremes.
+        let (m, lo, hi) = bootstrap_ci(&[0.0, 1.0], 10_000, 1).unwrap();
+        assert_eq!((m, lo, hi), (0.5, 0.0, 1.0));
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+    }
+
+    proptest! {
+        #[test]
+        fn interval_contains_mean_within_range(v in prop::collection::vec(-1.0f64..1.0, 1..8), seed in 0u64..100) {
+            let (m, lo, hi) = bootstrap_ci(&v, 500, seed).unwrap();
+            let (min, max) = v.iter().fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+            prop_assert!(min - 1e-12 <= lo && lo <= hi && hi <= max + 1e-12);
+            prop_assert!(lo <= m + 1e-12 && m <= hi + 1e-12 || v.len() <= 2);
+        }
+    }
+}

@@ -103,3 +103,213 @@ mod tests {
         assert_eq!(t.lines().count(), 5);
     }
 }
+
+/// One line of a sweep report: a supervision chain (weak -> ... -> strong) and a loss,
+/// aggregated over seeds.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SweepRow {
+    pub dataset: String,
+    /// Model names from the root weak supervisor to the student.
+    pub chain: Vec<String>,
+    pub loss: String,
+    pub seeds: Vec<u64>,
+    pub weak: f64,
+    pub ceiling: f64,
+    pub student: f64,
+    /// Mean PGR over seeds with its 95% bootstrap interval; None where ceiling <= weak.
+    pub pgr: Option<(f64, f64, f64)>,
+    pub agreement: f64,
+}
+
+fn short(model: &str) -> String {
+    std::path::Path::new(model)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| model.to_owned())
+}
+
+/// Aggregate stored runs into rows: every student whose root supervisor and strong ceiling
+/// (same task, seed, options) are also among `runs`.
+pub fn sweep_rows(runs: &[crate::experiment::RunResult]) -> Vec<SweepRow> {
+    use std::collections::BTreeMap;
+    let data_key = |r: &crate::experiment::RunResult| serde_json::to_string(&r.spec.data).unwrap();
+    // Ground-truth accuracy by (task, seed, model): the ceiling of a student is the ground-truth
+    // run of its own model.
+    let mut gt: BTreeMap<(String, u64, String), f64> = BTreeMap::new();
+    for r in runs.iter().filter(|r| r.spec.is_ground_truth()) {
+        gt.insert(
+            (data_key(r), r.spec.seed, r.spec.model.clone()),
+            r.test_accuracy,
+        );
+    }
+    type Key = (String, String, Vec<String>, String);
+    /// (seed, weak, ceiling, student, agreement)
+    type Seed = (u64, f64, f64, f64, f64);
+    let mut groups: BTreeMap<Key, Vec<Seed>> = BTreeMap::new();
+    for r in runs.iter().filter(|r| !r.spec.is_ground_truth()) {
+        let mut chain = vec![r.spec.model.clone()];
+        let mut sup = r.spec.supervisor.as_deref();
+        let mut root = None;
+        while let Some(s) = sup {
+            chain.push(s.model.clone());
+            root = Some(s);
+            sup = s.supervisor.as_deref();
+        }
+        chain.reverse();
+        let (Some(root), dk) = (root, data_key(r)) else {
+            continue;
+        };
+        let weak = gt.get(&(dk.clone(), r.spec.seed, root.model.clone()));
+        let ceiling = gt.get(&(dk.clone(), r.spec.seed, r.spec.model.clone()));
+        if let (Some(&w), Some(&c)) = (weak, ceiling) {
+            let key = (
+                r.spec.data.name.clone(),
+                dk,
+                chain,
+                r.spec.train.loss.name().to_owned(),
+            );
+            groups.entry(key).or_default().push((
+                r.spec.seed,
+                w,
+                c,
+                r.test_accuracy,
+                r.supervisor_agreement.unwrap_or(f64::NAN),
+            ));
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((dataset, _, chain, loss), mut v)| {
+            v.sort_by_key(|x| x.0);
+            let n = v.len() as f64;
+            let mean = |f: fn(&Seed) -> f64| v.iter().map(f).sum::<f64>() / n;
+            let pgrs: Vec<f64> = v
+                .iter()
+                .filter_map(|x| crate::metrics::pgr(x.1, x.2, x.3))
+                .collect();
+            SweepRow {
+                dataset,
+                chain: chain.iter().map(|m| short(m)).collect(),
+                loss,
+                seeds: v.iter().map(|x| x.0).collect(),
+                weak: mean(|x| x.1),
+                ceiling: mean(|x| x.2),
+                student: mean(|x| x.3),
+                pgr: crate::metrics::bootstrap_ci(&pgrs, 10_000, 0),
+                agreement: mean(|x| x.4),
+            }
+        })
+        .collect()
+}
+
+/// The sweep report as text: a table per dataset, then the median PGR of each loss across
+/// datasets (direct weak -> strong pairs with a defined PGR).
+pub fn sweep_table(rows: &[SweepRow]) -> String {
+    let mut out = String::new();
+    let mut datasets: Vec<&str> = rows.iter().map(|r| r.dataset.as_str()).collect();
+    datasets.dedup();
+    for d in &datasets {
+        out += &format!("\n## {d}\n\n");
+        out += &format!(
+            "{:<44} {:<18} {:>6} {:>8} {:>8}  {:<24} {:>6} {:>5}\n",
+            "supervision", "loss", "weak", "ceiling", "student", "PGR [95% CI]", "agree", "seeds"
+        );
+        for r in rows.iter().filter(|r| r.dataset == *d) {
+            let pgr = match r.pgr {
+                Some((m, lo, hi)) => format!("{m:+.2} [{lo:+.2}, {hi:+.2}]"),
+                None => "n/a (ceiling <= weak)".into(),
+            };
+            out += &format!(
+                "{:<44} {:<18} {:>6} {:>8} {:>8}  {:<24} {:>6} {:>5}\n",
+                r.chain.join(" -> "),
+                r.loss,
+                pct(r.weak),
+                pct(r.ceiling),
+                pct(r.student),
+                pgr,
+                pct(r.agreement),
+                r.seeds.len()
+            );
+        }
+    }
+    let mut losses: Vec<&str> = rows.iter().map(|r| r.loss.as_str()).collect();
+    losses.sort();
+    losses.dedup();
+    out += "\n## median PGR across datasets (direct pairs, weak model != strong model)\n\n";
+    for l in losses {
+        let v: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.loss == l && r.chain.len() == 2 && r.chain[0] != r.chain[1])
+            .filter_map(|r| r.pgr.map(|p| p.0))
+            .collect();
+        let m = crate::metrics::median(&v)
+            .map(|m| format!("{m:+.2}"))
+            .unwrap_or_else(|| "n/a".into());
+        out += &format!("{l:<18} {m} (over {} pairs)\n", v.len());
+    }
+    out
+}
+
+/// One CSV row per run: what pandas' `read_csv` reads directly.
+pub fn runs_csv(runs: &[crate::experiment::RunResult]) -> anyhow::Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "hash",
+        "dataset",
+        "seed",
+        "kind",
+        "model",
+        "supervisor",
+        "root_supervisor",
+        "loss",
+        "lr",
+        "epochs",
+        "batch_size",
+        "linear_probe",
+        "n_docs",
+        "n_test_docs",
+        "test_accuracy",
+        "supervisor_agreement",
+        "n_train",
+        "n_test",
+        "train_seconds",
+        "device",
+    ])?;
+    for r in runs {
+        let sup = r.spec.supervisor.as_deref();
+        let mut root = sup;
+        while let Some(s) = root.and_then(|s| s.supervisor.as_deref()) {
+            root = Some(s);
+        }
+        w.write_record([
+            r.hash.clone(),
+            r.spec.data.name.clone(),
+            r.spec.seed.to_string(),
+            if sup.is_some() {
+                "weak_to_strong"
+            } else {
+                "ground_truth"
+            }
+            .into(),
+            r.spec.model.clone(),
+            sup.map(|s| s.model.clone()).unwrap_or_default(),
+            root.map(|s| s.model.clone()).unwrap_or_default(),
+            r.spec.train.loss.name().into(),
+            r.spec.train.lr.to_string(),
+            r.spec.train.epochs.to_string(),
+            r.spec.train.batch_size.to_string(),
+            r.spec.train.linear_probe.to_string(),
+            r.spec.data.n_docs.to_string(),
+            r.spec.data.n_test_docs.to_string(),
+            r.test_accuracy.to_string(),
+            r.supervisor_agreement
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            r.n_train.to_string(),
+            r.n_test.to_string(),
+            r.training.seconds.to_string(),
+            r.device.clone(),
+        ])?;
+    }
+    Ok(String::from_utf8(w.into_inner()?)?)
+}

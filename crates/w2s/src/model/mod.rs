@@ -60,6 +60,43 @@ pub struct ModelInfo {
 }
 
 impl ModelInfo {
+    /// What a model is without building it: `config.json` and the safetensors headers
+    /// (parameter count). Cheap even for very large checkpoints.
+    pub fn describe(name: &str) -> Result<ModelInfo> {
+        if name == "bow" {
+            return Ok(ModelInfo {
+                name: "bow".into(),
+                family: "bow".into(),
+                parameters: bow::BUCKETS * bow::DIM + bow::DIM * 2 + 2,
+                vocab_size: bow::BUCKETS,
+                max_positions: usize::MAX,
+            });
+        }
+        let dir = locate(name)?;
+        let path = dir.join("config.json");
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        )
+        .with_context(|| format!("{}: not valid JSON", path.display()))?;
+        tokenizer::require_tokenizer(&dir)?;
+        let mut parameters = 0;
+        for f in weights::checkpoint_files(&dir)? {
+            parameters += weights::parameter_count(&f)?;
+        }
+        let max = ["max_position_embeddings", "n_positions"]
+            .iter()
+            .find_map(|k| json[*k].as_i64())
+            .unwrap_or(512);
+        Ok(ModelInfo {
+            name: name.to_owned(),
+            family: json["model_type"].as_str().unwrap_or("").to_owned(),
+            parameters,
+            vocab_size: json["vocab_size"].as_i64().unwrap_or(0),
+            max_positions: max as usize,
+        })
+    }
+
     /// Learning rate used when the config gives none: the reference uses 5e-5 for GPT-2
     /// small/medium and 1e-5 from GPT-2 large up; a model trained from scratch needs far more.
     pub fn default_lr(&self) -> f64 {

@@ -22,13 +22,7 @@ impl TextEncoder {
     /// pooling reads the attention mask.
     pub fn from_folder(dir: &Path, fallback_pad: Option<i64>) -> Result<TextEncoder> {
         let path = dir.join("tokenizer.json");
-        if !path.exists() {
-            bail!(
-                "no tokenizer.json in {}: w2s needs the fast-tokenizer file that Hugging Face \
-                 model folders carry (save it with `AutoTokenizer.from_pretrained(...).save_pretrained(dir)`)",
-                dir.display()
-            );
-        }
+        require_tokenizer(dir)?;
         let mut tokenizer = tokenizers::Tokenizer::from_file(&path)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         // We truncate nothing (long examples are dropped, as in the reference) and pad
@@ -75,6 +69,18 @@ impl TextEncoder {
             }
         }
     }
+}
+
+/// A model folder must carry `tokenizer.json`.
+pub fn require_tokenizer(dir: &Path) -> Result<()> {
+    if !dir.join("tokenizer.json").exists() {
+        bail!(
+            "no tokenizer.json in {}: w2s needs the fast-tokenizer file that Hugging Face \
+             model folders carry (save it with `AutoTokenizer.from_pretrained(...).save_pretrained(dir)`)",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// The pad id as `tokenizer_config.json` / `special_tokens_map.json` or the tokenizer's own

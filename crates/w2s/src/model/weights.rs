@@ -47,6 +47,34 @@ pub fn checkpoint_files(dir: &Path) -> Result<Vec<PathBuf>> {
     )
 }
 
+/// Number of values in a safetensors file, from its header alone.
+pub fn parameter_count(file: &Path) -> Result<i64> {
+    use std::io::Read;
+    let mut f =
+        std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len)?;
+    let n = u64::from_le_bytes(len);
+    if n > 100_000_000 {
+        bail!("{}: not a safetensors file", file.display());
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header)?;
+    let json: serde_json::Value = serde_json::from_slice(&header)
+        .with_context(|| format!("{}: unreadable safetensors header", file.display()))?;
+    let total = json
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(k, _)| *k != "__metadata__")
+                .filter_map(|(_, v)| v["shape"].as_array())
+                .map(|s| s.iter().filter_map(|d| d.as_i64()).product::<i64>())
+                .sum()
+        })
+        .unwrap_or(0);
+    Ok(total)
+}
+
 /// Read every tensor of the checkpoint files into memory (on CPU).
 pub fn read_checkpoint(files: &[PathBuf]) -> Result<HashMap<String, Tensor>> {
     let mut all = HashMap::new();

@@ -1,0 +1,156 @@
+//! `w2s sweep` and `w2s report` end to end: plan, resume after SIGKILL, failures.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn w2s() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_w2s"))
+}
+
+fn minilm() -> PathBuf {
+    std::env::var("W2S_MINILM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2")
+        })
+}
+
+fn complete_runs(results: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Ok(d) = std::fs::read_dir(results.join("demo")) {
+        for e in d.flatten() {
+            if e.path().join("result.json").exists() {
+                v.push(e.path());
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn killed_sweep_resumes_with_nothing_lost_or_duplicated() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("res");
+    let cfg = dir.path().join("sweep.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "results = {:?}\ndatasets = [\"demo\"]\nmodels = [\"bow\"]\nlosses = [\"xent\", \"logconf\", \"product\"]\nseeds = [0, 1, 2, 3]\nn_docs = 3000\nn_test_docs = 500\nbootstrap = [[\"bow\", \"bow\", \"bow\"]]\n",
+            results
+        ),
+    )
+    .unwrap();
+    let plan = w2s()
+        .args(["sweep", cfg.to_str().unwrap(), "--dry-run"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&plan.stdout).into_owned();
+    // 4 seeds x (1 ground truth + 3 losses x (1 direct + 1 second link)) = 28 runs
+    assert!(text.starts_with("28 runs planned"), "{text}");
+
+    // Start the sweep and SIGKILL it mid-way; its workers die with it (parent-death signal).
+    let mut child = w2s()
+        .args(["sweep", cfg.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while complete_runs(&results).len() < 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the sweep made no progress"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL, to this process only
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(500)); // let the kernel reap the workers
+    let before = complete_runs(&results).len();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        complete_runs(&results).len(),
+        before,
+        "a worker outlived the killed sweep"
+    );
+    assert!(
+        before < 28,
+        "killed too late to test anything ({before} runs done)"
+    );
+
+    let again = w2s()
+        .args(["sweep", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&again.stdout).into_owned();
+    assert!(
+        again.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(
+        out.contains(&format!("reused {before}")) || out.contains("reused"),
+        "{out}"
+    );
+    let runs = complete_runs(&results);
+    assert_eq!(runs.len(), 28, "every run exactly once");
+    let folders = std::fs::read_dir(results.join("demo")).unwrap().count();
+    assert_eq!(folders, 28, "no stray or duplicate run folders");
+    for r in &runs {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(r.join("result.json")).unwrap()).unwrap();
+        assert!(v["test_accuracy"].as_f64().is_some());
+        serde_json::from_str::<serde_json::Value>(
+            &std::fs::read_to_string(r.join("predictions.json")).unwrap(),
+        )
+        .unwrap();
+    }
+
+    let report = w2s()
+        .args(["report", results.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(report.status.success());
+    let csv = std::fs::read_to_string(results.join("runs.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 29, "header + one row per run");
+    let table = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        table.contains("bow -> bow -> bow") && table.contains("product"),
+        "{table}"
+    );
+}
+
+#[test]
+fn a_failing_run_is_recorded_and_the_sweep_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("res");
+    let cfg = dir.path().join("sweep.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "results = {:?}\ndatasets = [\"demo\"]\nmodels = [\"bow\", {:?}]\nseeds = [0]\nn_docs = 64\nn_test_docs = 32\n[train]\nepochs = 1\n[model_train.bow]\nlr = 1e30\nepochs = 4\n",
+            results,
+            minilm().to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let o = w2s()
+        .args(["sweep", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(!o.status.success(), "{out}");
+    // bow's ground truth fails (NaN loss); its two students are skipped; MiniLM's ground truth
+    // and MiniLM -> MiniLM still run.
+    assert!(
+        out.contains("trained 2, reused 0, failed 1, skipped 2"),
+        "{out}"
+    );
+    assert!(out.contains("loss became"), "{out}");
+    let failed: Vec<_> = std::fs::read_dir(results.join("demo"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("failed.json").exists())
+        .collect();
+    assert_eq!(failed.len(), 1);
+}
