@@ -224,6 +224,11 @@ struct RunArgs {
 }
 
 fn main() {
+    // Die quietly when stdout is a closed pipe (`w2s report | head`), as command-line tools do.
+    // SAFETY: restoring the default disposition of a signal at startup, before any thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -615,8 +620,11 @@ fn report(a: ReportArgs) -> Result<()> {
         w2s::report::runs_csv(&runs)?.as_bytes(),
     )?;
     w2s::store::write_json(&out.join("report.json"), &rows)?;
+    let svgs = w2s::plots::write_plots(&rows, &out.join("plots"))?;
+    let html = w2s::report::sweep_html(&rows, &svgs, runs.len())?;
+    w2s::store::write_atomic(&out.join("report.html"), html.as_bytes())?;
     println!(
-        "\n{} runs; wrote report.txt, report.json and runs.csv to {}",
+        "\n{} runs; wrote report.txt, report.html, report.json, runs.csv and plots/ (SVG, PNG) to {}",
         runs.len(),
         out.display()
     );

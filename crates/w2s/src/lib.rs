@@ -11,6 +11,7 @@ pub mod experiment;
 pub mod loss;
 pub mod metrics;
 pub mod model;
+pub mod plots;
 pub mod report;
 pub mod store;
 pub mod sweep;

@@ -119,6 +119,8 @@ pub struct SweepRow {
     /// Mean PGR over seeds with its 95% bootstrap interval; None where ceiling <= weak.
     pub pgr: Option<(f64, f64, f64)>,
     pub agreement: f64,
+    /// Parameters of the student (strong) model.
+    pub strong_parameters: i64,
 }
 
 fn short(model: &str) -> String {
@@ -146,6 +148,7 @@ pub fn sweep_rows(runs: &[crate::experiment::RunResult]) -> Vec<SweepRow> {
     /// (seed, weak, ceiling, student, agreement)
     type Seed = (u64, f64, f64, f64, f64);
     let mut groups: BTreeMap<Key, Vec<Seed>> = BTreeMap::new();
+    let mut sizes: BTreeMap<String, i64> = BTreeMap::new();
     for r in runs.iter().filter(|r| !r.spec.is_ground_truth()) {
         let mut chain = vec![r.spec.model.clone()];
         let mut sup = r.spec.supervisor.as_deref();
@@ -159,6 +162,7 @@ pub fn sweep_rows(runs: &[crate::experiment::RunResult]) -> Vec<SweepRow> {
         let (Some(root), dk) = (root, data_key(r)) else {
             continue;
         };
+        sizes.insert(r.spec.model.clone(), r.model.parameters);
         let weak = gt.get(&(dk.clone(), r.spec.seed, root.model.clone()));
         let ceiling = gt.get(&(dk.clone(), r.spec.seed, r.spec.model.clone()));
         if let (Some(&w), Some(&c)) = (weak, ceiling) {
@@ -197,6 +201,7 @@ pub fn sweep_rows(runs: &[crate::experiment::RunResult]) -> Vec<SweepRow> {
                 student: mean(|x| x.3),
                 pgr: crate::metrics::bootstrap_ci(&pgrs, 10_000, 0),
                 agreement: mean(|x| x.4),
+                strong_parameters: sizes.get(chain.last().unwrap()).copied().unwrap_or(0),
             }
         })
         .collect()
@@ -312,4 +317,62 @@ pub fn runs_csv(runs: &[crate::experiment::RunResult]) -> anyhow::Result<String>
         ])?;
     }
     Ok(String::from_utf8(w.into_inner()?)?)
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A self-contained HTML report: tables per dataset and the plots' SVGs inline (no external
+/// files, scripts or fonts), so it opens from disk anywhere.
+pub fn sweep_html(
+    rows: &[SweepRow],
+    svgs: &[std::path::PathBuf],
+    n_runs: usize,
+) -> anyhow::Result<String> {
+    let mut h = String::from(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>w2s report</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;text-align:right}td:first-child,td:nth-child(2),th{text-align:left}th{background:#eee}figure{margin:1em 0}</style></head><body>\n",
+    );
+    h += &format!("<h1>Weak-to-strong report</h1>\n<p>{n_runs} runs. PGR = (student &minus; weak) / (ceiling &minus; weak), mean over seeds with a 95% bootstrap interval.</p>\n");
+    let mut datasets: Vec<&str> = rows.iter().map(|r| r.dataset.as_str()).collect();
+    datasets.dedup();
+    for d in &datasets {
+        h += &format!("<h2 id=\"{0}\">{0}</h2>\n<table class=\"results\"><tr><th>supervision</th><th>loss</th><th>weak</th><th>ceiling</th><th>student</th><th>PGR [95% CI]</th><th>agreement</th><th>seeds</th></tr>\n", escape(d));
+        for r in rows.iter().filter(|r| r.dataset == *d) {
+            let pgr = match r.pgr {
+                Some((m, lo, hi)) => format!("{m:+.2} [{lo:+.2}, {hi:+.2}]"),
+                None => "n/a".into(),
+            };
+            h += &format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                escape(&r.chain.join(" → ")),
+                escape(&r.loss),
+                pct(r.weak),
+                pct(r.ceiling),
+                pct(r.student),
+                pgr,
+                pct(r.agreement),
+                r.seeds.len()
+            );
+        }
+        h += "</table>\n";
+        for svg in svgs.iter().filter(|p| {
+            p.file_name()
+                .is_some_and(|f| f.to_string_lossy().starts_with(&format!("{d}-")))
+        }) {
+            let body = std::fs::read_to_string(svg)?;
+            let name = svg.file_name().unwrap().to_string_lossy();
+            h += &format!("<figure class=\"plot\">{body}<figcaption>{} (PNG: <a href=\"plots/{}\">{}</a>)</figcaption></figure>\n", escape(&name), escape(&name.replace(".svg", ".png")), escape(&name.replace(".svg", ".png")));
+        }
+    }
+    h += "<h2>Median PGR across datasets</h2>\n<pre>";
+    let text = sweep_table(rows);
+    if let Some(i) = text.find("## median") {
+        h += &escape(&text[i..]);
+    }
+    h += "</pre>\n</body></html>\n";
+    Ok(h)
 }

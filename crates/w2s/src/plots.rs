@@ -1,0 +1,232 @@
+//! The paper's figures for a sweep, as SVG and PNG (the `plotters` crate):
+//! - Figure 3 style: student test accuracy against the strong ceiling's accuracy, one line per
+//!   weak supervisor, ground truth (ceiling against itself) in black, one panel per loss;
+//! - PGR against the strong model's size, one line per weak supervisor, one panel per loss.
+
+use crate::report::SweepRow;
+use anyhow::{Context, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// PNG text needs a font file; SVG text does not. DejaVu Sans is in Debian's
+/// `fonts-dejavu-core`; `W2S_FONT` names another TTF.
+fn register_font() -> Result<()> {
+    static DONE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| {
+        let candidates = [
+            std::env::var("W2S_FONT").unwrap_or_default(),
+            "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf".into(),
+            "/usr/share/fonts/TTF/DejaVuSans.ttf".into(),
+            "/System/Library/Fonts/Supplemental/Arial.ttf".into(),
+        ];
+        let path = candidates
+            .iter()
+            .find(|p| !p.is_empty() && Path::new(p).exists())
+            .ok_or("no TTF font found for PNG plots: install fonts-dejavu-core or set W2S_FONT")?;
+        let bytes: &'static [u8] = Box::leak(
+            std::fs::read(path)
+                .map_err(|e| e.to_string())?
+                .into_boxed_slice(),
+        );
+        plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
+            .map_err(|_| "bad font file".to_string())
+    })
+    .clone()
+    .map_err(anyhow::Error::msg)
+}
+
+type Panel<'a, DB> = DrawingArea<DB, Shift>;
+
+fn series_color(i: usize) -> RGBColor {
+    [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+    ][i % 6]
+}
+
+/// Direct (weak, strong) rows of one dataset.
+fn direct<'a>(rows: &'a [SweepRow], dataset: &str) -> Vec<&'a SweepRow> {
+    rows.iter()
+        .filter(|r| r.dataset == dataset && r.chain.len() == 2)
+        .collect()
+}
+
+fn draw_accuracy<DB: DrawingBackend>(area: &Panel<DB>, rows: &[&SweepRow], loss: &str) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let rows: Vec<&&SweepRow> = rows.iter().filter(|r| r.loss == loss).collect();
+    let lo = rows
+        .iter()
+        .map(|r| r.weak.min(r.student).min(r.ceiling))
+        .fold(1.0, f64::min)
+        - 0.02;
+    let hi = rows
+        .iter()
+        .map(|r| r.ceiling.max(r.student))
+        .fold(0.0, f64::max)
+        + 0.02;
+    let mut chart = ChartBuilder::on(area)
+        .caption(loss, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(45)
+        .build_cartesian_2d(lo..hi, lo..hi)?;
+    chart
+        .configure_mesh()
+        .x_desc("strong ceiling accuracy")
+        .y_desc("test accuracy")
+        .draw()?;
+    // Ground truth: each strong model's ceiling against itself.
+    let mut gt: Vec<(f64, f64)> = rows.iter().map(|r| (r.ceiling, r.ceiling)).collect();
+    gt.sort_by(|a, b| a.0.total_cmp(&b.0));
+    gt.dedup();
+    chart
+        .draw_series(LineSeries::new(gt.clone(), BLACK.stroke_width(2)))?
+        .label("ground truth")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], BLACK));
+    chart.draw_series(gt.iter().map(|p| Circle::new(*p, 3, BLACK.filled())))?;
+    let mut weaks: Vec<&str> = rows.iter().map(|r| r.chain[0].as_str()).collect();
+    weaks.sort();
+    weaks.dedup();
+    for (i, w) in weaks.iter().enumerate() {
+        let mut pts: Vec<(f64, f64)> = rows
+            .iter()
+            .filter(|r| r.chain[0] == *w)
+            .map(|r| (r.ceiling, r.student))
+            .collect();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let c = series_color(i);
+        chart
+            .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
+            .label(format!("weak: {w}"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], c));
+        chart.draw_series(pts.iter().map(|p| Circle::new(*p, 3, c.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
+}
+
+fn draw_pgr<DB: DrawingBackend>(area: &Panel<DB>, rows: &[&SweepRow], loss: &str) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let rows: Vec<&&SweepRow> = rows
+        .iter()
+        .filter(|r| r.loss == loss && r.pgr.is_some() && r.chain[0] != r.chain[1])
+        .collect();
+    let sizes: Vec<f64> = rows
+        .iter()
+        .map(|r| r.strong_parameters.max(1) as f64)
+        .collect();
+    let (xmin, xmax) = sizes
+        .iter()
+        .fold((f64::MAX, 1.0f64), |(a, b), &s| (a.min(s), b.max(s)));
+    let xmin = if xmin == f64::MAX { 1.0 } else { xmin };
+    let pgrs: Vec<f64> = rows.iter().map(|r| r.pgr.unwrap().0).collect();
+    let ylo = pgrs.iter().copied().fold(0.0, f64::min) - 0.1;
+    let yhi = pgrs.iter().copied().fold(1.0, f64::max) + 0.1;
+    let mut chart = ChartBuilder::on(area)
+        .caption(loss, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(45)
+        .build_cartesian_2d((xmin * 0.7..xmax * 1.4).log_scale(), ylo..yhi)?;
+    chart
+        .configure_mesh()
+        .x_desc("strong model parameters")
+        .y_desc("PGR")
+        .x_label_formatter(&|x| format!("{:.0}M", x / 1e6))
+        .draw()?;
+    let mut weaks: Vec<&str> = rows.iter().map(|r| r.chain[0].as_str()).collect();
+    weaks.sort();
+    weaks.dedup();
+    for (i, w) in weaks.iter().enumerate() {
+        let mut pts: Vec<(f64, f64)> = rows
+            .iter()
+            .filter(|r| r.chain[0] == *w)
+            .map(|r| (r.strong_parameters.max(1) as f64, r.pgr.unwrap().0))
+            .collect();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let c = series_color(i);
+        chart
+            .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
+            .label(format!("weak: {w}"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], c));
+        chart.draw_series(pts.iter().map(|p| Circle::new(*p, 3, c.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
+}
+
+fn draw<DB: DrawingBackend>(
+    root: Panel<DB>,
+    rows: &[&SweepRow],
+    losses: &[String],
+    pgr: bool,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
+    let panels = root.split_evenly((1, losses.len().max(1)));
+    for (panel, loss) in panels.iter().zip(losses) {
+        if pgr {
+            draw_pgr(panel, rows, loss)?;
+        } else {
+            draw_accuracy(panel, rows, loss)?;
+        }
+    }
+    root.present()?;
+    Ok(())
+}
+
+/// Write `<dataset>-accuracy.{svg,png}` and `<dataset>-pgr.{svg,png}` into `out`; returns the
+/// SVG paths.
+pub fn write_plots(rows: &[SweepRow], out: &Path) -> Result<Vec<PathBuf>> {
+    register_font()?;
+    std::fs::create_dir_all(out)?;
+    let mut datasets: Vec<&str> = rows.iter().map(|r| r.dataset.as_str()).collect();
+    datasets.dedup();
+    let mut written = Vec::new();
+    for d in datasets {
+        let rs = direct(rows, d);
+        let mut losses: Vec<String> = rs.iter().map(|r| r.loss.clone()).collect();
+        losses.sort();
+        losses.dedup();
+        let size = (420 * losses.len().max(1) as u32, 380);
+        for (kind, pgr) in [("accuracy", false), ("pgr", true)] {
+            let svg = out.join(format!("{d}-{kind}.svg"));
+            draw(
+                SVGBackend::new(&svg, size).into_drawing_area(),
+                &rs,
+                &losses,
+                pgr,
+            )
+            .with_context(|| format!("drawing {}", svg.display()))?;
+            let png = out.join(format!("{d}-{kind}.png"));
+            draw(
+                BitMapBackend::new(&png, size).into_drawing_area(),
+                &rs,
+                &losses,
+                pgr,
+            )
+            .with_context(|| format!("drawing {}", png.display()))?;
+            written.push(svg);
+        }
+    }
+    Ok(written)
+}
