@@ -620,11 +620,12 @@ fn report(a: ReportArgs) -> Result<()> {
         w2s::report::runs_csv(&runs)?.as_bytes(),
     )?;
     w2s::store::write_json(&out.join("report.json"), &rows)?;
+    w2s::report::write_runs_parquet(&runs, &out.join("runs.parquet"))?;
     let svgs = w2s::plots::write_plots(&rows, &out.join("plots"))?;
     let html = w2s::report::sweep_html(&rows, &svgs, runs.len())?;
     w2s::store::write_atomic(&out.join("report.html"), html.as_bytes())?;
     println!(
-        "\n{} runs; wrote report.txt, report.html, report.json, runs.csv and plots/ (SVG, PNG) to {}",
+        "\n{} runs; wrote report.txt, report.html, report.json, runs.csv, runs.parquet and plots/ (SVG, PNG) to {}",
         runs.len(),
         out.display()
     );

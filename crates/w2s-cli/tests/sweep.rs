@@ -113,6 +113,9 @@ fn killed_sweep_resumes_with_nothing_lost_or_duplicated() {
     assert!(report.status.success());
     let csv = std::fs::read_to_string(results.join("runs.csv")).unwrap();
     assert_eq!(csv.lines().count(), 29, "header + one row per run");
+    // The Parquet export holds the same rows (read back with w2s's own Parquet reader).
+    let rows = w2s_parquet_rows(&results.join("runs.parquet"));
+    assert_eq!(rows, 28);
     let table = String::from_utf8_lossy(&report.stdout);
     assert!(
         table.contains("bow -> bow -> bow") && table.contains("product"),
@@ -153,4 +156,29 @@ fn a_failing_run_is_recorded_and_the_sweep_goes_on() {
         .filter(|e| e.path().join("failed.json").exists())
         .collect();
     assert_eq!(failed.len(), 1);
+}
+
+/// Count rows of a Parquet file through `w2s datasets show` on a user task that reads it.
+fn w2s_parquet_rows(path: &Path) -> usize {
+    let dir = path.parent().unwrap();
+    let task = dir.join("runs-task.toml");
+    std::fs::write(&task, "train = \"runs.parquet\"\ntest = \"runs.parquet\"\ntext = \"{model} {loss}\"\nlabel = \"linear_probe\"\n").unwrap();
+    let o = w2s()
+        .args(["datasets", "show", task.to_str().unwrap(), "--n", "0"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let n = out
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap();
+    n.parse().unwrap()
 }

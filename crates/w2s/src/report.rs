@@ -376,3 +376,146 @@ pub fn sweep_html(
     h += "</pre>\n</body></html>\n";
     Ok(h)
 }
+
+/// The same table as [`runs_csv`] as a Parquet file (`pandas.read_parquet` reads it). Missing
+/// values are NaN (numbers) and empty strings (text), so every column is required.
+pub fn write_runs_parquet(
+    runs: &[crate::experiment::RunResult],
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DoubleType, Int64Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use std::sync::Arc;
+    enum Col {
+        Text(&'static str, Vec<String>),
+        Int(&'static str, Vec<i64>),
+        Float(&'static str, Vec<f64>),
+        Bool(&'static str, Vec<bool>),
+    }
+    let root = |r: &crate::experiment::RunResult| {
+        let mut s = r.spec.supervisor.as_deref();
+        while let Some(x) = s.and_then(|x| x.supervisor.as_deref()) {
+            s = Some(x);
+        }
+        s.map(|s| s.model.clone()).unwrap_or_default()
+    };
+    let text = |f: &dyn Fn(&crate::experiment::RunResult) -> String| {
+        runs.iter().map(f).collect::<Vec<_>>()
+    };
+    let cols = vec![
+        Col::Text("hash", text(&|r| r.hash.clone())),
+        Col::Text("dataset", text(&|r| r.spec.data.name.clone())),
+        Col::Int("seed", runs.iter().map(|r| r.spec.seed as i64).collect()),
+        Col::Text(
+            "kind",
+            text(&|r| {
+                if r.spec.is_ground_truth() {
+                    "ground_truth"
+                } else {
+                    "weak_to_strong"
+                }
+                .into()
+            }),
+        ),
+        Col::Text("model", text(&|r| r.spec.model.clone())),
+        Col::Text(
+            "supervisor",
+            text(&|r| {
+                r.spec
+                    .supervisor
+                    .as_ref()
+                    .map(|s| s.model.clone())
+                    .unwrap_or_default()
+            }),
+        ),
+        Col::Text("root_supervisor", text(&root)),
+        Col::Text("loss", text(&|r| r.spec.train.loss.name().into())),
+        Col::Float("lr", runs.iter().map(|r| r.spec.train.lr).collect()),
+        Col::Int(
+            "epochs",
+            runs.iter().map(|r| r.spec.train.epochs as i64).collect(),
+        ),
+        Col::Int(
+            "batch_size",
+            runs.iter()
+                .map(|r| r.spec.train.batch_size as i64)
+                .collect(),
+        ),
+        Col::Bool(
+            "linear_probe",
+            runs.iter().map(|r| r.spec.train.linear_probe).collect(),
+        ),
+        Col::Int(
+            "n_docs",
+            runs.iter().map(|r| r.spec.data.n_docs as i64).collect(),
+        ),
+        Col::Int(
+            "n_test_docs",
+            runs.iter()
+                .map(|r| r.spec.data.n_test_docs as i64)
+                .collect(),
+        ),
+        Col::Float(
+            "test_accuracy",
+            runs.iter().map(|r| r.test_accuracy).collect(),
+        ),
+        Col::Float(
+            "supervisor_agreement",
+            runs.iter()
+                .map(|r| r.supervisor_agreement.unwrap_or(f64::NAN))
+                .collect(),
+        ),
+        Col::Int("n_train", runs.iter().map(|r| r.n_train as i64).collect()),
+        Col::Int("n_test", runs.iter().map(|r| r.n_test as i64).collect()),
+        Col::Float(
+            "train_seconds",
+            runs.iter().map(|r| r.training.seconds).collect(),
+        ),
+        Col::Text("device", text(&|r| r.device.clone())),
+    ];
+    let fields: Vec<String> = cols
+        .iter()
+        .map(|c| match c {
+            Col::Text(n, _) => format!("REQUIRED BYTE_ARRAY {n} (UTF8);"),
+            Col::Int(n, _) => format!("REQUIRED INT64 {n};"),
+            Col::Float(n, _) => format!("REQUIRED DOUBLE {n};"),
+            Col::Bool(n, _) => format!("REQUIRED BOOLEAN {n};"),
+        })
+        .collect();
+    let schema = Arc::new(parquet::schema::parser::parse_message_type(&format!(
+        "message runs {{ {} }}",
+        fields.join(" ")
+    ))?);
+    let tmp = tempfile::NamedTempFile::new_in(path.parent().unwrap_or(std::path::Path::new(".")))?;
+    let mut writer = SerializedFileWriter::new(
+        tmp.reopen()?,
+        schema,
+        Arc::new(WriterProperties::builder().build()),
+    )?;
+    let mut group = writer.next_row_group()?;
+    let mut i = 0;
+    while let Some(mut col) = group.next_column()? {
+        match &cols[i] {
+            Col::Text(_, v) => {
+                let v: Vec<ByteArray> = v.iter().map(|s| ByteArray::from(s.as_str())).collect();
+                col.typed::<ByteArrayType>().write_batch(&v, None, None)?;
+            }
+            Col::Int(_, v) => {
+                col.typed::<Int64Type>().write_batch(v, None, None)?;
+            }
+            Col::Float(_, v) => {
+                col.typed::<DoubleType>().write_batch(v, None, None)?;
+            }
+            Col::Bool(_, v) => {
+                col.typed::<BoolType>().write_batch(v, None, None)?;
+            }
+        }
+        col.close()?;
+        i += 1;
+    }
+    group.close()?;
+    writer.close()?;
+    tmp.persist(path)?;
+    Ok(())
+}
