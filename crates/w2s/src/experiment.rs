@@ -96,12 +96,29 @@ pub struct RunResult {
     pub test_accuracy: f64,
     /// Share of test examples where this run predicts the same class as its supervisor.
     pub supervisor_agreement: Option<f64>,
+    /// Further metrics on test (AUROC, calibration, imitation of the supervisor).
+    #[serde(default)]
+    pub analysis: Analysis,
     pub n_train: usize,
     pub n_test: usize,
     /// Examples dropped for exceeding `max_ctx` (train, test).
     pub n_dropped: (usize, usize),
     pub training: TrainSummary,
     pub device: String,
+}
+
+/// Metrics beyond accuracy, on the test split.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Analysis {
+    pub auroc: Option<f64>,
+    /// Expected calibration error, 10 bins.
+    pub ece: Option<f64>,
+    /// AUROC of this run's P(1) against the supervisor's hard labels.
+    pub auroc_vs_supervisor: Option<f64>,
+    /// Of the supervisor's test mistakes, the share this run repeats.
+    pub copied_mistakes: Option<f64>,
+    /// Of the supervisor's correct test answers, the share this run keeps.
+    pub kept_correct: Option<f64>,
 }
 
 /// Where and how runs execute.
@@ -363,6 +380,24 @@ impl Runner {
                 spec.max_ctx
             );
         }
+        let mut analysis = Analysis {
+            auroc: metrics::auroc(&probs, &truth),
+            ece: Some(metrics::ece(&probs, &truth, 10)),
+            ..Default::default()
+        };
+        if let Some(sup) = &sup_preds {
+            let (mut s, mut w, mut t) = (Vec::new(), Vec::new(), Vec::new());
+            for ((a, b), e) in predictions.test.iter().zip(&sup.test).zip(&splits.test) {
+                if let (Some(a), Some(b)) = (a, b) {
+                    s.push(*a);
+                    w.push(*b);
+                    t.push(e.label);
+                }
+            }
+            let sup_hard: Vec<u8> = w.iter().map(metrics::hard).collect();
+            analysis.auroc_vs_supervisor = metrics::auroc(&s, &sup_hard);
+            (analysis.copied_mistakes, analysis.kept_correct) = metrics::imitation(&s, &w, &t);
+        }
         let supervisor_agreement = match &sup_preds {
             None => None,
             Some(sup) => {
@@ -381,6 +416,7 @@ impl Runner {
             model: model.info.clone(),
             test_accuracy: metrics::accuracy(&probs, &truth),
             supervisor_agreement,
+            analysis,
             n_train: ids.len(),
             n_test: probs.len(),
             n_dropped: (dropped_train, test_ids.len() - probs.len()),

@@ -128,3 +128,119 @@ mod ci_tests {
         }
     }
 }
+
+/// Area under the ROC curve of P(class 1) against binary labels (Mann-Whitney U with
+/// average ranks for ties). None when only one class is present.
+pub fn auroc(probs: &[[f32; 2]], labels: &[u8]) -> Option<f64> {
+    let mut scored: Vec<(f32, u8)> = probs
+        .iter()
+        .map(|p| p[1])
+        .zip(labels.iter().copied())
+        .collect();
+    scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let pos = labels.iter().filter(|&&l| l == 1).count() as f64;
+    let neg = labels.len() as f64 - pos;
+    if pos == 0.0 || neg == 0.0 {
+        return None;
+    }
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < scored.len() {
+        let mut j = i;
+        while j < scored.len() && scored[j].0 == scored[i].0 {
+            j += 1;
+        }
+        let avg_rank = (i + j + 1) as f64 / 2.0; // ranks i+1..=j
+        rank_sum += avg_rank * scored[i..j].iter().filter(|s| s.1 == 1).count() as f64;
+        i = j;
+    }
+    Some((rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg))
+}
+
+/// Expected calibration error over `bins` equal-width bins of confidence (the predicted
+/// class's probability).
+pub fn ece(probs: &[[f32; 2]], labels: &[u8], bins: usize) -> f64 {
+    let mut count = vec![0usize; bins];
+    let mut conf = vec![0f64; bins];
+    let mut right = vec![0f64; bins];
+    for (p, &l) in probs.iter().zip(labels) {
+        let c = p[0].max(p[1]) as f64;
+        let b = ((c * bins as f64) as usize).min(bins - 1);
+        count[b] += 1;
+        conf[b] += c;
+        right[b] += (hard(p) == l) as u8 as f64;
+    }
+    let n = probs.len() as f64;
+    (0..bins)
+        .filter(|&b| count[b] > 0)
+        .map(|b| (right[b] - conf[b]).abs() / n)
+        .sum()
+}
+
+/// The paper's imitation analysis on test: of the supervisor's mistakes, the share the student
+/// makes too (copied); of its correct answers, the share the student keeps.
+pub fn imitation(
+    student: &[[f32; 2]],
+    supervisor: &[[f32; 2]],
+    labels: &[u8],
+) -> (Option<f64>, Option<f64>) {
+    let (mut wrong, mut copied, mut right, mut kept) = (0usize, 0usize, 0usize, 0usize);
+    for ((s, w), &l) in student.iter().zip(supervisor).zip(labels) {
+        if hard(w) != l {
+            wrong += 1;
+            copied += (hard(s) == hard(w)) as usize;
+        } else {
+            right += 1;
+            kept += (hard(s) == l) as usize;
+        }
+    }
+    let share = |a: usize, b: usize| (b > 0).then(|| a as f64 / b as f64);
+    (share(copied, wrong), share(kept, right))
+}
+
+#[cfg(test)]
+mod analysis_tests {
+    use super::*;
+
+    fn p(x: f32) -> [f32; 2] {
+        [1.0 - x, x]
+    }
+
+    #[test]
+    fn auroc_cases() {
+        assert_eq!(
+            auroc(&[p(0.9), p(0.8), p(0.2), p(0.1)], &[1, 1, 0, 0]),
+            Some(1.0)
+        );
+        assert_eq!(
+            auroc(&[p(0.1), p(0.2), p(0.8), p(0.9)], &[1, 1, 0, 0]),
+            Some(0.0)
+        );
+        assert_eq!(auroc(&[p(0.5), p(0.5)], &[1, 0]), Some(0.5));
+        // one inversion out of 2 x 2 pairs
+        assert_eq!(
+            auroc(&[p(0.9), p(0.3), p(0.4), p(0.1)], &[1, 1, 0, 0]),
+            Some(0.75)
+        );
+        assert_eq!(auroc(&[p(0.9)], &[1]), None);
+    }
+
+    #[test]
+    fn ece_cases() {
+        // Confident and right: confidence 1.0, accuracy 1.0.
+        assert!(ece(&[p(1.0), p(0.0)], &[1, 0], 10).abs() < 1e-9);
+        // Always 0.8 confident, right half of the time: |0.5 - 0.8| = 0.3.
+        let e = ece(&[p(0.8), p(0.8), p(0.8), p(0.8)], &[1, 1, 0, 0], 10);
+        assert!((e - 0.3).abs() < 1e-6, "{e}");
+    }
+
+    #[test]
+    fn imitation_cases() {
+        // truth 1 1 0 0; supervisor right, wrong, right, wrong; student copies one of two
+        // mistakes and keeps one of two right answers.
+        let truth = [1, 1, 0, 0];
+        let sup = [p(0.9), p(0.1), p(0.1), p(0.9)];
+        let student = [p(0.9), p(0.2), p(0.9), p(0.1)];
+        assert_eq!(imitation(&student, &sup, &truth), (Some(0.5), Some(0.5)));
+    }
+}

@@ -255,6 +255,10 @@ pub fn sweep_table(rows: &[SweepRow]) -> String {
     out
 }
 
+fn opt(x: Option<f64>) -> String {
+    x.map(|v| v.to_string()).unwrap_or_default()
+}
+
 /// One CSV row per run: what pandas' `read_csv` reads directly.
 pub fn runs_csv(runs: &[crate::experiment::RunResult]) -> anyhow::Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -279,6 +283,10 @@ pub fn runs_csv(runs: &[crate::experiment::RunResult]) -> anyhow::Result<String>
         "n_test",
         "train_seconds",
         "device",
+        "auroc",
+        "ece",
+        "copied_mistakes",
+        "kept_correct",
     ])?;
     for r in runs {
         let sup = r.spec.supervisor.as_deref();
@@ -314,6 +322,10 @@ pub fn runs_csv(runs: &[crate::experiment::RunResult]) -> anyhow::Result<String>
             r.n_test.to_string(),
             r.training.seconds.to_string(),
             r.device.clone(),
+            opt(r.analysis.auroc),
+            opt(r.analysis.ece),
+            opt(r.analysis.copied_mistakes),
+            opt(r.analysis.kept_correct),
         ])?;
     }
     Ok(String::from_utf8(w.into_inner()?)?)
@@ -473,6 +485,30 @@ pub fn write_runs_parquet(
             runs.iter().map(|r| r.training.seconds).collect(),
         ),
         Col::Text("device", text(&|r| r.device.clone())),
+        Col::Float(
+            "auroc",
+            runs.iter()
+                .map(|r| r.analysis.auroc.unwrap_or(f64::NAN))
+                .collect(),
+        ),
+        Col::Float(
+            "ece",
+            runs.iter()
+                .map(|r| r.analysis.ece.unwrap_or(f64::NAN))
+                .collect(),
+        ),
+        Col::Float(
+            "copied_mistakes",
+            runs.iter()
+                .map(|r| r.analysis.copied_mistakes.unwrap_or(f64::NAN))
+                .collect(),
+        ),
+        Col::Float(
+            "kept_correct",
+            runs.iter()
+                .map(|r| r.analysis.kept_correct.unwrap_or(f64::NAN))
+                .collect(),
+        ),
     ];
     let fields: Vec<String> = cols
         .iter()
