@@ -255,82 +255,6 @@ pub fn sweep_table(rows: &[SweepRow]) -> String {
     out
 }
 
-fn opt(x: Option<f64>) -> String {
-    x.map(|v| v.to_string()).unwrap_or_default()
-}
-
-/// One CSV row per run: what pandas' `read_csv` reads directly.
-pub fn runs_csv(runs: &[crate::experiment::RunResult]) -> anyhow::Result<String> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
-        "hash",
-        "dataset",
-        "seed",
-        "kind",
-        "model",
-        "supervisor",
-        "root_supervisor",
-        "loss",
-        "lr",
-        "epochs",
-        "batch_size",
-        "linear_probe",
-        "n_docs",
-        "n_test_docs",
-        "test_accuracy",
-        "supervisor_agreement",
-        "n_train",
-        "n_test",
-        "train_seconds",
-        "device",
-        "auroc",
-        "ece",
-        "copied_mistakes",
-        "kept_correct",
-    ])?;
-    for r in runs {
-        let sup = r.spec.supervisor.as_deref();
-        let mut root = sup;
-        while let Some(s) = root.and_then(|s| s.supervisor.as_deref()) {
-            root = Some(s);
-        }
-        w.write_record([
-            r.hash.clone(),
-            r.spec.data.name.clone(),
-            r.spec.seed.to_string(),
-            if sup.is_some() {
-                "weak_to_strong"
-            } else {
-                "ground_truth"
-            }
-            .into(),
-            r.spec.model.clone(),
-            sup.map(|s| s.model.clone()).unwrap_or_default(),
-            root.map(|s| s.model.clone()).unwrap_or_default(),
-            r.spec.train.loss.name().into(),
-            r.spec.train.lr.to_string(),
-            r.spec.train.epochs.to_string(),
-            r.spec.train.batch_size.to_string(),
-            r.spec.train.linear_probe.to_string(),
-            r.spec.data.n_docs.to_string(),
-            r.spec.data.n_test_docs.to_string(),
-            r.test_accuracy.to_string(),
-            r.supervisor_agreement
-                .map(|a| a.to_string())
-                .unwrap_or_default(),
-            r.n_train.to_string(),
-            r.n_test.to_string(),
-            r.training.seconds.to_string(),
-            r.device.clone(),
-            opt(r.analysis.auroc),
-            opt(r.analysis.ece),
-            opt(r.analysis.copied_mistakes),
-            opt(r.analysis.kept_correct),
-        ])?;
-    }
-    Ok(String::from_utf8(w.into_inner()?)?)
-}
-
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -389,37 +313,55 @@ pub fn sweep_html(
     Ok(h)
 }
 
-/// The same table as [`runs_csv`] as a Parquet file (`pandas.read_parquet` reads it). Missing
-/// values are NaN (numbers) and empty strings (text), so every column is required.
-pub fn write_runs_parquet(
-    runs: &[crate::experiment::RunResult],
-    path: &std::path::Path,
-) -> anyhow::Result<()> {
-    use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DoubleType, Int64Type};
-    use parquet::file::properties::WriterProperties;
-    use parquet::file::writer::SerializedFileWriter;
-    use std::sync::Arc;
-    enum Col {
-        Text(&'static str, Vec<String>),
-        Int(&'static str, Vec<i64>),
-        Float(&'static str, Vec<f64>),
-        Bool(&'static str, Vec<bool>),
+/// One column of the table of runs that CSV and Parquet exports share.
+enum Column {
+    Text(&'static str, Vec<String>),
+    Int(&'static str, Vec<i64>),
+    /// Missing values are NaN.
+    Float(&'static str, Vec<f64>),
+    Bool(&'static str, Vec<bool>),
+}
+
+impl Column {
+    fn name(&self) -> &'static str {
+        match self {
+            Column::Text(n, _) | Column::Int(n, _) | Column::Float(n, _) | Column::Bool(n, _) => n,
+        }
     }
-    let root = |r: &crate::experiment::RunResult| {
+
+    fn cell(&self, row: usize) -> String {
+        match self {
+            Column::Text(_, v) => v[row].clone(),
+            Column::Int(_, v) => v[row].to_string(),
+            Column::Float(_, v) if v[row].is_nan() => String::new(),
+            Column::Float(_, v) => v[row].to_string(),
+            Column::Bool(_, v) => v[row].to_string(),
+        }
+    }
+}
+
+/// The table of runs, one row per run.
+fn run_columns(runs: &[crate::experiment::RunResult]) -> Vec<Column> {
+    use crate::experiment::RunResult;
+    let text = |f: &dyn Fn(&RunResult) -> String| runs.iter().map(f).collect::<Vec<_>>();
+    let int = |f: &dyn Fn(&RunResult) -> i64| runs.iter().map(f).collect::<Vec<_>>();
+    let float = |f: &dyn Fn(&RunResult) -> Option<f64>| {
+        runs.iter()
+            .map(|r| f(r).unwrap_or(f64::NAN))
+            .collect::<Vec<_>>()
+    };
+    let root = |r: &RunResult| {
         let mut s = r.spec.supervisor.as_deref();
         while let Some(x) = s.and_then(|x| x.supervisor.as_deref()) {
             s = Some(x);
         }
         s.map(|s| s.model.clone()).unwrap_or_default()
     };
-    let text = |f: &dyn Fn(&crate::experiment::RunResult) -> String| {
-        runs.iter().map(f).collect::<Vec<_>>()
-    };
-    let cols = vec![
-        Col::Text("hash", text(&|r| r.hash.clone())),
-        Col::Text("dataset", text(&|r| r.spec.data.name.clone())),
-        Col::Int("seed", runs.iter().map(|r| r.spec.seed as i64).collect()),
-        Col::Text(
+    vec![
+        Column::Text("hash", text(&|r| r.hash.clone())),
+        Column::Text("dataset", text(&|r| r.spec.data.name.clone())),
+        Column::Int("seed", int(&|r| r.spec.seed as i64)),
+        Column::Text(
             "kind",
             text(&|r| {
                 if r.spec.is_ground_truth() {
@@ -430,8 +372,8 @@ pub fn write_runs_parquet(
                 .into()
             }),
         ),
-        Col::Text("model", text(&|r| r.spec.model.clone())),
-        Col::Text(
+        Column::Text("model", text(&|r| r.spec.model.clone())),
+        Column::Text(
             "supervisor",
             text(&|r| {
                 r.spec
@@ -441,114 +383,87 @@ pub fn write_runs_parquet(
                     .unwrap_or_default()
             }),
         ),
-        Col::Text("root_supervisor", text(&root)),
-        Col::Text("loss", text(&|r| r.spec.train.loss.name().into())),
-        Col::Float("lr", runs.iter().map(|r| r.spec.train.lr).collect()),
-        Col::Int(
-            "epochs",
-            runs.iter().map(|r| r.spec.train.epochs as i64).collect(),
-        ),
-        Col::Int(
-            "batch_size",
-            runs.iter()
-                .map(|r| r.spec.train.batch_size as i64)
-                .collect(),
-        ),
-        Col::Bool(
+        Column::Text("root_supervisor", text(&root)),
+        Column::Text("loss", text(&|r| r.spec.train.loss.name().into())),
+        Column::Float("lr", float(&|r| Some(r.spec.train.lr))),
+        Column::Int("epochs", int(&|r| r.spec.train.epochs as i64)),
+        Column::Int("batch_size", int(&|r| r.spec.train.batch_size as i64)),
+        Column::Bool(
             "linear_probe",
             runs.iter().map(|r| r.spec.train.linear_probe).collect(),
         ),
-        Col::Int(
-            "n_docs",
-            runs.iter().map(|r| r.spec.data.n_docs as i64).collect(),
-        ),
-        Col::Int(
-            "n_test_docs",
-            runs.iter()
-                .map(|r| r.spec.data.n_test_docs as i64)
-                .collect(),
-        ),
-        Col::Float(
-            "test_accuracy",
-            runs.iter().map(|r| r.test_accuracy).collect(),
-        ),
-        Col::Float(
-            "supervisor_agreement",
-            runs.iter()
-                .map(|r| r.supervisor_agreement.unwrap_or(f64::NAN))
-                .collect(),
-        ),
-        Col::Int("n_train", runs.iter().map(|r| r.n_train as i64).collect()),
-        Col::Int("n_test", runs.iter().map(|r| r.n_test as i64).collect()),
-        Col::Float(
-            "train_seconds",
-            runs.iter().map(|r| r.training.seconds).collect(),
-        ),
-        Col::Text("device", text(&|r| r.device.clone())),
-        Col::Float(
-            "auroc",
-            runs.iter()
-                .map(|r| r.analysis.auroc.unwrap_or(f64::NAN))
-                .collect(),
-        ),
-        Col::Float(
-            "ece",
-            runs.iter()
-                .map(|r| r.analysis.ece.unwrap_or(f64::NAN))
-                .collect(),
-        ),
-        Col::Float(
-            "copied_mistakes",
-            runs.iter()
-                .map(|r| r.analysis.copied_mistakes.unwrap_or(f64::NAN))
-                .collect(),
-        ),
-        Col::Float(
-            "kept_correct",
-            runs.iter()
-                .map(|r| r.analysis.kept_correct.unwrap_or(f64::NAN))
-                .collect(),
-        ),
-    ];
+        Column::Int("n_docs", int(&|r| r.spec.data.n_docs as i64)),
+        Column::Int("n_test_docs", int(&|r| r.spec.data.n_test_docs as i64)),
+        Column::Float("test_accuracy", float(&|r| Some(r.test_accuracy))),
+        Column::Float("supervisor_agreement", float(&|r| r.supervisor_agreement)),
+        Column::Int("n_train", int(&|r| r.n_train as i64)),
+        Column::Int("n_test", int(&|r| r.n_test as i64)),
+        Column::Float("train_seconds", float(&|r| Some(r.training.seconds))),
+        Column::Text("device", text(&|r| r.device.clone())),
+        Column::Float("auroc", float(&|r| r.analysis.auroc)),
+        Column::Float("ece", float(&|r| r.analysis.ece)),
+        Column::Float("copied_mistakes", float(&|r| r.analysis.copied_mistakes)),
+        Column::Float("kept_correct", float(&|r| r.analysis.kept_correct)),
+    ]
+}
+
+/// One CSV row per run (missing values empty): what pandas' `read_csv` reads directly.
+pub fn runs_csv(runs: &[crate::experiment::RunResult]) -> anyhow::Result<String> {
+    let cols = run_columns(runs);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(cols.iter().map(Column::name))?;
+    for row in 0..runs.len() {
+        w.write_record(cols.iter().map(|c| c.cell(row)))?;
+    }
+    Ok(String::from_utf8(w.into_inner()?)?)
+}
+
+/// The same table as a Parquet file (`pandas.read_parquet` reads it); missing numbers are
+/// NaN, so every column is required. Written atomically.
+pub fn write_runs_parquet(
+    runs: &[crate::experiment::RunResult],
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DoubleType, Int64Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use std::sync::Arc;
+    let cols = run_columns(runs);
     let fields: Vec<String> = cols
         .iter()
         .map(|c| match c {
-            Col::Text(n, _) => format!("REQUIRED BYTE_ARRAY {n} (UTF8);"),
-            Col::Int(n, _) => format!("REQUIRED INT64 {n};"),
-            Col::Float(n, _) => format!("REQUIRED DOUBLE {n};"),
-            Col::Bool(n, _) => format!("REQUIRED BOOLEAN {n};"),
+            Column::Text(n, _) => format!("REQUIRED BYTE_ARRAY {n} (UTF8);"),
+            Column::Int(n, _) => format!("REQUIRED INT64 {n};"),
+            Column::Float(n, _) => format!("REQUIRED DOUBLE {n};"),
+            Column::Bool(n, _) => format!("REQUIRED BOOLEAN {n};"),
         })
         .collect();
-    let schema = Arc::new(parquet::schema::parser::parse_message_type(&format!(
+    let schema = parquet::schema::parser::parse_message_type(&format!(
         "message runs {{ {} }}",
         fields.join(" ")
-    ))?);
+    ))?;
     let tmp = tempfile::NamedTempFile::new_in(path.parent().unwrap_or(std::path::Path::new(".")))?;
-    let mut writer = SerializedFileWriter::new(
-        tmp.reopen()?,
-        schema,
-        Arc::new(WriterProperties::builder().build()),
-    )?;
+    let props = Arc::new(WriterProperties::builder().build());
+    let mut writer = SerializedFileWriter::new(tmp.reopen()?, Arc::new(schema), props)?;
     let mut group = writer.next_row_group()?;
-    let mut i = 0;
-    while let Some(mut col) = group.next_column()? {
-        match &cols[i] {
-            Col::Text(_, v) => {
+    let mut cols = cols.iter();
+    while let Some(mut out) = group.next_column()? {
+        match cols.next().expect("one column per schema field") {
+            Column::Text(_, v) => {
                 let v: Vec<ByteArray> = v.iter().map(|s| ByteArray::from(s.as_str())).collect();
-                col.typed::<ByteArrayType>().write_batch(&v, None, None)?;
+                out.typed::<ByteArrayType>().write_batch(&v, None, None)?;
             }
-            Col::Int(_, v) => {
-                col.typed::<Int64Type>().write_batch(v, None, None)?;
+            Column::Int(_, v) => {
+                out.typed::<Int64Type>().write_batch(v, None, None)?;
             }
-            Col::Float(_, v) => {
-                col.typed::<DoubleType>().write_batch(v, None, None)?;
+            Column::Float(_, v) => {
+                out.typed::<DoubleType>().write_batch(v, None, None)?;
             }
-            Col::Bool(_, v) => {
-                col.typed::<BoolType>().write_batch(v, None, None)?;
+            Column::Bool(_, v) => {
+                out.typed::<BoolType>().write_batch(v, None, None)?;
             }
         }
-        col.close()?;
-        i += 1;
+        out.close()?;
     }
     group.close()?;
     writer.close()?;
