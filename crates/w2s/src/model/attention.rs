@@ -68,11 +68,20 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Mask, bias: Option<&Ten
         (Mask::All, None) => sdpa(None, false),
         (Mask::Causal, None) => sdpa(None, true),
         (Mask::Allowed(m), None) => sdpa(Some(m), false),
-        (Mask::All, Some(b)) => sdpa(Some(&b.to_kind(q.kind())), false),
-        (Mask::Causal, Some(_)) => unreachable!("no causal model has a position bias"),
-        (Mask::Allowed(m), Some(b)) => {
-            let neg = Tensor::full([1], f64::from(f32::MIN), (q.kind(), q.device()));
-            sdpa(Some(&b.to_kind(q.kind()).where_self(m, &neg)), false)
+        // With a position bias, explicit attention: libtorch's fused kernels take a float
+        // mask only through their slower generic path.
+        (mask, Some(b)) => {
+            let scale = 1.0 / (q.size()[3] as f64).sqrt();
+            let mut scores = q.matmul(&k.transpose(-2, -1)) * scale + b.to_kind(q.kind());
+            match mask {
+                Mask::Allowed(m) => {
+                    let neg = Tensor::full([1], f64::from(f32::MIN), (q.kind(), q.device()));
+                    scores = scores.where_self(m, &neg);
+                }
+                Mask::Causal => unreachable!("no causal model has a position bias"),
+                Mask::All => {}
+            }
+            scores.softmax(-1, q.kind()).matmul(v)
         }
     }
 }
