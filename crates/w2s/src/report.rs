@@ -123,6 +123,16 @@ pub struct SweepRow {
     pub strong_parameters: i64,
 }
 
+impl SweepRow {
+    /// "mean [low, high]", or why there is no PGR.
+    fn pgr_cell(&self) -> String {
+        match self.pgr {
+            Some((m, lo, hi)) => format!("{m:+.2} [{lo:+.2}, {hi:+.2}]"),
+            None => "n/a (ceiling <= weak)".into(),
+        }
+    }
+}
+
 fn short(model: &str) -> String {
     std::path::Path::new(model)
         .file_name()
@@ -220,10 +230,7 @@ pub fn sweep_table(rows: &[SweepRow]) -> String {
             "supervision", "loss", "weak", "ceiling", "student", "PGR [95% CI]", "agree", "seeds"
         );
         for r in rows.iter().filter(|r| r.dataset == *d) {
-            let pgr = match r.pgr {
-                Some((m, lo, hi)) => format!("{m:+.2} [{lo:+.2}, {hi:+.2}]"),
-                None => "n/a (ceiling <= weak)".into(),
-            };
+            let pgr = r.pgr_cell();
             out += &format!(
                 "{:<44} {:<18} {:>6} {:>8} {:>8}  {:<24} {:>6} {:>5}\n",
                 r.chain.join(" -> "),
@@ -278,10 +285,7 @@ pub fn sweep_html(
     for d in &datasets {
         h += &format!("<h2 id=\"{0}\">{0}</h2>\n<table class=\"results\"><tr><th>supervision</th><th>loss</th><th>weak</th><th>ceiling</th><th>student</th><th>PGR [95% CI]</th><th>agreement</th><th>seeds</th></tr>\n", escape(d));
         for r in rows.iter().filter(|r| r.dataset == *d) {
-            let pgr = match r.pgr {
-                Some((m, lo, hi)) => format!("{m:+.2} [{lo:+.2}, {hi:+.2}]"),
-                None => "n/a".into(),
-            };
+            let pgr = r.pgr_cell();
             h += &format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
                 escape(&r.chain.join(" → ")),
@@ -289,7 +293,7 @@ pub fn sweep_html(
                 pct(r.weak),
                 pct(r.ceiling),
                 pct(r.student),
-                pgr,
+                escape(&pgr),
                 pct(r.agreement),
                 r.seeds.len()
             );
