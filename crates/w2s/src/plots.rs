@@ -91,28 +91,11 @@ where
         .label("ground truth")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], BLACK));
     chart.draw_series(gt.iter().map(|p| Circle::new(*p, 3, BLACK.filled())))?;
-    let mut weaks: Vec<&str> = rows.iter().map(|r| r.chain[0].as_str()).collect();
-    weaks.sort();
-    weaks.dedup();
-    for (i, w) in weaks.iter().enumerate() {
-        let mut pts: Vec<(f64, f64)> = rows
-            .iter()
-            .filter(|r| r.chain[0] == *w)
-            .map(|r| (r.ceiling, r.student))
-            .collect();
-        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let c = series_color(i);
-        chart
-            .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
-            .label(format!("weak: {w}"))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], c));
-        chart.draw_series(pts.iter().map(|p| Circle::new(*p, 3, c.filled())))?;
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
+    weak_lines(
+        &mut chart,
+        rows.iter()
+            .map(|r| (r.chain[0].as_str(), (r.ceiling, r.student))),
+    )?;
     Ok(())
 }
 
@@ -147,15 +130,32 @@ where
         .y_desc("PGR")
         .x_label_formatter(&|x| format!("{:.0}M", x / 1e6))
         .draw()?;
-    let mut weaks: Vec<&str> = rows.iter().map(|r| r.chain[0].as_str()).collect();
-    weaks.sort();
-    weaks.dedup();
-    for (i, w) in weaks.iter().enumerate() {
-        let mut pts: Vec<(f64, f64)> = rows
-            .iter()
-            .filter(|r| r.chain[0] == *w)
-            .map(|r| (r.strong_parameters.max(1) as f64, r.pgr.unwrap().0))
-            .collect();
+    weak_lines(
+        &mut chart,
+        rows.iter().map(|r| {
+            (
+                r.chain[0].as_str(),
+                (r.strong_parameters.max(1) as f64, r.pgr.unwrap().0),
+            )
+        }),
+    )?;
+    Ok(())
+}
+
+/// One line (and its points) per weak supervisor, then the legend.
+fn weak_lines<'a, 'c, DB: DrawingBackend + 'c, CT>(
+    chart: &mut ChartContext<'c, DB, CT>,
+    points: impl Iterator<Item = (&'a str, (f64, f64))>,
+) -> Result<()>
+where
+    CT: CoordTranslate<From = (f64, f64)>,
+    DB::ErrorType: 'static,
+{
+    let mut by_weak: std::collections::BTreeMap<&str, Vec<(f64, f64)>> = Default::default();
+    for (w, p) in points {
+        by_weak.entry(w).or_default().push(p);
+    }
+    for (i, (w, mut pts)) in by_weak.into_iter().enumerate() {
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
         let c = series_color(i);
         chart

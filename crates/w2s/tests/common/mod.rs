@@ -8,30 +8,27 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The real all-MiniLM-L6-v2 folder that `./dev setup` links (or `W2S_MINILM`).
-pub fn minilm() -> PathBuf {
-    let dir = std::env::var("W2S_MINILM")
+/// A real checkpoint folder that `./dev setup` provides under `models/`, or `$env`.
+fn pretrained(env: &str, folder: &str) -> PathBuf {
+    let dir = std::env::var(env)
         .map(PathBuf::from)
-        .unwrap_or_else(|_| root().join("models/all-MiniLM-L6-v2"));
+        .unwrap_or_else(|_| root().join("models").join(folder));
     assert!(
         dir.join("model.safetensors").exists(),
-        "MiniLM not found at {}: run `./dev setup` (or set W2S_MINILM)",
+        "{folder} not found at {}: run `./dev setup` (or set {env})",
         dir.display()
     );
     dir
 }
 
-/// The real all-mpnet-base-v2 folder that `./dev setup` unpacks (or `W2S_MPNET`).
+/// all-MiniLM-L6-v2, linked by `./dev setup` from its pip package.
+pub fn minilm() -> PathBuf {
+    pretrained("W2S_MINILM", "all-MiniLM-L6-v2")
+}
+
+/// all-mpnet-base-v2, unpacked by `./dev setup`.
 pub fn mpnet() -> PathBuf {
-    let dir = std::env::var("W2S_MPNET")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root().join("models/all-mpnet-base-v2"));
-    assert!(
-        dir.join("model.safetensors").exists(),
-        "MPNet not found at {}: run `./dev setup` (or set W2S_MPNET)",
-        dir.display()
-    );
-    dir
+    pretrained("W2S_MPNET", "all-mpnet-base-v2")
 }
 
 /// The Python of the project's virtual environment (torch + transformers).
