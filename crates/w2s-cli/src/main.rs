@@ -4,8 +4,8 @@
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
-use w2s::config::{LossField, RunFile, TrainFields};
-use w2s::experiment::{DataSpec, Experiment, Runner};
+use w2s::config::{EarlyStoppingField, LossField, RelabelField, RunFile, TrainFields};
+use w2s::experiment::{DataSpec, Experiment, RunSpec, Runner};
 use w2s::loss::Loss;
 use w2s::model::{parse_device, Classifier};
 
@@ -183,9 +183,14 @@ struct RunArgs {
     /// Model to train: a Hugging Face folder, a hub id, or `bow` (bag of words from scratch).
     #[arg(long)]
     model: Option<String>,
-    /// Weak supervisor; makes this a weak-to-strong run.
+    /// Weak supervisor; makes this a weak-to-strong run. Several, comma-separated: the
+    /// student learns the mean of their soft labels.
+    #[arg(long, value_delimiter = ',')]
+    weak_model: Vec<String>,
+    /// Strong-to-strong rounds after the weak-to-strong student: relabel train2 with the
+    /// last student and train a fresh one on it, this many times.
     #[arg(long)]
-    weak_model: Option<String>,
+    iterations: Option<usize>,
     /// Dataset name (`w2s datasets`).
     #[arg(long)]
     dataset: Option<String>,
@@ -201,9 +206,17 @@ struct RunArgs {
     /// Drop examples longer than this many tokens.
     #[arg(long)]
     max_ctx: Option<usize>,
-    /// xent, logconf, logconf_reference or product.
+    /// xent, logconf, logconf_reference, product, entropy, window, kl, reverse_kl or adaptive.
     #[arg(long)]
     loss: Option<String>,
+    /// Keep the best checkpoint on held-out train examples labelled `weak` (by the
+    /// supervisor) or `oracle` (ground truth: an upper bound).
+    #[arg(long)]
+    early_stopping: Option<String>,
+    /// Clean the weak labels with a probe on the student's features: knn, logreg,
+    /// knn_filter or logreg_filter.
+    #[arg(long)]
+    relabel: Option<String>,
     #[arg(long)]
     lr: Option<f64>,
     #[arg(long)]
@@ -398,6 +411,8 @@ fn run(a: RunArgs) -> Result<()> {
         loss: a.loss.clone().map(LossField::Name),
         linear_probe: a.linear_probe.then_some(true),
         bf16: a.bf16.then_some(true),
+        early_stopping: a.early_stopping.clone().map(EarlyStoppingField::Labels),
+        relabel: a.relabel.clone().map(RelabelField::Name),
     };
     let train = file.train.merged(&flags);
     let model = a.model.or(file.model.clone()).context(
@@ -415,50 +430,85 @@ fn run(a: RunArgs) -> Result<()> {
     let seed = a.seed.or(file.seed).unwrap_or(0);
     let max_ctx = a.max_ctx.or(file.max_ctx).unwrap_or(1024);
     let strong_opts = resolve_train(&model, &train)?;
-    match a.weak_model.or(file.weak_model.clone()) {
-        None => {
-            let spec = Experiment::new(
-                data,
-                seed,
-                max_ctx,
-                (&model, strong_opts.clone()),
-                (&model, strong_opts),
-                &[],
-            )
-            .weak;
-            let r = runner.run(&spec)?;
-            println!(
-                "{}: test accuracy {:.2}% on {} examples",
-                model,
-                100.0 * r.test_accuracy,
-                r.n_test
-            );
-            println!("run stored in {}", runner.run_dir(&spec).display());
-        }
-        Some(weak) => {
-            // The supervisor trains with its own defaults unless [weak] says otherwise;
-            // the loss applies to the student only.
-            let weak_fields = TrainFields {
-                loss: None,
-                ..file.weak.clone()
-            };
-            let weak_opts = resolve_train(&weak, &weak_fields)?;
-            let exp = Experiment::new(
-                data,
-                seed,
-                max_ctx,
-                (&weak, weak_opts),
-                (&model, strong_opts.clone()),
-                std::slice::from_ref(&strong_opts.loss),
-            );
-            let outcome = exp.run(&runner)?;
-            print!("{}", w2s::report::outcome_table(&[outcome]));
-            println!(
-                "student stored in {}",
-                runner.run_dir(&exp.students[0]).display()
-            );
+    let weak_models = if a.weak_model.is_empty() {
+        file.weak_model
+            .clone()
+            .map(|w| w.into_vec())
+            .unwrap_or_default()
+    } else {
+        a.weak_model.clone()
+    };
+    let Some((weak, co_weak)) = weak_models.split_first() else {
+        let spec = Experiment::new(
+            data,
+            seed,
+            max_ctx,
+            (&model, strong_opts.for_ground_truth()),
+            (&model, strong_opts),
+            &[],
+        )
+        .weak;
+        let r = runner.run(&spec)?;
+        println!(
+            "{}: test accuracy {:.2}% on {} examples",
+            model,
+            100.0 * r.test_accuracy,
+            r.n_test
+        );
+        println!("run stored in {}", runner.run_dir(&spec).display());
+        return Ok(());
+    };
+    // The supervisors train with their own defaults unless [weak] says otherwise; the loss
+    // and the other student options apply to the student only.
+    let weak_fields = TrainFields {
+        loss: None,
+        early_stopping: None,
+        relabel: None,
+        ..file.weak.clone()
+    };
+    let mut exp = Experiment::with_students(
+        data,
+        seed,
+        max_ctx,
+        (weak, resolve_train(weak, &weak_fields)?),
+        (&model, strong_opts.clone()),
+        std::slice::from_ref(&strong_opts),
+    );
+    for co in co_weak {
+        let co_spec = RunSpec {
+            model: w2s::experiment::canonical_model(co),
+            train: resolve_train(co, &weak_fields)?,
+            ..exp.weak.clone()
+        };
+        exp.students[0].co_supervisors.push(co_spec);
+    }
+    let mut outcome = exp.run(&runner)?;
+    if !co_weak.is_empty() {
+        // The supervisor of record is the ensemble: its test accuracy is the weak baseline.
+        let r = runner.run(&exp.students[0])?;
+        outcome.weak = r.supervisor_accuracy.unwrap_or(outcome.weak);
+        for s in &mut outcome.students {
+            s.pgr = w2s::metrics::pgr(outcome.weak, outcome.ceiling, s.accuracy);
         }
     }
+    let mut last = exp.students[0].clone();
+    for round in 1..=a.iterations.or(file.iterations).unwrap_or(0) {
+        let next = RunSpec {
+            supervisor: Some(Box::new(last.clone())),
+            co_supervisors: Vec::new(),
+            ..last.clone()
+        };
+        let r = runner.run(&next)?;
+        outcome.students.push(w2s::experiment::StudentOutcome {
+            loss: format!("{} round {}", next.train.method(), round + 1),
+            accuracy: r.test_accuracy,
+            pgr: w2s::metrics::pgr(outcome.weak, outcome.ceiling, r.test_accuracy),
+            agreement: r.supervisor_agreement,
+        });
+        last = next;
+    }
+    print!("{}", w2s::report::outcome_table(&[outcome]));
+    println!("student stored in {}", runner.run_dir(&last).display());
     Ok(())
 }
 

@@ -8,7 +8,9 @@
 //! n_test_docs = 1000
 //! seed = 0
 //! model = "models/all-MiniLM-L6-v2"   # folder, hub id, or `bow`
-//! weak_model = "bow"        # makes this a weak-to-strong run; omit for ground truth
+//! weak_model = "bow"        # makes this a weak-to-strong run; omit for ground truth;
+//!                           # a list averages several supervisors' soft labels
+//! # iterations = 0          # strong-to-strong rounds after the student
 //! [train]                   # training options of `model`
 //! loss = "logconf"          # or a table: loss = { name = "logconf", aux_coef = 0.5, warmup_frac = 0.2 }
 //! epochs = 2
@@ -17,13 +19,16 @@
 //! # lr = 5e-5               # default depends on the model
 //! # linear_probe = false    # train the head only, on cached features
 //! # bf16 = false            # backbone weights in bf16
+//! # early_stopping = "weak" # or "oracle", or { labels = "weak", metric = "auroc", every = 20, val_frac = 0.2 }
+//! # relabel = "knn"         # or logreg, knn_filter, logreg_filter, or { probe = { name = "knn", k = 20 }, fraction = 0.1, action = "relabel" }
 //! [weak]                    # training options of the supervisor, same keys
 //! epochs = 4
 //! ```
 
+use crate::labels::{Action, Probe, Relabel};
 use crate::loss::Loss;
 use crate::model::ModelInfo;
-use crate::train::TrainOptions;
+use crate::train::{EarlyStopping, StopLabels, TrainOptions};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -44,6 +49,68 @@ impl LossField {
     }
 }
 
+/// `early_stopping = "weak"` (or true), `"oracle"`, or a full table.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum EarlyStoppingField {
+    Switch(bool),
+    Labels(String),
+    Full(EarlyStopping),
+}
+
+impl EarlyStoppingField {
+    pub fn resolve(&self) -> Result<Option<EarlyStopping>> {
+        Ok(match self {
+            EarlyStoppingField::Switch(false) => None,
+            EarlyStoppingField::Switch(true) => Some(EarlyStopping::default()),
+            EarlyStoppingField::Labels(l) => Some(EarlyStopping {
+                labels: match l.as_str() {
+                    "weak" => StopLabels::Weak,
+                    "oracle" => StopLabels::Oracle,
+                    other => anyhow::bail!(
+                        "early_stopping = \"{other}\": use \"weak\", \"oracle\", true or a table"
+                    ),
+                },
+                ..Default::default()
+            }),
+            EarlyStoppingField::Full(e) => Some(e.clone()),
+        })
+    }
+}
+
+/// `relabel = "knn"` (`logreg`, `knn_filter`, `logreg_filter`) or a full table.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RelabelField {
+    Name(String),
+    Full(Relabel),
+}
+
+impl RelabelField {
+    pub fn resolve(&self) -> Result<Relabel> {
+        let name = match self {
+            RelabelField::Full(r) => return Ok(r.clone()),
+            RelabelField::Name(name) => name,
+        };
+        let (probe, action) = match name.strip_suffix("_filter") {
+            Some(p) => (p, Action::Filter),
+            None => (name.as_str(), Action::Relabel),
+        };
+        let probe = match probe {
+            "knn" => Probe::Knn { k: 20 },
+            "logreg" => Probe::Logreg { l2: 1e-3 },
+            _ => anyhow::bail!(
+                "relabel = \"{name}\": use knn, logreg, knn_filter, logreg_filter or a table"
+            ),
+        };
+        Ok(Relabel {
+            probe,
+            fraction: 0.1,
+            action,
+        })
+    }
+}
+
 /// Training options as written in a file, before per-model defaults fill the gaps.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -55,6 +122,8 @@ pub struct TrainFields {
     pub loss: Option<LossField>,
     pub linear_probe: Option<bool>,
     pub bf16: Option<bool>,
+    pub early_stopping: Option<EarlyStoppingField>,
+    pub relabel: Option<RelabelField>,
 }
 
 impl TrainFields {
@@ -72,6 +141,11 @@ impl TrainFields {
             },
             linear_probe: self.linear_probe.unwrap_or(false),
             bf16: self.bf16.unwrap_or(false),
+            early_stopping: match &self.early_stopping {
+                Some(e) => e.resolve()?,
+                None => None,
+            },
+            relabel: self.relabel.as_ref().map(|r| r.resolve()).transpose()?,
         })
     }
 
@@ -85,6 +159,25 @@ impl TrainFields {
             loss: over.loss.clone().or(self.loss.clone()),
             linear_probe: over.linear_probe.or(self.linear_probe),
             bf16: over.bf16.or(self.bf16),
+            early_stopping: over.early_stopping.clone().or(self.early_stopping.clone()),
+            relabel: over.relabel.clone().or(self.relabel.clone()),
+        }
+    }
+}
+
+/// A string or a list of strings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
         }
     }
 }
@@ -99,7 +192,10 @@ pub struct RunFile {
     pub seed: Option<u64>,
     pub max_ctx: Option<usize>,
     pub model: Option<String>,
-    pub weak_model: Option<String>,
+    /// One supervisor, or several whose soft labels are averaged.
+    pub weak_model: Option<OneOrMany>,
+    /// Strong-to-strong rounds after the weak-to-strong student.
+    pub iterations: Option<usize>,
     pub results: Option<PathBuf>,
     pub device: Option<String>,
     /// Training options of `model`.

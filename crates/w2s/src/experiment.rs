@@ -11,10 +11,11 @@
 //! its student's, so one weak supervisor serves every student that names it.
 
 use crate::dataset::{self, Example, Splits};
+use crate::labels;
 use crate::metrics;
 use crate::model::{Classifier, ModelInfo};
 use crate::store;
-use crate::train::{self, TrainOptions, TrainSummary};
+use crate::train::{self, StopLabels, TrainOptions, TrainSummary};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -46,6 +47,9 @@ pub struct RunSpec {
     pub max_ctx: usize,
     /// The run whose `train2` predictions are this run's labels; none for ground truth.
     pub supervisor: Option<Box<RunSpec>>,
+    /// Further supervisors: the labels are the mean of all their soft predictions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub co_supervisors: Vec<RunSpec>,
 }
 
 impl RunSpec {
@@ -68,12 +72,17 @@ impl RunSpec {
         };
         let kind = match &self.supervisor {
             None => format!("gt-{}", short(&self.model)),
-            Some(s) => format!(
-                "w2s-{}-to-{}-{}",
-                short(&s.model),
-                short(&self.model),
-                self.train.loss.name()
-            ),
+            Some(s) => {
+                let mut weak = short(&s.model);
+                for c in &self.co_supervisors {
+                    weak = format!("{weak}+{}", short(&c.model));
+                }
+                format!(
+                    "w2s-{weak}-to-{}-{}",
+                    short(&self.model),
+                    self.train.method()
+                )
+            }
         };
         format!("{kind}-s{}-{}", self.seed, self.hash())
     }
@@ -96,6 +105,12 @@ pub struct RunResult {
     pub test_accuracy: f64,
     /// Share of test examples where this run predicts the same class as its supervisor.
     pub supervisor_agreement: Option<f64>,
+    /// Test accuracy of the labels this run learnt from (the mean of several supervisors').
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supervisor_accuracy: Option<f64>,
+    /// What relabelling did to the training labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relabelling: Option<Relabelling>,
     /// Further metrics on test (AUROC, calibration, imitation of the supervisor).
     #[serde(default)]
     pub analysis: Analysis,
@@ -105,6 +120,16 @@ pub struct RunResult {
     pub n_dropped: (usize, usize),
     pub training: TrainSummary,
     pub device: String,
+}
+
+/// The effect of probe relabelling on the training labels, measured against ground truth.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Relabelling {
+    /// Examples relabelled or dropped.
+    pub changed: usize,
+    /// Accuracy of the hardened training labels before and after (over the kept examples).
+    pub accuracy_before: f64,
+    pub accuracy_after: f64,
 }
 
 /// Metrics beyond accuracy, on the test split.
@@ -143,6 +168,26 @@ fn scatter(ids: &[Option<Vec<i64>>], kept_probs: Vec<[f32; 2]>) -> Vec<Option<[f
 
 fn kept(ids: &[Option<Vec<i64>>]) -> Vec<Vec<i64>> {
     ids.iter().flatten().cloned().collect()
+}
+
+impl Predictions {
+    /// The mean of several runs' predictions (several supervisors).
+    pub fn mean(all: &[Predictions]) -> Predictions {
+        let train2: Vec<&[Option<[f32; 2]>]> = all.iter().map(|p| p.train2.as_slice()).collect();
+        let test: Vec<&[Option<[f32; 2]>]> = all.iter().map(|p| p.test.as_slice()).collect();
+        Predictions {
+            train2: labels::mean_labels(&train2),
+            test: labels::mean_labels(&test),
+        }
+    }
+}
+
+fn one_hot(label: u8) -> [f32; 2] {
+    if label == 1 {
+        [0.0, 1.0]
+    } else {
+        [1.0, 0.0]
+    }
 }
 
 impl Runner {
@@ -255,6 +300,12 @@ impl Runner {
         }
         if let Some(sup) = &spec.supervisor {
             self.run(sup)?;
+            for co in &spec.co_supervisors {
+                self.run(co)?;
+            }
+        }
+        if spec.supervisor.is_none() && spec.train.relabel.is_some() {
+            bail!("relabelling needs weak labels: it applies to students, not ground-truth runs");
         }
         let dir = self.run_dir(spec);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -276,7 +327,13 @@ impl Runner {
         // Training set: train1 with ground truth, or train2 with the supervisor's labels.
         let (train_examples, sup_preds) = match &spec.supervisor {
             None => (&splits.train1, None),
-            Some(sup) => (&splits.train2, Some(self.predictions(sup)?)),
+            Some(sup) => {
+                let mut all = vec![self.predictions(sup)?];
+                for co in &spec.co_supervisors {
+                    all.push(self.predictions(co)?);
+                }
+                (&splits.train2, Some(Predictions::mean(&all)))
+            }
         };
         let train_split = if spec.is_ground_truth() {
             "train1"
@@ -286,16 +343,13 @@ impl Runner {
         let train_ids = self.encode(spec, &model, train_split, train_examples)?;
         let mut ids = Vec::new();
         let mut labels = Vec::new();
+        let mut truth = Vec::new();
         // Position of each training example among the split's kept (not too long) examples.
         let mut rows = Vec::new();
         let mut kept_so_far = 0;
         for (i, (tok, ex)) in train_ids.iter().zip(train_examples).enumerate() {
             let label = match &sup_preds {
-                None => Some(if ex.label == 1 {
-                    [0.0, 1.0]
-                } else {
-                    [1.0, 0.0]
-                }),
+                None => Some(one_hot(ex.label)),
                 Some(p) => *p
                     .train2
                     .get(i)
@@ -304,16 +358,52 @@ impl Runner {
             if let (Some(tok), Some(label)) = (tok, label) {
                 ids.push(tok.clone());
                 labels.push(label);
+                truth.push(ex.label);
                 rows.push(kept_so_far as i64);
             }
             kept_so_far += tok.is_some() as usize;
         }
         let dropped_train = train_ids.iter().filter(|x| x.is_none()).count();
-        if ids.is_empty() {
+        if ids.len() < 2 {
             bail!(
-                "no training examples left after dropping those over max_ctx = {}",
+                "fewer than two training examples left after dropping those over max_ctx = {}",
                 spec.max_ctx
             );
+        }
+        // Early stopping holds out the last examples (the split is already shuffled), labelled
+        // by the supervisor or, for the oracle, by ground truth.
+        let mut val = None;
+        if let Some(es) = &spec.train.early_stopping {
+            let n_val = ((ids.len() as f64 * es.val_frac).round() as usize).clamp(1, ids.len() - 1);
+            let at = ids.len() - n_val;
+            let val_labels: Vec<u8> = match es.labels {
+                StopLabels::Weak => labels[at..].iter().map(metrics::hard).collect(),
+                StopLabels::Oracle => truth[at..].to_vec(),
+            };
+            val = Some((ids.split_off(at), rows.split_off(at), val_labels, es));
+            labels.truncate(at);
+            truth.truncate(at);
+        }
+        // Probe relabelling, on the student's pretrained features of its training examples.
+        let mut relabelling = None;
+        if let Some(r) = &spec.train.relabel {
+            let all = self.features(spec, &model, train_split, &train_ids)?;
+            let feats = all.index_select(0, &Tensor::from_slice(&rows).to_device(all.device()));
+            let probe = r.probe_labels(&feats, &labels, spec.seed);
+            let (cleaned, changed) = r.apply(&labels, &probe);
+            let before = metrics::accuracy(&labels, &truth);
+            let keep: Vec<usize> = (0..cleaned.len())
+                .filter(|&i| cleaned[i].is_some())
+                .collect();
+            ids = keep.iter().map(|&i| ids[i].clone()).collect();
+            rows = keep.iter().map(|&i| rows[i]).collect();
+            truth = keep.iter().map(|&i| truth[i]).collect();
+            labels = keep.iter().map(|&i| cleaned[i].unwrap()).collect();
+            relabelling = Some(Relabelling {
+                changed,
+                accuracy_before: before,
+                accuracy_after: metrics::accuracy(&labels, &truth),
+            });
         }
         let what = match &spec.supervisor {
             None => format!("{} (ground truth)", model.info.name),
@@ -321,27 +411,37 @@ impl Runner {
                 "{} <- {} ({})",
                 short_name(&spec.model),
                 short_name(&s.model),
-                spec.train.loss.name()
+                spec.train.method()
             ),
         };
         let log = dir.join("train_log.jsonl");
         let test_ids = self.encode(spec, &model, "test", &splits.test)?;
         let train2_ids = self.encode(spec, &model, "train2", &splits.train2)?;
+        let b = self.eval_batch_size;
         let (training, predictions) = if spec.train.linear_probe {
             // Linear probe: the frozen backbone's features, computed once per (model, task,
             // seed, split) and shared by every probe that needs them.
-            let train_split = if spec.is_ground_truth() {
-                "train1"
-            } else {
-                "train2"
-            };
             let all = self.features(spec, &model, train_split, &train_ids)?;
-            let feats = all.index_select(0, &Tensor::from_slice(&rows).to_device(all.device()));
+            let select = |rows: &[i64]| {
+                all.index_select(0, &Tensor::from_slice(rows).to_device(all.device()))
+            };
+            let feats = select(&rows);
+            let val_feats = val.as_ref().map(|v| select(&v.1));
+            let validation = val
+                .as_ref()
+                .zip(val_feats.as_ref())
+                .map(|(v, f)| train::Validation {
+                    inputs: train::Inputs::Features(f),
+                    labels: v.2.clone(),
+                    metric: v.3.metric,
+                    every: v.3.every,
+                });
             let training = train::train(
                 &mut model,
                 train::Inputs::Features(&feats),
                 &labels,
                 &spec.train,
+                validation.as_ref(),
                 Some(&log),
                 &what,
             )?;
@@ -353,15 +453,21 @@ impl Runner {
             };
             (training, predictions)
         } else {
+            let validation = val.as_ref().map(|v| train::Validation {
+                inputs: train::Inputs::Tokens(&v.0),
+                labels: v.2.clone(),
+                metric: v.3.metric,
+                every: v.3.every,
+            });
             let training = train::train(
                 &mut model,
                 train::Inputs::Tokens(&ids),
                 &labels,
                 &spec.train,
+                validation.as_ref(),
                 Some(&log),
                 &what,
             )?;
-            let b = self.eval_batch_size;
             let predictions = Predictions {
                 train2: scatter(&train2_ids, train::predict(&model, &kept(&train2_ids), b)),
                 test: scatter(&test_ids, train::predict(&model, &kept(&test_ids), b)),
@@ -398,6 +504,15 @@ impl Runner {
             analysis.auroc_vs_supervisor = metrics::auroc(&s, &sup_hard);
             (analysis.copied_mistakes, analysis.kept_correct) = metrics::imitation(&s, &w, &t);
         }
+        let supervisor_accuracy = sup_preds.as_ref().map(|sup| {
+            let (p, t): (Vec<[f32; 2]>, Vec<u8>) = sup
+                .test
+                .iter()
+                .zip(&splits.test)
+                .filter_map(|(p, e)| Some(((*p)?, e.label)))
+                .unzip();
+            metrics::accuracy(&p, &t)
+        });
         let supervisor_agreement = match &sup_preds {
             None => None,
             Some(sup) => {
@@ -416,6 +531,8 @@ impl Runner {
             model: model.info.clone(),
             test_accuracy: metrics::accuracy(&probs, &truth),
             supervisor_agreement,
+            supervisor_accuracy,
+            relabelling,
             analysis,
             n_train: ids.len(),
             n_test: probs.len(),
@@ -482,7 +599,9 @@ pub struct StudentOutcome {
 }
 
 impl Experiment {
-    /// Build the runs of one experiment from a weak and a strong model and their options.
+    /// Build the runs of one experiment from a weak and a strong model and their options:
+    /// one student per loss, with the rest of the strong model's options. Ground-truth runs
+    /// drop what only students use (see [`TrainOptions::for_ground_truth`]).
     pub fn new(
         data: DataSpec,
         seed: u64,
@@ -490,6 +609,25 @@ impl Experiment {
         weak: (&str, TrainOptions),
         strong: (&str, TrainOptions),
         losses: &[crate::loss::Loss],
+    ) -> Experiment {
+        let student_options: Vec<TrainOptions> = losses
+            .iter()
+            .map(|loss| TrainOptions {
+                loss: loss.clone(),
+                ..strong.1.clone()
+            })
+            .collect();
+        Experiment::with_students(data, seed, max_ctx, weak, strong, &student_options)
+    }
+
+    /// As [`Experiment::new`], with each student's options given in full.
+    pub fn with_students(
+        data: DataSpec,
+        seed: u64,
+        max_ctx: usize,
+        weak: (&str, TrainOptions),
+        strong: (&str, TrainOptions),
+        students: &[TrainOptions],
     ) -> Experiment {
         let gt = |model: &str, train: TrainOptions| RunSpec {
             format: RESULTS_FORMAT,
@@ -499,16 +637,20 @@ impl Experiment {
             train,
             max_ctx,
             supervisor: None,
+            co_supervisors: Vec::new(),
         };
-        let weak_spec = gt(weak.0, weak.1);
-        let ceiling = gt(strong.0, strong.1.clone());
-        let students = losses
+        let weak_spec = gt(
+            weak.0,
+            TrainOptions {
+                relabel: None,
+                ..weak.1
+            },
+        );
+        let ceiling = gt(strong.0, strong.1.for_ground_truth());
+        let students = students
             .iter()
-            .map(|loss| RunSpec {
-                train: TrainOptions {
-                    loss: loss.clone(),
-                    ..strong.1.clone()
-                },
+            .map(|train| RunSpec {
+                train: train.clone(),
                 supervisor: Some(Box::new(weak_spec.clone())),
                 ..ceiling.clone()
             })
@@ -527,7 +669,7 @@ impl Experiment {
         for s in &self.students {
             let r = runner.run(s)?;
             students.push(StudentOutcome {
-                loss: s.train.loss.name().to_owned(),
+                loss: s.train.method(),
                 accuracy: r.test_accuracy,
                 pgr: metrics::pgr(weak, ceiling, r.test_accuracy),
                 agreement: r.supervisor_agreement,

@@ -8,8 +8,24 @@
 //!   balance in the batch;
 //! - `product`: labels^alpha * predictions^beta, renormalised.
 //!
-//! Because the target is detached, the trainer can compute it from a no-grad pass over the
-//! whole batch and then backpropagate minibatch by minibatch (see `train.rs`).
+//! Later work added (sources in `docs/METHODS.md`):
+//! - `entropy` (EleutherAI/w2s's `log_entropy_loss`; Reed et al. 2014's soft bootstrapping):
+//!   like `logconf` but the student's own *soft* prediction, not hardened, so the auxiliary
+//!   term is the student's entropy: `(1 - c) CE(p, labels) + c H(p)`;
+//! - `window` (EleutherAI/w2s's confidence window): cross-entropy only on examples whose weak
+//!   label lies within `radius` of 0.5 (or, with `on = "student"`, whose student prediction
+//!   does, as EleutherAI/w2s does), averaged over the whole batch;
+//! - `kl`: KL(labels || p), the same gradient as `xent` with a value of 0 at perfect
+//!   imitation; `reverse = true` gives the mode-seeking KL(p || labels);
+//! - `adaptive` (AdaptConf, Guo et al. 2024, "Vision Superalignment"): per example,
+//!   `(1 - b) CE(p, labels) + b CE(p, onehot(argmax p))` with
+//!   `b = exp(CE_self / T) / (exp(CE_self / T) + exp(CE_weak / T))`, where `CE_self` and
+//!   `CE_weak` are the student's cross-entropy against its own and the weak label's argmax.
+//!
+//! Except for the entropy and reverse-KL terms, the target is detached, so the trainer can
+//! compute it from a no-grad pass over the whole batch and then backpropagate minibatch by
+//! minibatch (see `train.rs`). [`Loss::objective`] adds the terms that carry gradient through
+//! the student's own prediction.
 
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
@@ -46,7 +62,45 @@ pub enum Loss {
         #[serde(default = "one")]
         beta: f64,
     },
+    Entropy {
+        #[serde(default = "half")]
+        aux_coef: f64,
+        #[serde(default = "fifth")]
+        warmup_frac: f64,
+    },
+    Window {
+        #[serde(default = "window_radius")]
+        radius: f64,
+        #[serde(default)]
+        on: WindowOn,
+    },
+    Kl {
+        #[serde(default)]
+        reverse: bool,
+    },
+    Adaptive {
+        #[serde(default = "half")]
+        temperature: f64,
+    },
 }
+
+/// Whose confidence decides which examples the `window` loss keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowOn {
+    /// The weak label's: train only where the supervisor is unsure.
+    #[default]
+    Weak,
+    /// The student's current prediction (EleutherAI/w2s's `confidence_window_loss`).
+    Student,
+}
+
+fn window_radius() -> f64 {
+    0.15
+}
+
+/// Labels are clamped here before taking logs (reverse KL against hard labels).
+const LOG_FLOOR: f64 = 1e-6;
 
 fn half() -> f64 {
     0.5
@@ -77,11 +131,36 @@ impl Loss {
                 alpha: 1.0,
                 beta: 1.0,
             },
+            "entropy" => Loss::Entropy {
+                aux_coef: 0.5,
+                warmup_frac: 0.2,
+            },
+            "window" => Loss::Window {
+                radius: 0.15,
+                on: WindowOn::Weak,
+            },
+            "kl" => Loss::Kl { reverse: false },
+            "reverse_kl" => Loss::Kl { reverse: true },
+            "adaptive" => Loss::Adaptive { temperature: 0.5 },
             other => anyhow::bail!(
-                "unknown loss `{other}`: use xent, logconf, logconf_reference or product"
+                "unknown loss `{other}`: use one of {}",
+                Loss::NAMES.join(", ")
             ),
         })
     }
+
+    /// Every name [`Loss::from_name`] knows.
+    pub const NAMES: [&'static str; 9] = [
+        "xent",
+        "logconf",
+        "logconf_reference",
+        "product",
+        "entropy",
+        "window",
+        "kl",
+        "reverse_kl",
+        "adaptive",
+    ];
 
     /// Short name for tables and folder names.
     pub fn name(&self) -> &'static str {
@@ -93,6 +172,11 @@ impl Loss {
             } => "logconf_reference",
             Loss::Logconf { .. } => "logconf",
             Loss::Product { .. } => "product",
+            Loss::Entropy { .. } => "entropy",
+            Loss::Window { .. } => "window",
+            Loss::Kl { reverse: false } => "kl",
+            Loss::Kl { reverse: true } => "reverse_kl",
+            Loss::Adaptive { .. } => "adaptive",
         }
     }
 
@@ -101,9 +185,14 @@ impl Loss {
         matches!(self, Loss::Logconf { .. })
     }
 
-    /// The weight of the student's own hardened predictions at `step_frac` in [0, 1).
+    /// The weight of the student's own (hardened) predictions at `step_frac` in [0, 1).
     pub fn aux_weight(&self, step_frac: f64) -> f64 {
         match *self {
+            Loss::Entropy {
+                aux_coef,
+                warmup_frac,
+            } if warmup_frac > 0.0 => aux_coef * (step_frac / warmup_frac).min(1.0),
+            Loss::Entropy { aux_coef, .. } => aux_coef,
             Loss::Logconf {
                 aux_coef,
                 warmup_frac,
@@ -120,12 +209,34 @@ impl Loss {
         }
     }
 
-    /// The detached target `[batch, 2]` for `logits` and soft `labels` (rows sum to 1).
+    /// The detached target `[batch, 2]` for `logits` and soft `labels`. Rows sum to 1, except
+    /// `entropy`'s (to `1 - c`: its other part is the entropy term of [`Loss::objective`]) and
+    /// `window`'s rows outside the window (to 0).
     pub fn target(&self, logits: &Tensor, labels: &Tensor, step_frac: f64) -> Tensor {
         let _guard = tch::no_grad_guard();
         let labels = labels.to_kind(Kind::Float);
         match *self {
-            Loss::Xent => labels,
+            Loss::Xent | Loss::Kl { .. } => labels,
+            Loss::Entropy { .. } => labels * (1.0 - self.aux_weight(step_frac)),
+            Loss::Window { radius, on } => {
+                let p1 = match on {
+                    WindowOn::Weak => labels.select(1, 1),
+                    WindowOn::Student => logits.detach().softmax(-1, Kind::Float).select(1, 1),
+                };
+                let inside = (p1 - 0.5).abs().lt(radius).to_kind(Kind::Float);
+                labels * inside.unsqueeze(1)
+            }
+            Loss::Adaptive { temperature } => {
+                let logp = logits.detach().log_softmax(-1, Kind::Float);
+                let own = logp.argmax(1, true);
+                let weak = labels.argmax(1, true);
+                let ce_self = -logp.gather(1, &own, false);
+                let ce_weak = -logp.gather(1, &weak, false);
+                // exp(a/T) / (exp(a/T) + exp(b/T)) = sigmoid((a - b) / T), without overflow.
+                let b = ((ce_self - ce_weak) / temperature).sigmoid();
+                let hardened = logp.zeros_like().scatter_value(1, &own, 1.0);
+                &labels * (1.0 - &b) + hardened * b
+            }
             Loss::Logconf { .. } => {
                 let coef = self.aux_weight(step_frac);
                 let preds = logits.detach().softmax(-1, Kind::Float);
@@ -155,9 +266,51 @@ pub fn soft_cross_entropy(logits: &Tensor, target: &Tensor) -> Tensor {
         .mean(Kind::Float)
 }
 
+impl Loss {
+    /// The mean loss of a minibatch, given its `target` from [`Loss::target`] (possibly
+    /// computed over the whole batch) and its `labels`.
+    pub fn objective(
+        &self,
+        logits: &Tensor,
+        target: &Tensor,
+        labels: &Tensor,
+        step_frac: f64,
+    ) -> Tensor {
+        let ce = soft_cross_entropy(logits, target);
+        match *self {
+            // The student's own entropy: CE(p, p) with the gradient flowing through both.
+            Loss::Entropy { .. } => {
+                let logp = logits.log_softmax(-1, Kind::Float);
+                let entropy = -(logp.exp() * &logp)
+                    .sum_dim_intlist(1, false, Kind::Float)
+                    .mean(Kind::Float);
+                ce + entropy * self.aux_weight(step_frac)
+            }
+            // KL(labels || p) = CE(p, labels) - H(labels): same gradient, 0 at imitation.
+            Loss::Kl { reverse: false } => {
+                let labels = labels.to_kind(Kind::Float);
+                let h = -(labels.clamp_min(LOG_FLOOR).log() * &labels)
+                    .sum_dim_intlist(1, false, Kind::Float)
+                    .mean(Kind::Float);
+                ce - h
+            }
+            // KL(p || labels) = sum p (log p - log labels).
+            Loss::Kl { reverse: true } => {
+                let logp = logits.log_softmax(-1, Kind::Float);
+                let logq = labels.to_kind(Kind::Float).clamp_min(LOG_FLOOR).log();
+                (logp.exp() * (&logp - logq))
+                    .sum_dim_intlist(1, false, Kind::Float)
+                    .mean(Kind::Float)
+            }
+            _ => ce,
+        }
+    }
+}
+
 /// The loss value for a whole batch in one go.
 pub fn loss_value(loss: &Loss, logits: &Tensor, labels: &Tensor, step_frac: f64) -> Tensor {
-    soft_cross_entropy(logits, &loss.target(logits, labels, step_frac))
+    let target = loss.target(logits, labels, step_frac);
+    loss.objective(logits, &target, labels, step_frac)
 }
 
 #[cfg(test)]
@@ -255,6 +408,115 @@ mod tests {
         assert!(logits.grad().allclose(&expected, 1e-5, 1e-6, false));
     }
 
+    /// p = (1/4, 3/4) for every row.
+    fn quarter(n: usize) -> Tensor {
+        t(&vec![[0.0, 3f32.ln()]; n])
+    }
+
+    #[test]
+    fn entropy_matches_hand_computation() {
+        // (1 - c) CE + c H(p) with c = 0.25 (halfway through the warm-up).
+        let labels = t(&[[0.2, 0.8]]);
+        let ce = -(0.2 * 0.25f64.ln() + 0.8 * 0.75f64.ln());
+        let h = -(0.25 * 0.25f64.ln() + 0.75 * 0.75f64.ln());
+        let loss = Loss::from_name("entropy").unwrap();
+        let got = scalar(&loss_value(&loss, &quarter(1), &labels, 0.1));
+        assert!((got - (0.75 * ce + 0.25 * h)).abs() < 1e-6, "{got}");
+        // Gradient: (1 - c)(p - y) + c dH/dz, with dH/dz_i = -p_i (log p_i + H).
+        let logits = quarter(1).set_requires_grad(true);
+        loss_value(&loss, &logits, &labels, 0.1).backward();
+        let g = Vec::<f32>::try_from(logits.grad().view(-1)).unwrap();
+        let p = [0.25f64, 0.75];
+        let y = [0.2f64, 0.8];
+        for i in 0..2 {
+            let expected = 0.75 * (p[i] - y[i]) + 0.25 * (-p[i] * (p[i].ln() + h));
+            assert!((g[i] as f64 - expected).abs() < 1e-6, "{g:?}");
+        }
+    }
+
+    #[test]
+    fn window_keeps_only_uncertain_labels() {
+        // Label P(1) = 0.4 is within 0.15 of 0.5, 0.1 is not; the mean is over both rows.
+        let labels = t(&[[0.6, 0.4], [0.9, 0.1]]);
+        let expected = -(0.6 * 0.25f64.ln() + 0.4 * 0.75f64.ln()) / 2.0;
+        let got = scalar(&loss_value(
+            &Loss::from_name("window").unwrap(),
+            &quarter(2),
+            &labels,
+            0.0,
+        ));
+        assert!((got - expected).abs() < 1e-6, "{got} vs {expected}");
+        // On the student's confidence (P(1) = 0.75, outside the window): nothing to learn.
+        let on_student = Loss::Window {
+            radius: 0.15,
+            on: WindowOn::Student,
+        };
+        assert_eq!(
+            scalar(&loss_value(&on_student, &quarter(2), &labels, 0.0)),
+            0.0
+        );
+        let wide = Loss::Window {
+            radius: 0.3,
+            on: WindowOn::Student,
+        };
+        assert!(scalar(&loss_value(&wide, &quarter(2), &labels, 0.0)) > 0.0);
+    }
+
+    #[test]
+    fn kl_matches_hand_computation() {
+        let labels = t(&[[0.2, 0.8]]);
+        let forward = 0.2 * (0.2f64 / 0.25).ln() + 0.8 * (0.8f64 / 0.75).ln();
+        let reverse = 0.25 * (0.25f64 / 0.2).ln() + 0.75 * (0.75f64 / 0.8).ln();
+        let f = scalar(&loss_value(
+            &Loss::from_name("kl").unwrap(),
+            &quarter(1),
+            &labels,
+            0.0,
+        ));
+        let r = scalar(&loss_value(
+            &Loss::from_name("reverse_kl").unwrap(),
+            &quarter(1),
+            &labels,
+            0.0,
+        ));
+        assert!((f - forward).abs() < 1e-6, "{f} vs {forward}");
+        assert!((r - reverse).abs() < 1e-6, "{r} vs {reverse}");
+        // Forward KL has xent's gradient.
+        let a = quarter(1).set_requires_grad(true);
+        loss_value(&Loss::from_name("kl").unwrap(), &a, &labels, 0.0).backward();
+        let b = quarter(1).set_requires_grad(true);
+        loss_value(&Loss::Xent, &b, &labels, 0.0).backward();
+        assert!(a.grad().allclose(&b.grad(), 1e-6, 1e-7, false));
+    }
+
+    #[test]
+    fn adaptive_matches_hand_computation() {
+        // p = (0.25, 0.75), weak label (0.8, 0.2): the student's argmax is 1, the weak one 0.
+        // CE_self = -ln 0.75, CE_weak = -ln 0.25, T = 0.5.
+        let (ce_self, ce_weak) = (-(0.75f64.ln()), -(0.25f64.ln()));
+        let b = (ce_self / 0.5).exp() / ((ce_self / 0.5).exp() + (ce_weak / 0.5).exp());
+        let target = [(1.0 - b) * 0.8, (1.0 - b) * 0.2 + b];
+        let expected = -(target[0] * 0.25f64.ln() + target[1] * 0.75f64.ln());
+        let labels = t(&[[0.8, 0.2]]);
+        let got = scalar(&loss_value(
+            &Loss::from_name("adaptive").unwrap(),
+            &quarter(1),
+            &labels,
+            0.0,
+        ));
+        assert!((got - expected).abs() < 1e-6, "{got} vs {expected}");
+        // Where student and supervisor agree, b = 1/2 and the target is (label + onehot) / 2.
+        let agree =
+            Loss::from_name("adaptive")
+                .unwrap()
+                .target(&quarter(1), &t(&[[0.4, 0.6]]), 0.0);
+        let v = Vec::<f32>::try_from(agree.view(-1)).unwrap();
+        assert!(
+            (v[0] - 0.2).abs() < 1e-6 && (v[1] - 0.8).abs() < 1e-6,
+            "{v:?}"
+        );
+    }
+
     fn arb_batch() -> impl Strategy<Value = (Vec<[f32; 2]>, Vec<f32>)> {
         (2usize..12).prop_flat_map(|n| {
             (
@@ -277,11 +539,31 @@ mod tests {
         #[test]
         fn targets_are_distributions((logits, p1) in arb_batch(), frac in 0.0f64..1.0) {
             let labels: Vec<[f32; 2]> = p1.iter().map(|p| [1.0 - p, *p]).collect();
-            for name in ["xent", "logconf", "logconf_reference", "product"] {
-                let target = Loss::from_name(name).unwrap().target(&t(&logits), &t(&labels), frac);
-                let sums = target.sum_dim_intlist(1, false, Kind::Float);
-                prop_assert!(sums.allclose(&sums.ones_like(), 1e-5, 1e-5, false), "{name}");
+            for name in Loss::NAMES {
+                let loss = Loss::from_name(name).unwrap();
+                let target = loss.target(&t(&logits), &t(&labels), frac);
+                let sums = Vec::<f32>::try_from(target.sum_dim_intlist(1, false, Kind::Float)).unwrap();
+                for (s, p) in sums.iter().zip(&p1) {
+                    let expected = match name {
+                        "entropy" => 1.0 - loss.aux_weight(frac),
+                        "window" if (p - 0.5).abs() >= 0.15 => 0.0,
+                        _ => 1.0,
+                    };
+                    prop_assert!((*s as f64 - expected).abs() < 1e-5, "{name}: {s} vs {expected}");
+                }
                 prop_assert!(target.min().double_value(&[]) >= 0.0, "{name}");
+            }
+        }
+
+        #[test]
+        fn losses_are_finite_and_kl_is_nonnegative((logits, p1) in arb_batch(), frac in 0.0f64..1.0) {
+            let labels: Vec<[f32; 2]> = p1.iter().map(|p| [1.0 - p, *p]).collect();
+            for name in Loss::NAMES {
+                let v = scalar(&loss_value(&Loss::from_name(name).unwrap(), &t(&logits), &t(&labels), frac));
+                prop_assert!(v.is_finite(), "{name}: {v}");
+                if name.ends_with("kl") {
+                    prop_assert!(v >= -1e-5, "{name}: {v}");
+                }
             }
         }
 

@@ -154,6 +154,11 @@ pub fn sweep_rows(runs: &[crate::experiment::RunResult]) -> Vec<SweepRow> {
             r.test_accuracy,
         );
     }
+    let ensemble_accuracy: BTreeMap<String, Option<f64>> = runs
+        .iter()
+        .filter(|r| !r.spec.co_supervisors.is_empty())
+        .map(|r| (r.hash.clone(), r.supervisor_accuracy))
+        .collect();
     type Key = (String, String, Vec<String>, String);
     /// (seed, weak, ceiling, student, agreement)
     type Seed = (u64, f64, f64, f64, f64);
@@ -163,25 +168,36 @@ pub fn sweep_rows(runs: &[crate::experiment::RunResult]) -> Vec<SweepRow> {
         let mut chain = vec![r.spec.model.clone()];
         let mut sup = r.spec.supervisor.as_deref();
         let mut root = None;
+        let mut parent = &r.spec;
         while let Some(s) = sup {
-            chain.push(s.model.clone());
-            root = Some(s);
+            // Several supervisors show as one link, `a+b`.
+            let mut link = s.model.clone();
+            for c in &parent.co_supervisors {
+                link = format!("{link}+{}", short(&c.model));
+            }
+            chain.push(link);
+            root = Some((s, parent));
+            parent = s;
             sup = s.supervisor.as_deref();
         }
         chain.reverse();
-        let (Some(root), dk) = (root, data_key(r)) else {
+        let (Some((root, root_student)), dk) = (root, data_key(r)) else {
             continue;
         };
         sizes.insert(r.spec.model.clone(), r.model.parameters);
-        let weak = gt.get(&(dk.clone(), r.spec.seed, root.model.clone()));
+        // The weak baseline is the root supervisor's accuracy, or its ensemble's.
+        let weak = if root_student.co_supervisors.is_empty() {
+            gt.get(&(dk.clone(), r.spec.seed, root.model.clone()))
+                .copied()
+        } else {
+            ensemble_accuracy
+                .get(&root_student.hash())
+                .copied()
+                .flatten()
+        };
         let ceiling = gt.get(&(dk.clone(), r.spec.seed, r.spec.model.clone()));
-        if let (Some(&w), Some(&c)) = (weak, ceiling) {
-            let key = (
-                r.spec.data.name.clone(),
-                dk,
-                chain,
-                r.spec.train.loss.name().to_owned(),
-            );
+        if let (Some(w), Some(&c)) = (weak, ceiling) {
+            let key = (r.spec.data.name.clone(), dk, chain, r.spec.train.method());
             groups.entry(key).or_default().push((
                 r.spec.seed,
                 w,
@@ -389,6 +405,7 @@ fn run_columns(runs: &[crate::experiment::RunResult]) -> Vec<Column> {
         ),
         Column::Text("root_supervisor", text(&root)),
         Column::Text("loss", text(&|r| r.spec.train.loss.name().into())),
+        Column::Text("method", text(&|r| r.spec.train.method())),
         Column::Float("lr", float(&|r| Some(r.spec.train.lr))),
         Column::Int("epochs", int(&|r| r.spec.train.epochs as i64)),
         Column::Int("batch_size", int(&|r| r.spec.train.batch_size as i64)),
@@ -408,6 +425,31 @@ fn run_columns(runs: &[crate::experiment::RunResult]) -> Vec<Column> {
         Column::Float("ece", float(&|r| r.analysis.ece)),
         Column::Float("copied_mistakes", float(&|r| r.analysis.copied_mistakes)),
         Column::Float("kept_correct", float(&|r| r.analysis.kept_correct)),
+        Column::Float(
+            "auroc_vs_supervisor",
+            float(&|r| r.analysis.auroc_vs_supervisor),
+        ),
+        Column::Float("supervisor_accuracy", float(&|r| r.supervisor_accuracy)),
+        Column::Int(
+            "co_supervisors",
+            int(&|r| r.spec.co_supervisors.len() as i64),
+        ),
+        Column::Int(
+            "best_step",
+            int(&|r| r.training.best_step.map_or(-1, |s| s as i64)),
+        ),
+        Column::Int(
+            "relabelled",
+            int(&|r| r.relabelling.as_ref().map_or(0, |x| x.changed as i64)),
+        ),
+        Column::Float(
+            "label_accuracy_before",
+            float(&|r| r.relabelling.as_ref().map(|x| x.accuracy_before)),
+        ),
+        Column::Float(
+            "label_accuracy_after",
+            float(&|r| r.relabelling.as_ref().map(|x| x.accuracy_after)),
+        ),
     ]
 }
 

@@ -7,6 +7,7 @@ use crate::config::TrainFields;
 use crate::experiment::{canonical_model, DataSpec, RunResult, RunSpec, RESULTS_FORMAT};
 use crate::model::ModelInfo;
 use crate::store;
+use crate::train::TrainOptions;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -25,8 +26,14 @@ use std::process::Command;
 /// n_docs = 2000
 /// n_test_docs = 1000
 /// bootstrap = [["bow", "models/all-MiniLM-L6-v2", "models/all-mpnet-base-v2"]]
+/// ensembles = [["bow", "models/all-MiniLM-L6-v2"]]  # mean labels supervise later models
+/// iterations = 0                             # strong-to-strong rounds per student
 /// [train]                                    # options for every model
 /// epochs = 2
+/// [methods.es_weak]                          # extra students: options over [train]
+/// early_stopping = "weak"
+/// [methods.knn]
+/// relabel = "knn"
 /// [model_train."bow"]                        # per-model overrides
 /// lr = 1e-2
 /// ```
@@ -54,6 +61,16 @@ pub struct SweepFile {
     pub model_train: BTreeMap<String, TrainFields>,
     #[serde(default)]
     pub bootstrap: Vec<Vec<String>>,
+    /// Further students per pair: a name and the options that differ from `[train]`
+    /// (loss, early_stopping, relabel, ...).
+    #[serde(default)]
+    pub methods: BTreeMap<String, TrainFields>,
+    /// Groups of weak models whose mean soft labels supervise every later model.
+    #[serde(default)]
+    pub ensembles: Vec<Vec<String>>,
+    /// Strong-to-strong rounds after each weak-to-strong student.
+    #[serde(default)]
+    pub iterations: usize,
 }
 
 fn xent() -> Vec<String> {
@@ -78,10 +95,21 @@ impl SweepFile {
             .with_context(|| format!("cannot read sweep file {}", path.display()))?;
         let f: SweepFile =
             toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        if f.models.is_empty() || f.datasets.is_empty() || f.seeds.is_empty() || f.losses.is_empty()
-        {
+        if f.models.is_empty() || f.datasets.is_empty() || f.seeds.is_empty() {
             bail!(
-                "{}: `models`, `datasets`, `seeds` and `losses` must each name at least one",
+                "{}: `models`, `datasets` and `seeds` must each name at least one",
+                path.display()
+            );
+        }
+        if f.losses.is_empty() && f.methods.is_empty() {
+            bail!(
+                "{}: name at least one loss in `losses` or a [methods.NAME] table",
+                path.display()
+            );
+        }
+        if let Some(e) = f.ensembles.iter().find(|e| e.len() < 2) {
+            bail!(
+                "{}: the ensemble {e:?} needs at least two weak models",
                 path.display()
             );
         }
@@ -107,6 +135,10 @@ pub enum Role {
         chain: usize,
         link: usize,
     },
+    /// A strong-to-strong round: the student relabels train2 for a fresh copy of itself.
+    Iteration {
+        round: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -120,7 +152,12 @@ pub struct Planned {
 /// Every run of the sweep, deduplicated by hash, in dependency order (by depth).
 pub fn plan(file: &SweepFile) -> Result<Vec<Planned>> {
     let mut infos: HashMap<&str, ModelInfo> = HashMap::new();
-    for m in file.models.iter().chain(file.bootstrap.iter().flatten()) {
+    for m in file
+        .models
+        .iter()
+        .chain(file.bootstrap.iter().flatten())
+        .chain(file.ensembles.iter().flatten())
+    {
         if !infos.contains_key(m.as_str()) {
             infos.insert(
                 m,
@@ -128,23 +165,37 @@ pub fn plan(file: &SweepFile) -> Result<Vec<Planned>> {
             );
         }
     }
-    let options = |model: &str, loss: Option<&str>| -> Result<crate::train::TrainOptions> {
-        let mut fields = file.train.clone();
-        if let Some(over) = file.model_train.get(model) {
-            fields = fields.merged(over);
+    let fields = |model: &str| -> TrainFields {
+        match file.model_train.get(model) {
+            Some(over) => file.train.merged(over),
+            None => file.train.clone(),
         }
-        let mut o = fields.resolve(&infos[model])?;
-        o.loss = match loss {
-            Some(l) => crate::loss::Loss::from_name(l)?,
-            None => crate::loss::Loss::Xent,
-        };
-        Ok(o)
+    };
+    let ground_truth_options = |model: &str| -> Result<TrainOptions> {
+        Ok(fields(model).resolve(&infos[model])?.for_ground_truth())
+    };
+    // The students' options: one per loss, then one per method.
+    let student_options = |model: &str| -> Result<Vec<TrainOptions>> {
+        let mut out = Vec::new();
+        for loss in &file.losses {
+            let mut o = fields(model).resolve(&infos[model])?;
+            o.loss = crate::loss::Loss::from_name(loss)?;
+            out.push(o);
+        }
+        for (name, over) in &file.methods {
+            let o = fields(model)
+                .merged(over)
+                .resolve(&infos[model])
+                .with_context(|| format!("method `{name}`"))?;
+            out.push(o);
+        }
+        Ok(out)
     };
     let mut out: Vec<Planned> = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    let mut push = |p: Planned, out: &mut Vec<Planned>| {
-        if seen.insert(p.spec.hash()) {
-            out.push(p);
+    let mut push = |spec: RunSpec, role: Role, depth: usize, out: &mut Vec<Planned>| {
+        if seen.insert(spec.hash()) {
+            out.push(Planned { spec, role, depth });
         }
     };
     for dataset in &file.datasets {
@@ -164,71 +215,81 @@ pub fn plan(file: &SweepFile) -> Result<Vec<Planned>> {
                     data: data.clone(),
                     seed,
                     model: canonical_model(model),
-                    train: options(model, None)?,
+                    train: ground_truth_options(model)?,
                     max_ctx: file.max_ctx,
                     supervisor: None,
+                    co_supervisors: Vec::new(),
                 })
             };
-            let student = |model: &str, loss: &str, sup: RunSpec| -> Result<RunSpec> {
+            let student = |model: &str, train: TrainOptions, sup: RunSpec| -> Result<RunSpec> {
                 Ok(RunSpec {
-                    train: options(model, Some(loss))?,
+                    train,
                     supervisor: Some(Box::new(sup)),
                     ..gt(model)?
                 })
             };
-            for m in &file.models {
-                push(
-                    Planned {
-                        spec: gt(m)?,
-                        role: Role::GroundTruth,
-                        depth: 0,
-                    },
-                    &mut out,
-                );
+            let models_in_use = file
+                .models
+                .iter()
+                .chain(file.bootstrap.iter().flatten())
+                .chain(file.ensembles.iter().flatten());
+            for m in models_in_use {
+                push(gt(m)?, Role::GroundTruth, 0, &mut out);
             }
-            // Every (weak, strong) pair with the weak model no larger than the strong one.
+            // Every (weak, strong) pair with the weak model no larger than the strong one,
+            // each student followed by `iterations` strong-to-strong rounds.
             for (i, weak) in file.models.iter().enumerate() {
                 for strong in &file.models[i..] {
-                    for loss in &file.losses {
-                        let spec = student(strong, loss, gt(weak)?)?;
-                        push(
-                            Planned {
-                                spec,
-                                role: Role::Student,
-                                depth: 1,
-                            },
-                            &mut out,
-                        );
+                    for train in student_options(strong)? {
+                        let mut spec = student(strong, train, gt(weak)?)?;
+                        push(spec.clone(), Role::Student, 1, &mut out);
+                        for round in 1..=file.iterations {
+                            spec = RunSpec {
+                                supervisor: Some(Box::new(spec.clone())),
+                                ..spec
+                            };
+                            push(spec.clone(), Role::Iteration { round }, 1 + round, &mut out);
+                        }
                     }
                 }
             }
+            // Ensembles supervise every model listed after their last member.
+            for members in &file.ensembles {
+                let after = members
+                    .iter()
+                    .filter_map(|m| file.models.iter().position(|x| x == m))
+                    .max()
+                    .map_or(0, |p| p + 1);
+                for strong in &file.models[after..] {
+                    for train in student_options(strong)? {
+                        let mut spec = student(strong, train, gt(&members[0])?)?;
+                        spec.co_supervisors =
+                            members[1..].iter().map(|m| gt(m)).collect::<Result<_>>()?;
+                        push(spec, Role::Student, 1, &mut out);
+                    }
+                }
+            }
+            // Bootstrapping: each student option is carried down its own chain.
             for (c, chain) in file.bootstrap.iter().enumerate() {
-                for loss in &file.losses {
-                    push(
-                        Planned {
-                            spec: gt(&chain[0])?,
-                            role: Role::GroundTruth,
-                            depth: 0,
-                        },
-                        &mut out,
-                    );
-                    let mut sup = gt(&chain[0])?;
-                    for (link, m) in chain.iter().enumerate().skip(1) {
-                        let spec = student(m, loss, sup)?;
+                let mut sups: Vec<RunSpec> = Vec::new();
+                for (link, m) in chain.iter().enumerate().skip(1) {
+                    for (v, train) in student_options(m)?.into_iter().enumerate() {
+                        let sup = match sups.get(v) {
+                            Some(s) => s.clone(),
+                            None => gt(&chain[0])?,
+                        };
+                        let spec = student(m, train, sup)?;
                         let role = if link == 1 {
                             Role::Student
                         } else {
                             Role::Bootstrap { chain: c, link }
                         };
-                        push(
-                            Planned {
-                                spec: spec.clone(),
-                                role,
-                                depth: link,
-                            },
-                            &mut out,
-                        );
-                        sup = spec;
+                        push(spec.clone(), role, link, &mut out);
+                        if v < sups.len() {
+                            sups[v] = spec;
+                        } else {
+                            sups.push(spec);
+                        }
                     }
                 }
             }
@@ -312,8 +373,10 @@ pub fn execute_local(
             let sup_failed = p
                 .spec
                 .supervisor
-                .as_ref()
-                .is_some_and(|s| failed_hashes.contains(&s.hash()));
+                .iter()
+                .map(|s| s.as_ref())
+                .chain(&p.spec.co_supervisors)
+                .any(|s| failed_hashes.contains(&s.hash()));
             if sup_failed {
                 failed_hashes.insert(p.spec.hash());
                 summary.skipped.push(Failure {
@@ -530,6 +593,9 @@ mod tests {
             train: Default::default(),
             model_train: Default::default(),
             bootstrap,
+            methods: Default::default(),
+            ensembles: Vec::new(),
+            iterations: 0,
         }
     }
 
@@ -603,5 +669,64 @@ mod tests {
         assert_eq!(link.depth, 2);
         let sup = link.spec.supervisor.as_ref().unwrap();
         assert!(sup.supervisor.as_ref().unwrap().model == "bow" && sup.model.ends_with("m1"));
+    }
+
+    #[test]
+    fn methods_ensembles_and_iterations_add_students() {
+        let dir = tempfile::tempdir().unwrap();
+        let (m1, m2) = (fake_model(dir.path(), "m1"), fake_model(dir.path(), "m2"));
+        let mut f = file(&["bow", &m1, &m2], &["xent"], &[0], vec![]);
+        let base = plan(&f).unwrap();
+        // 3 ground-truth runs, 6 pairs.
+        assert_eq!(base.len(), 3 + 6);
+        f.methods.insert(
+            "es".into(),
+            toml::from_str("early_stopping = \"weak\"").unwrap(),
+        );
+        f.methods.insert(
+            "knn".into(),
+            toml::from_str("relabel = \"knn\"\nloss = \"logconf\"").unwrap(),
+        );
+        f.train.relabel = Some(crate::config::RelabelField::Name("logreg".into()));
+        let p = plan(&f).unwrap();
+        assert_eq!(p.len(), 3 + 6 * 3);
+        let mut names: Vec<String> = p
+            .iter()
+            .filter(|p| p.role == Role::Student)
+            .map(|p| p.spec.train.method())
+            .collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names, ["logconf+knn", "xent+es+logreg", "xent+logreg"]);
+        // Ground-truth runs (supervisors and ceilings) carry no student options, so every
+        // method shares them.
+        for g in p.iter().filter(|p| p.role == Role::GroundTruth) {
+            assert!(g.spec.train.relabel.is_none() && g.spec.train.early_stopping.is_none());
+        }
+        f.train.relabel = None;
+
+        f.iterations = 2;
+        let q = plan(&f).unwrap();
+        assert_eq!(q.len(), 3 + 6 * 3 * 3, "two rounds after every student");
+        let last = q.last().unwrap();
+        assert_eq!(last.role, Role::Iteration { round: 2 });
+        assert_eq!(last.depth, 3);
+        let sup = last.spec.supervisor.as_ref().unwrap();
+        assert_eq!(sup.model, last.spec.model);
+        assert_eq!(sup.train, last.spec.train);
+        f.iterations = 0;
+
+        f.ensembles = vec![vec!["bow".into(), m1.clone()]];
+        let e = plan(&f).unwrap();
+        // The ensemble supervises m2 only, once per loss and method.
+        let ens: Vec<_> = e
+            .iter()
+            .filter(|p| !p.spec.co_supervisors.is_empty())
+            .collect();
+        assert_eq!(ens.len(), 3);
+        assert!(ens.iter().all(|p| p.spec.model.ends_with("m2")
+            && p.spec.supervisor.as_ref().unwrap().model == "bow"
+            && p.spec.co_supervisors[0].model.ends_with("m1")));
+        assert_eq!(e.len(), p.len() + 3);
     }
 }

@@ -6,8 +6,11 @@
 //! whose target depends on the whole batch (`logconf`'s quantile) first run a no-grad pass over
 //! the batch to fix the target, then backpropagate minibatch by minibatch: the same gradient as
 //! one big batch, without holding every minibatch's graph as the reference does.
+//!
+//! With early stopping, the model is scored on a validation set every few steps and the best
+//! parameters are put back at the end (EleutherAI/w2s's weak-label early stopping).
 
-use crate::loss::{soft_cross_entropy, Loss};
+use crate::loss::Loss;
 use crate::model::{pad_batch, Classifier};
 use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -29,6 +32,114 @@ pub struct TrainOptions {
     /// Backbone weights in bf16 (the head stays f32): half the memory, for large models on GPU.
     #[serde(default)]
     pub bf16: bool,
+    /// Keep the checkpoint that scores best on a held-out part of the training split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<EarlyStopping>,
+    /// Relabel or drop the weak labels that a probe on the student's pretrained features
+    /// disagrees with most, before training (students only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relabel: Option<crate::labels::Relabel>,
+}
+
+impl TrainOptions {
+    /// A short name of the training method: the loss, then what else is switched on
+    /// (`xent+es`, `logconf+knn`, ...). Tables and folder names use it.
+    pub fn method(&self) -> String {
+        let mut name = self.loss.name().to_owned();
+        if let Some(es) = &self.early_stopping {
+            name += match es.labels {
+                StopLabels::Weak => "+es",
+                StopLabels::Oracle => "+es_oracle",
+            };
+        }
+        if let Some(r) = &self.relabel {
+            name += "+";
+            name += &r.name();
+        }
+        name
+    }
+
+    /// The options for a ground-truth run (weak supervisor or ceiling) made from a student's:
+    /// plain cross-entropy, nothing that needs weak labels. The ceiling is then one run that
+    /// every method's student shares.
+    pub fn for_ground_truth(&self) -> TrainOptions {
+        TrainOptions {
+            loss: crate::loss::Loss::Xent,
+            early_stopping: None,
+            relabel: None,
+            ..self.clone()
+        }
+    }
+}
+
+/// Early stopping: score every `every` steps on the last `val_frac` of the training examples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EarlyStopping {
+    /// Steps between evaluations; 0 means ten evaluations over the run.
+    #[serde(default)]
+    pub every: usize,
+    #[serde(default)]
+    pub metric: StopMetric,
+    #[serde(default)]
+    pub labels: StopLabels,
+    #[serde(default = "val_frac")]
+    pub val_frac: f64,
+}
+
+fn val_frac() -> f64 {
+    0.2
+}
+
+impl Default for EarlyStopping {
+    fn default() -> Self {
+        EarlyStopping {
+            every: 0,
+            metric: StopMetric::default(),
+            labels: StopLabels::default(),
+            val_frac: val_frac(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StopMetric {
+    #[default]
+    Accuracy,
+    Auroc,
+}
+
+/// Which labels the validation examples carry.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StopLabels {
+    /// The supervisor's (hardened) labels: usable without ground truth.
+    #[default]
+    Weak,
+    /// Ground truth: an upper bound on what early stopping can do, not a method.
+    Oracle,
+}
+
+/// The held-out examples early stopping scores the model on.
+pub struct Validation<'a> {
+    pub inputs: Inputs<'a>,
+    /// Hard labels (weak or true).
+    pub labels: Vec<u8>,
+    pub metric: StopMetric,
+    pub every: usize,
+}
+
+impl Validation<'_> {
+    fn score(&self, model: &Classifier) -> f64 {
+        let probs = self.inputs.predict(model, 64);
+        match self.metric {
+            StopMetric::Accuracy => crate::metrics::accuracy(&probs, &self.labels),
+            // A single-class validation set has no AUROC; fall back to accuracy.
+            StopMetric::Auroc => crate::metrics::auroc(&probs, &self.labels)
+                .unwrap_or_else(|| crate::metrics::accuracy(&probs, &self.labels)),
+        }
+    }
 }
 
 /// What training did, for the run's result file.
@@ -37,6 +148,12 @@ pub struct TrainSummary {
     pub steps: usize,
     pub final_loss: f64,
     pub seconds: f64,
+    /// With early stopping: the step whose parameters were kept (after that many steps), and
+    /// its validation score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_step: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_score: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -48,6 +165,8 @@ struct StepLog {
     lr: f64,
     aux_weight: f64,
     seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    validation: Option<f64>,
 }
 
 /// Soft labels `[n, 2]` as a tensor.
@@ -85,6 +204,36 @@ impl Inputs<'_> {
             }
         }
     }
+
+    /// Class probabilities of every example, in order.
+    pub fn predict(&self, model: &Classifier, batch_size: usize) -> Vec<[f32; 2]> {
+        match self {
+            Inputs::Tokens(ids) => predict(model, ids, batch_size),
+            Inputs::Features(f) => predict_features(model, f),
+        }
+    }
+}
+
+/// A copy of the trainable parameters, to restore the best checkpoint from.
+fn snapshot(model: &Classifier) -> Vec<(String, Tensor)> {
+    let _guard = tch::no_grad_guard();
+    let mut vars: Vec<(String, Tensor)> = model
+        .vs
+        .variables()
+        .into_iter()
+        .filter(|(_, t)| t.requires_grad())
+        .map(|(n, t)| (n, t.detach().copy()))
+        .collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars
+}
+
+fn restore(model: &Classifier, saved: &[(String, Tensor)]) {
+    let _guard = tch::no_grad_guard();
+    let vars = model.vs.variables();
+    for (name, value) in saved {
+        vars[name].shallow_clone().copy_(value);
+    }
 }
 
 /// Finetune `model` (or only its head, with `opts.linear_probe`) on `inputs` with soft
@@ -95,6 +244,7 @@ pub fn train(
     inputs: Inputs,
     labels: &[[f32; 2]],
     opts: &TrainOptions,
+    validation: Option<&Validation>,
     log: Option<&Path>,
     what: &str,
 ) -> Result<TrainSummary> {
@@ -133,6 +283,12 @@ pub fn train(
     let start = Instant::now();
     let mut order = (0..n).cycle();
     let mut last_loss = f64::NAN;
+    let every = match validation {
+        Some(v) if v.every > 0 => v.every,
+        _ => nsteps.div_ceil(10),
+    };
+    // (steps done, score, parameters) of the best checkpoint so far.
+    let mut best: Option<(usize, f64, Vec<(String, Tensor)>)> = None;
     for step in 0..nsteps {
         let step_start = Instant::now();
         let frac = step as f64 / nsteps as f64;
@@ -167,7 +323,8 @@ pub fn train(
                 Some(t) => t.narrow(0, offset, len),
                 None => opts.loss.target(&logits, &chunk_labels, frac),
             };
-            let loss = soft_cross_entropy(&logits, &target) * (len as f64 / batch.len() as f64);
+            let loss = opts.loss.objective(&logits, &target, &chunk_labels, frac)
+                * (len as f64 / batch.len() as f64);
             loss.backward();
             loss_sum += loss.double_value(&[]);
             correct += logits
@@ -184,6 +341,17 @@ pub fn train(
         optimizer.step();
         last_loss = loss_sum;
         let accuracy = correct as f64 / batch.len() as f64;
+        let done = step + 1;
+        let mut val_score = None;
+        if let Some(v) = validation {
+            if done % every == 0 || done == nsteps {
+                let score = v.score(model);
+                val_score = Some(score);
+                if best.as_ref().is_none_or(|b| score > b.1) {
+                    best = Some((done, score, snapshot(model)));
+                }
+            }
+        }
         bar.set_message(format!("loss {loss_sum:.4} acc {accuracy:.3}"));
         bar.inc(1);
         if let Some(w) = log.as_mut() {
@@ -195,6 +363,7 @@ pub fn train(
                 lr,
                 aux_weight: opts.loss.aux_weight(frac),
                 seconds: step_start.elapsed().as_secs_f64(),
+                validation: val_score,
             };
             writeln!(w, "{}", serde_json::to_string(&line)?)?;
         }
@@ -203,10 +372,15 @@ pub fn train(
     if let Some(mut w) = log {
         w.flush()?;
     }
+    if let Some((_, _, saved)) = &best {
+        restore(model, saved);
+    }
     Ok(TrainSummary {
         steps: nsteps,
         final_loss: last_loss,
         seconds: start.elapsed().as_secs_f64(),
+        best_step: best.as_ref().map(|b| b.0),
+        best_score: best.as_ref().map(|b| b.1),
     })
 }
 

@@ -1,0 +1,278 @@
+//! Working on weak labels before a student sees them: combining several supervisors, and
+//! cleaning them with probes on the student's own pretrained activations (EleutherAI/w2s's
+//! `knn.py` and `probe.py`: a strong model's features often separate the classes better than
+//! the weak labels do, so examples whose weak label disagrees with its neighbours are suspect).
+//!
+//! Two probes predict P(class 1) for every training example from the weak labels of the
+//! others, so no example vouches for itself:
+//! - `knn`: the mean weak P(1) of its `k` nearest neighbours (cosine similarity);
+//! - `logreg`: L2-regularised logistic regression fitted to the weak soft labels, cross-fitted
+//!   over two halves (each half is predicted by the probe fitted on the other).
+//!
+//! Then the `fraction` of examples where probe and weak label differ most are relabelled with
+//! the probe's P(1) (`action = "relabel"`) or left out (`action = "filter"`).
+
+use serde::{Deserialize, Serialize};
+use tch::{nn, nn::Module, nn::OptimizerConfig, Device, Kind, Tensor};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Relabel {
+    pub probe: Probe,
+    /// Share of the training examples to relabel or drop.
+    #[serde(default = "tenth")]
+    pub fraction: f64,
+    #[serde(default)]
+    pub action: Action,
+}
+
+fn tenth() -> f64 {
+    0.1
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum Probe {
+    Knn {
+        #[serde(default = "twenty")]
+        k: usize,
+    },
+    Logreg {
+        #[serde(default = "l2")]
+        l2: f64,
+    },
+}
+
+fn twenty() -> usize {
+    20
+}
+fn l2() -> f64 {
+    1e-3
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    #[default]
+    Relabel,
+    Filter,
+}
+
+impl Relabel {
+    /// `knn`, `logreg`, `knn_filter`, ...: for method names.
+    pub fn name(&self) -> String {
+        let probe = match self.probe {
+            Probe::Knn { .. } => "knn",
+            Probe::Logreg { .. } => "logreg",
+        };
+        match self.action {
+            Action::Relabel => probe.to_owned(),
+            Action::Filter => format!("{probe}_filter"),
+        }
+    }
+
+    /// The probe's P(1) for each example of `features` `[n, d]` given weak `labels`.
+    pub fn probe_labels(&self, features: &Tensor, labels: &[[f32; 2]], seed: u64) -> Vec<f32> {
+        match self.probe {
+            Probe::Knn { k } => knn(features, labels, k),
+            Probe::Logreg { l2 } => logreg_cross_fitted(features, labels, l2, seed),
+        }
+    }
+
+    /// The cleaned labels: `None` marks an example to leave out. Also returns how many
+    /// examples were changed or dropped.
+    pub fn apply(&self, labels: &[[f32; 2]], probe: &[f32]) -> (Vec<Option<[f32; 2]>>, usize) {
+        let n = ((labels.len() as f64) * self.fraction).round() as usize;
+        let mut order: Vec<usize> = (0..labels.len()).collect();
+        // Largest disagreement first; ties keep the original order (stable sort).
+        order.sort_by(|&a, &b| {
+            let da = (labels[a][1] - probe[a]).abs();
+            let db = (labels[b][1] - probe[b]).abs();
+            db.total_cmp(&da)
+        });
+        let mut out: Vec<Option<[f32; 2]>> = labels.iter().copied().map(Some).collect();
+        for &i in order.iter().take(n) {
+            out[i] = match self.action {
+                Action::Relabel => Some([1.0 - probe[i], probe[i]]),
+                Action::Filter => None,
+            };
+        }
+        (out, n.min(labels.len()))
+    }
+}
+
+/// Mean weak P(1) over each example's `k` nearest neighbours by cosine similarity, itself
+/// excluded.
+pub fn knn(features: &Tensor, labels: &[[f32; 2]], k: usize) -> Vec<f32> {
+    let _guard = tch::no_grad_guard();
+    let n = labels.len() as i64;
+    let k = (k as i64).clamp(1, (n - 1).max(1));
+    let x = features.to_kind(Kind::Float);
+    let x = &x / x.norm_scalaropt_dim(2, [1], true).clamp_min(1e-12);
+    let mut sim = x.matmul(&x.tr());
+    let _ = sim.fill_diagonal_(f64::NEG_INFINITY, false);
+    let idx = sim.topk(k, 1, true, true).1;
+    let p1 =
+        Tensor::from_slice(&labels.iter().map(|l| l[1]).collect::<Vec<_>>()).to_device(x.device());
+    let mean = p1
+        .index_select(0, &idx.view(-1))
+        .view([n, k])
+        .mean_dim(1, false, Kind::Float)
+        .to_device(Device::Cpu);
+    Vec::<f32>::try_from(mean).expect("f32 labels")
+}
+
+/// Logistic regression of the soft weak labels on standardised features, fitted on one half
+/// and applied to the other, both ways.
+pub fn logreg_cross_fitted(features: &Tensor, labels: &[[f32; 2]], l2: f64, seed: u64) -> Vec<f32> {
+    let n = labels.len();
+    let x = features.to_kind(Kind::Float).to_device(Device::Cpu);
+    let mean = x.mean_dim(0, true, Kind::Float);
+    let std = x.std_dim(0, false, true).clamp_min(1e-6);
+    let x = (x - mean) / std;
+    // Halves by a seeded permutation, so that neither half is biased by the split's order.
+    let mut order: Vec<usize> = (0..n).collect();
+    {
+        use rand::seq::SliceRandom;
+        use rand::SeedableRng;
+        order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed));
+    }
+    let (a, b) = order.split_at(n / 2);
+    let mut out = vec![0.5f32; n];
+    for (fit, apply) in [(a, b), (b, a)] {
+        if fit.is_empty() || apply.is_empty() {
+            continue;
+        }
+        let rows = |idx: &[usize]| {
+            let i: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
+            x.index_select(0, &Tensor::from_slice(&i))
+        };
+        let targets: Vec<f32> = fit.iter().map(|&i| labels[i][1]).collect();
+        let w = fit_logreg(&rows(fit), &Tensor::from_slice(&targets), l2);
+        let p = tch::no_grad(|| w.forward(&rows(apply)).sigmoid().view(-1));
+        for (&i, v) in apply.iter().zip(Vec::<f32>::try_from(p).expect("f32")) {
+            out[i] = v;
+        }
+    }
+    out
+}
+
+/// Full-batch Adam on the mean binary cross-entropy against soft targets plus `l2 |w|^2`.
+fn fit_logreg(x: &Tensor, y: &Tensor, l2: f64) -> nn::Linear {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let d = x.size()[1];
+    let lin = nn::linear(
+        vs.root(),
+        d,
+        1,
+        nn::LinearConfig {
+            ws_init: nn::Init::Const(0.0),
+            ..Default::default()
+        },
+    );
+    // Adam with a decaying step converges on this convex problem in a few hundred steps.
+    let mut opt = nn::Adam::default().build(&vs, 0.1).expect("optimizer");
+    for step in 0..300 {
+        opt.set_lr(0.1 / (1.0 + step as f64 / 50.0));
+        let logits = lin.forward(x).view(-1);
+        let loss =
+            logits.binary_cross_entropy_with_logits::<Tensor>(y, None, None, tch::Reduction::Mean)
+                + lin.ws.square().sum(Kind::Float) * l2;
+        opt.backward_step(&loss);
+    }
+    lin
+}
+
+/// The mean of several supervisors' soft labels; `None` where any of them has none.
+pub fn mean_labels(sets: &[&[Option<[f32; 2]>]]) -> Vec<Option<[f32; 2]>> {
+    let n = sets.first().map_or(0, |s| s.len());
+    (0..n)
+        .map(|i| {
+            let mut sum = [0f32; 2];
+            for s in sets {
+                let p = s.get(i).copied().flatten()?;
+                sum[0] += p[0];
+                sum[1] += p[1];
+            }
+            let k = sets.len() as f32;
+            Some([sum[0] / k, sum[1] / k])
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two clusters along the first axis; the weak labels of cluster 1 are right except
+    /// for two flipped examples.
+    fn clusters() -> (Tensor, Vec<[f32; 2]>, Vec<u8>) {
+        let mut feats = Vec::new();
+        let mut truth = Vec::new();
+        for i in 0..40 {
+            let c = (i % 2) as f32;
+            feats.extend([
+                2.0 * c - 1.0 + 0.01 * i as f32,
+                0.3 * ((i * 7 % 5) as f32 - 2.0),
+            ]);
+            truth.push(c as u8);
+        }
+        let mut labels: Vec<[f32; 2]> = truth
+            .iter()
+            .map(|&t| if t == 1 { [0.2, 0.8] } else { [0.8, 0.2] })
+            .collect();
+        labels[3] = [0.9, 0.1]; // a class-1 example labelled 0
+        labels[4] = [0.1, 0.9]; // a class-0 example labelled 1
+        (Tensor::from_slice(&feats).view([40, 2]), labels, truth)
+    }
+
+    #[test]
+    fn knn_averages_neighbours_excluding_self() {
+        // Points on a line; labels 1 only for the first point: its neighbours see it, it
+        // does not see itself.
+        let f = Tensor::from_slice(&[1.0f32, 0.0, 0.9, 0.1, 0.0, 1.0, 0.1, 0.9]).view([4, 2]);
+        let labels = [[0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [1.0, 0.0]];
+        let p = knn(&f, &labels, 1);
+        assert_eq!(p, vec![0.0, 1.0, 0.0, 0.0]);
+        let p2 = knn(&f, &labels, 2);
+        assert_eq!(p2[0], 0.0);
+        assert_eq!(p2[1], 0.5);
+    }
+
+    #[test]
+    fn probes_find_and_fix_the_flipped_labels() {
+        let (f, labels, truth) = clusters();
+        for probe in [Probe::Knn { k: 5 }, Probe::Logreg { l2: 1e-3 }] {
+            let r = Relabel {
+                probe: probe.clone(),
+                fraction: 0.05,
+                action: Action::Relabel,
+            };
+            let p = r.probe_labels(&f, &labels, 0);
+            let (fixed, changed) = r.apply(&labels, &p);
+            assert_eq!(changed, 2);
+            for i in [3, 4] {
+                let l = fixed[i].unwrap();
+                assert_eq!((l[1] > 0.5) as u8, truth[i], "{probe:?} example {i}: {l:?}");
+            }
+            let filter = Relabel {
+                action: Action::Filter,
+                ..r
+            };
+            let (kept, dropped) = filter.apply(&labels, &p);
+            assert_eq!(dropped, 2);
+            assert!(kept[3].is_none() && kept[4].is_none(), "{probe:?}");
+            assert_eq!(kept.iter().flatten().count(), 38);
+        }
+    }
+
+    #[test]
+    fn mean_of_supervisors() {
+        let a = [Some([0.2, 0.8]), Some([1.0, 0.0]), None];
+        let b = [Some([0.6, 0.4]), Some([0.0, 1.0]), Some([0.5, 0.5])];
+        let m = mean_labels(&[&a, &b]);
+        assert_eq!(m[0], Some([0.4, 0.6]));
+        assert_eq!(m[1], Some([0.5, 0.5]));
+        assert_eq!(m[2], None);
+    }
+}
