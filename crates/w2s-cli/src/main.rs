@@ -27,7 +27,7 @@ enum Command {
     Demo(DemoArgs),
     /// One ground-truth run, or (with --weak-model) a weak-to-strong run with its supervisor
     /// and strong ceiling, from a TOML config plus flags.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// The registered datasets: `list`, or `show NAME` for examples, sizes and balance.
     #[command(subcommand)]
     Datasets(DatasetsCommand),
@@ -260,7 +260,7 @@ fn main() {
 fn real_main() -> Result<()> {
     match Cli::parse().command {
         Command::Demo(a) => demo(a),
-        Command::Run(a) => run(a),
+        Command::Run(a) => run(*a),
         Command::Bench(a) => bench(a),
         Command::Sweep(a) => sweep(a),
         Command::Report(a) => report(a),

@@ -214,10 +214,13 @@ impl Inputs<'_> {
     }
 }
 
+/// A copy of the trainable parameters by name.
+type Checkpoint = Vec<(String, Tensor)>;
+
 /// A copy of the trainable parameters, to restore the best checkpoint from.
-fn snapshot(model: &Classifier) -> Vec<(String, Tensor)> {
+fn snapshot(model: &Classifier) -> Checkpoint {
     let _guard = tch::no_grad_guard();
-    let mut vars: Vec<(String, Tensor)> = model
+    let mut vars: Checkpoint = model
         .vs
         .variables()
         .into_iter()
@@ -288,7 +291,7 @@ pub fn train(
         _ => nsteps.div_ceil(10),
     };
     // (steps done, score, parameters) of the best checkpoint so far.
-    let mut best: Option<(usize, f64, Vec<(String, Tensor)>)> = None;
+    let mut best: Option<(usize, f64, Checkpoint)> = None;
     for step in 0..nsteps {
         let step_start = Instant::now();
         let frac = step as f64 / nsteps as f64;

@@ -17,6 +17,8 @@ fn opts(lr: f64, epochs: usize) -> TrainOptions {
         loss: Loss::Xent,
         linear_probe: false,
         bf16: false,
+        early_stopping: None,
+        relabel: None,
     }
 }
 
