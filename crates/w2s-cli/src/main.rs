@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
-use w2s::config::{EarlyStoppingField, LossField, RelabelField, RunFile, TrainFields};
+use w2s::config::{EarlyStoppingField, LoraField, LossField, RelabelField, RunFile, TrainFields};
 use w2s::experiment::{DataSpec, Experiment, RunSpec, Runner};
 use w2s::loss::Loss;
 use w2s::model::{parse_device, Classifier};
@@ -232,6 +232,10 @@ struct RunArgs {
     /// Backbone weights in bf16 (head in f32): for large models on GPU.
     #[arg(long)]
     bf16: bool,
+    /// Train LoRA adapters (rank 8, alpha 16, attention projections) and the head instead
+    /// of the whole model; a [train.lora] table in the config sets more.
+    #[arg(long)]
+    lora: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -413,6 +417,7 @@ fn run(a: RunArgs) -> Result<()> {
         bf16: a.bf16.then_some(true),
         early_stopping: a.early_stopping.clone().map(EarlyStoppingField::Labels),
         relabel: a.relabel.clone().map(RelabelField::Name),
+        lora: a.lora.then_some(LoraField::Switch(true)),
     };
     let train = file.train.merged(&flags);
     let model = a.model.or(file.model.clone()).context(

@@ -20,6 +20,8 @@
 //! # linear_probe = false    # train the head only, on cached features
 //! # bf16 = false            # backbone weights in bf16
 //! # early_stopping = "weak" # or "oracle", or { labels = "weak", metric = "auroc", every = 20, val_frac = 0.2 }
+//! # lora = true            # or { rank = 8, alpha = 16, targets = ["query", "value"], save = "merged" }
+//! # lora = true             # or { rank = 8, alpha = 16, targets = ["query", "value"], save = "merged" }
 //! # relabel = "knn"         # or logreg, knn_filter, logreg_filter, or { probe = { name = "knn", k = 20 }, fraction = 0.1, action = "relabel" }
 //! [weak]                    # training options of the supervisor, same keys
 //! epochs = 4
@@ -27,6 +29,7 @@
 
 use crate::labels::{Action, Probe, Relabel};
 use crate::loss::Loss;
+use crate::model::lora::LoraConfig;
 use crate::model::ModelInfo;
 use crate::train::{EarlyStopping, StopLabels, TrainOptions};
 use anyhow::{Context, Result};
@@ -124,6 +127,16 @@ pub struct TrainFields {
     pub bf16: Option<bool>,
     pub early_stopping: Option<EarlyStoppingField>,
     pub relabel: Option<RelabelField>,
+    /// `lora = true` (rank 8, alpha 16, the family's attention projections) or a table.
+    pub lora: Option<LoraField>,
+}
+
+/// `lora = true` or `{ rank = 8, alpha = 16, targets = ["query", "value"], save = "merged" }`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum LoraField {
+    Switch(bool),
+    Full(LoraConfig),
 }
 
 impl TrainFields {
@@ -146,6 +159,11 @@ impl TrainFields {
                 None => None,
             },
             relabel: self.relabel.as_ref().map(|r| r.resolve()).transpose()?,
+            lora: match &self.lora {
+                None | Some(LoraField::Switch(false)) => None,
+                Some(LoraField::Switch(true)) => Some(LoraConfig::default()),
+                Some(LoraField::Full(c)) => Some(c.clone()),
+            },
         })
     }
 
@@ -161,6 +179,7 @@ impl TrainFields {
             bf16: over.bf16.or(self.bf16),
             early_stopping: over.early_stopping.clone().or(self.early_stopping.clone()),
             relabel: over.relabel.clone().or(self.relabel.clone()),
+            lora: over.lora.clone().or(self.lora.clone()),
         }
     }
 }

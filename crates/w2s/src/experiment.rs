@@ -319,7 +319,12 @@ impl Runner {
         )?;
         let splits = Splits::new(pools, spec.data.n_docs, spec.data.n_test_docs, spec.seed);
         tch::manual_seed(spec.seed as i64);
-        let mut model = Classifier::load(&spec.model, self.device, spec.seed)?;
+        let mut model = Classifier::load_with(
+            &spec.model,
+            self.device,
+            spec.seed,
+            spec.train.lora.as_ref(),
+        )?;
         if spec.train.bf16 {
             model.backbone_to_bf16();
         }
@@ -548,6 +553,9 @@ impl Runner {
                 result.n_dropped.1,
                 spec.max_ctx
             );
+        }
+        if let Some(l) = &spec.train.lora {
+            model.save(&dir.join("model"), l.save)?;
         }
         store::write_json(&dir.join("predictions.json"), &predictions)?;
         store::write_json(&dir.join("result.json"), &result)?;

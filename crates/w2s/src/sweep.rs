@@ -28,6 +28,7 @@ use std::process::Command;
 /// bootstrap = [["bow", "models/all-MiniLM-L6-v2", "models/all-mpnet-base-v2"]]
 /// ensembles = [["bow", "models/all-MiniLM-L6-v2"]]  # mean labels supervise later models
 /// iterations = 0                             # strong-to-strong rounds per student
+/// diagonal = true                            # also weak == strong pairs
 /// [train]                                    # options for every model
 /// epochs = 2
 /// [methods.es_weak]                          # extra students: options over [train]
@@ -71,6 +72,13 @@ pub struct SweepFile {
     /// Strong-to-strong rounds after each weak-to-strong student.
     #[serde(default)]
     pub iterations: usize,
+    /// Also train each model on its own ground-truth run's labels (the paper's diagonal).
+    #[serde(default = "yes")]
+    pub diagonal: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn xent() -> Vec<String> {
@@ -239,7 +247,8 @@ pub fn plan(file: &SweepFile) -> Result<Vec<Planned>> {
             // Every (weak, strong) pair with the weak model no larger than the strong one,
             // each student followed by `iterations` strong-to-strong rounds.
             for (i, weak) in file.models.iter().enumerate() {
-                for strong in &file.models[i..] {
+                let first = if file.diagonal { i } else { i + 1 };
+                for strong in &file.models[first..] {
                     for train in student_options(strong)? {
                         let mut spec = student(strong, train, gt(weak)?)?;
                         push(spec.clone(), Role::Student, 1, &mut out);
@@ -596,6 +605,7 @@ mod tests {
             methods: Default::default(),
             ensembles: Vec::new(),
             iterations: 0,
+            diagonal: true,
         }
     }
 
@@ -728,5 +738,13 @@ mod tests {
             && p.spec.supervisor.as_ref().unwrap().model == "bow"
             && p.spec.co_supervisors[0].model.ends_with("m1")));
         assert_eq!(e.len(), p.len() + 3);
+
+        f.ensembles.clear();
+        f.diagonal = false;
+        assert_eq!(
+            plan(&f).unwrap().len(),
+            3 + 3 * 3,
+            "no weak == strong pairs"
+        );
     }
 }

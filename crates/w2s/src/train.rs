@@ -39,6 +39,9 @@ pub struct TrainOptions {
     /// disagrees with most, before training (students only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relabel: Option<crate::labels::Relabel>,
+    /// Train low-rank adapters (and the head) instead of the backbone's weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lora: Option<crate::model::lora::LoraConfig>,
 }
 
 impl TrainOptions {
@@ -55,6 +58,9 @@ impl TrainOptions {
         if let Some(r) = &self.relabel {
             name += "+";
             name += &r.name();
+        }
+        if self.lora.is_some() {
+            name += "+lora";
         }
         name
     }

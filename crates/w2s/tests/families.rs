@@ -7,6 +7,7 @@ mod common;
 use tch::nn::OptimizerConfig;
 use tch::{Device, Kind, Tensor};
 use w2s::loss::{loss_value, Loss};
+use w2s::model::lora::{is_adapter, LoraConfig, Save};
 use w2s::model::{Batch, Classifier, Pooling};
 
 const FAMILIES: &[&str] = &[
@@ -126,6 +127,77 @@ fn every_family_matches_transformers_and_trains() {
             }
         }
         model.set_backbone_trainable(true);
+        if let Err(e) = lora_trains_only_adapters(&d, &right, &expected) {
+            failures.push(format!("{family} with LoRA: {e}"));
+        }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// LoRA on the family's default targets: the untrained adapters change nothing, training moves
+/// only adapters and head, and the merged model folder computes what the adapted model does.
+fn lora_trains_only_adapters(
+    dir: &std::path::Path,
+    batch: &Batch,
+    expected: &Tensor,
+) -> Result<(), String> {
+    let cfg = LoraConfig::default();
+    let mut model = Classifier::load_with(dir.to_str().unwrap(), Device::Cpu, 0, Some(&cfg))
+        .map_err(|e| format!("{e:#}"))?;
+    let ours = tch::no_grad(|| model.features(batch)).to_kind(Kind::Double);
+    let err = relative_error(&ours, expected);
+    if err >= 1e-4 {
+        return Err(format!(
+            "untrained adapters change the features ({err:.2e})"
+        ));
+    }
+    model.set_backbone_trainable(true);
+    let vars = model.vs.variables();
+    let trainable: Vec<&String> = vars.keys().filter(|k| vars[*k].requires_grad()).collect();
+    if trainable
+        .iter()
+        .any(|k| !is_adapter(k) && !k.starts_with("w2s_head"))
+    {
+        return Err(format!("base weights are trainable: {trainable:?}"));
+    }
+    if !trainable.iter().any(|k| is_adapter(k)) {
+        return Err("no adapters".into());
+    }
+    let frozen: Vec<(String, Tensor)> = vars
+        .iter()
+        .filter(|(k, _)| !is_adapter(k) && !k.starts_with("w2s_head"))
+        .map(|(k, v)| (k.clone(), v.detach().copy()))
+        .collect();
+    let labels = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0, 1.0, 0.0]).view([3, 2]);
+    let mut opt = tch::nn::Adam::default().build(&model.vs, 1e-2).unwrap();
+    for _ in 0..3 {
+        opt.zero_grad();
+        loss_value(&Loss::Xent, &model.forward(batch), &labels, 0.0).backward();
+        opt.step();
+    }
+    for (k, before) in &frozen {
+        if !vars[k].equal(before) {
+            return Err(format!("`{k}` changed"));
+        }
+    }
+    let moved = vars
+        .iter()
+        .filter(|(k, v)| k.ends_with("lora_B") && v.abs().sum(Kind::Double).double_value(&[]) > 0.0)
+        .count();
+    if moved == 0 {
+        return Err("no lora_B moved from zero".into());
+    }
+    let trained = tch::no_grad(|| model.features(batch));
+    let out = tempfile::tempdir().unwrap();
+    model
+        .save(out.path(), Save::Merged)
+        .map_err(|e| format!("{e:#}"))?;
+    let merged = Classifier::load(out.path().to_str().unwrap(), Device::Cpu, 0)
+        .map_err(|e| format!("merged folder: {e:#}"))?;
+    let again = tch::no_grad(|| merged.features(batch));
+    let err = relative_error(&again.to_kind(Kind::Double), &trained.to_kind(Kind::Double));
+    if err >= 1e-4 {
+        return Err(format!("merged model differs ({err:.2e})"));
+    }
+    Ok(())
 }

@@ -22,6 +22,7 @@ fn opts(lr: f64, epochs: usize) -> TrainOptions {
         bf16: false,
         early_stopping: None,
         relabel: None,
+        lora: None,
     }
 }
 
@@ -277,4 +278,58 @@ fn several_supervisors_and_strong_to_strong_rounds() {
     let first = runner.run(&exp.students[0]).unwrap();
     assert_eq!(r2.supervisor_accuracy, Some(first.test_accuracy));
     assert!(r2.test_accuracy > 0.55, "{}", r2.test_accuracy);
+}
+
+/// A LoRA student finetunes MiniLM through its adapters and keeps a merged model folder whose
+/// weights (with the stored head) reproduce the run's predictions.
+#[test]
+fn lora_student_saves_a_merged_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let runner = Runner::new(dir.path().to_path_buf(), Device::Cpu, false);
+    let lora = TrainOptions {
+        lora: Some(w2s::model::lora::LoraConfig {
+            save: w2s::model::lora::Save::Merged,
+            ..Default::default()
+        }),
+        ..opts(1e-3, 2)
+    };
+    let exp = experiment(&[lora]);
+    let outcome = exp.run(&runner).unwrap();
+    assert_eq!(outcome.students[0].loss, "xent+lora");
+    assert!(outcome.students[0].accuracy > 0.55, "{outcome:?}");
+
+    let student = &exp.students[0];
+    let folder = runner.run_dir(student).join("model");
+    let merged = w2s::model::Classifier::load(folder.to_str().unwrap(), Device::Cpu, 0).unwrap();
+    let saved = tch::Tensor::read_safetensors(folder.join("model.safetensors")).unwrap();
+    let get = |n: &str| {
+        saved
+            .iter()
+            .find(|(k, _)| k == n)
+            .unwrap()
+            .1
+            .shallow_clone()
+    };
+    let (w, b) = (get("w2s_head.weight"), get("w2s_head.bias"));
+    let test = w2s::dataset::Splits::new(
+        w2s::dataset::load_pools("demo", None, 0, (640, 300)).unwrap(),
+        640,
+        300,
+        0,
+    )
+    .test;
+    let texts: Vec<&str> = test.iter().take(16).map(|e| e.text.as_str()).collect();
+    let ids = merged.encoder.encode_all(&texts).unwrap();
+    let feats = w2s::train::features(&merged, &ids, 16);
+    let probs = tch::no_grad(|| feats.linear(&w, Some(&b)).softmax(-1, tch::Kind::Float));
+    let probs = Vec::<f32>::try_from(probs.view(-1)).unwrap();
+    let stored = runner.predictions(student).unwrap().test;
+    for (i, p) in stored.iter().take(16).enumerate() {
+        let p = p.unwrap();
+        assert!(
+            (p[1] - probs[2 * i + 1]).abs() < 1e-4,
+            "{i}: {p:?} vs {}",
+            probs[2 * i + 1]
+        );
+    }
 }

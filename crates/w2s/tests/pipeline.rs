@@ -19,6 +19,7 @@ fn opts(lr: f64, epochs: usize) -> TrainOptions {
         bf16: false,
         early_stopping: None,
         relabel: None,
+        lora: None,
     }
 }
 

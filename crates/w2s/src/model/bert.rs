@@ -4,6 +4,7 @@
 //! `encoder.layer.0.attention.self.query.weight`, ...).
 
 use super::attention::{attend, encoder_mask};
+use super::lora::{self, Adapters, Linear};
 use serde::Deserialize;
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
@@ -54,13 +55,13 @@ struct Embeddings {
 }
 
 struct Layer {
-    query: nn::Linear,
-    key: nn::Linear,
-    value: nn::Linear,
-    attn_out: nn::Linear,
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    attn_out: Linear,
     attn_norm: nn::LayerNorm,
-    intermediate: nn::Linear,
-    out: nn::Linear,
+    intermediate: Linear,
+    out: Linear,
     out_norm: nn::LayerNorm,
 }
 
@@ -84,7 +85,12 @@ pub fn layer_norm(p: nn::Path, size: i64, eps: f64) -> nn::LayerNorm {
 }
 
 impl Bert {
-    pub fn new(p: &nn::Path, cfg: &BertConfig, roberta_positions: bool) -> Bert {
+    pub fn new(
+        p: &nn::Path,
+        cfg: &BertConfig,
+        roberta_positions: bool,
+        adapters: Option<&Adapters>,
+    ) -> Bert {
         let h = cfg.hidden_size;
         let e = p / "embeddings";
         let embeddings = Embeddings {
@@ -112,7 +118,7 @@ impl Bert {
             .map(|i| {
                 let l = p / "encoder" / "layer" / i;
                 let a = &l / "attention";
-                let lin = |path: nn::Path, i, o| nn::linear(path, i, o, Default::default());
+                let lin = |path: nn::Path, i, o| lora::linear(path, i, o, true, adapters);
                 Layer {
                     query: lin(&a / "self" / "query", h, h),
                     key: lin(&a / "self" / "key", h, h),

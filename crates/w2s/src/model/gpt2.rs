@@ -1,9 +1,10 @@
 //! GPT-2, as in Hugging Face's `GPT2Model`. Variables are named as in the checkpoint
 //! (`wte.weight`, `h.0.attn.c_attn.weight`, ...). GPT-2's `Conv1D` layers store their weight
-//! as `[in, out]`, the transpose of a linear layer's, so they get a module of their own.
+//! as `[in, out]`, the transpose of a linear layer's ([`lora::conv1d`]).
 
 use super::attention::{attend, decoder_mask, heads, merge, positions};
 use super::bert::{activation, layer_norm};
+use super::lora::{self, Adapters, Linear};
 use serde::Deserialize;
 use tch::nn::{self, Module};
 use tch::Tensor;
@@ -30,31 +31,13 @@ fn act() -> String {
     "gelu_new".into()
 }
 
-/// `y = x W + b` with `W: [in, out]`.
-struct Conv1D {
-    weight: Tensor,
-    bias: Tensor,
-}
-
-impl Conv1D {
-    fn new(p: nn::Path, input: i64, output: i64) -> Conv1D {
-        Conv1D {
-            weight: p.var("weight", &[input, output], nn::Init::Const(0.0)),
-            bias: p.var("bias", &[output], nn::Init::Const(0.0)),
-        }
-    }
-    fn forward(&self, x: &Tensor) -> Tensor {
-        x.matmul(&self.weight) + &self.bias
-    }
-}
-
 struct Block {
     ln_1: nn::LayerNorm,
-    c_attn: Conv1D,
-    attn_proj: Conv1D,
+    c_attn: Linear,
+    attn_proj: Linear,
     ln_2: nn::LayerNorm,
-    c_fc: Conv1D,
-    mlp_proj: Conv1D,
+    c_fc: Linear,
+    mlp_proj: Linear,
 }
 
 pub struct Gpt2 {
@@ -66,7 +49,7 @@ pub struct Gpt2 {
 }
 
 impl Gpt2 {
-    pub fn new(p: &nn::Path, cfg: &Gpt2Config) -> Gpt2 {
+    pub fn new(p: &nn::Path, cfg: &Gpt2Config, adapters: Option<&Adapters>) -> Gpt2 {
         let h = cfg.n_embd;
         let inner = cfg.n_inner.unwrap_or(4 * h);
         let eps = cfg.layer_norm_epsilon;
@@ -75,11 +58,11 @@ impl Gpt2 {
                 let b = p / "h" / i;
                 Block {
                     ln_1: layer_norm(&b / "ln_1", h, eps),
-                    c_attn: Conv1D::new(&b / "attn" / "c_attn", h, 3 * h),
-                    attn_proj: Conv1D::new(&b / "attn" / "c_proj", h, h),
+                    c_attn: lora::conv1d(&b / "attn" / "c_attn", h, 3 * h, adapters),
+                    attn_proj: lora::conv1d(&b / "attn" / "c_proj", h, h, adapters),
                     ln_2: layer_norm(&b / "ln_2", h, eps),
-                    c_fc: Conv1D::new(&b / "mlp" / "c_fc", h, inner),
-                    mlp_proj: Conv1D::new(&b / "mlp" / "c_proj", inner, h),
+                    c_fc: lora::conv1d(&b / "mlp" / "c_fc", h, inner, adapters),
+                    mlp_proj: lora::conv1d(&b / "mlp" / "c_proj", inner, h, adapters),
                 }
             })
             .collect();

@@ -6,6 +6,7 @@
 use super::attention::{
     attend, decoder_mask, heads, inv_freq, merge, positions, rotary_tables, rotate,
 };
+use super::lora::{self, Adapters, Linear};
 use anyhow::{bail, Result};
 use serde::Deserialize;
 use tch::nn::{self, Module};
@@ -69,14 +70,14 @@ impl RmsNorm {
 
 struct Layer {
     input_norm: RmsNorm,
-    q: nn::Linear,
-    k: nn::Linear,
-    v: nn::Linear,
-    o: nn::Linear,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
     post_norm: RmsNorm,
-    gate: nn::Linear,
-    up: nn::Linear,
-    down: nn::Linear,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
 }
 
 pub struct Llama {
@@ -118,23 +119,18 @@ fn llama3_scaling(inv: &Tensor, s: &serde_json::Value) -> Result<Tensor> {
 }
 
 impl Llama {
-    pub fn new(p: &nn::Path, cfg: &LlamaConfig, qkv_bias: bool) -> Result<Llama> {
+    pub fn new(
+        p: &nn::Path,
+        cfg: &LlamaConfig,
+        qkv_bias: bool,
+        adapters: Option<&Adapters>,
+    ) -> Result<Llama> {
         let h = cfg.hidden_size;
         let n = cfg.num_attention_heads;
         let kv = cfg.num_key_value_heads.unwrap_or(n);
         let d = cfg.head_dim.unwrap_or(h / n);
         let bias = qkv_bias || cfg.attention_bias;
-        let lin = |path: nn::Path, i, o, bias| {
-            nn::linear(
-                path,
-                i,
-                o,
-                nn::LinearConfig {
-                    bias,
-                    ..Default::default()
-                },
-            )
-        };
+        let lin = |path: nn::Path, i, o, bias| lora::linear(path, i, o, bias, adapters);
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| {
                 let l = p / "layers" / i;

@@ -7,6 +7,7 @@ pub mod bow;
 pub mod gpt2;
 pub mod hub;
 pub mod llama;
+pub mod lora;
 pub mod mpnet;
 pub mod neox;
 pub mod tokenizer;
@@ -110,6 +111,8 @@ impl ModelInfo {
 
 pub struct Classifier {
     pub vs: nn::VarStore,
+    /// alpha / rank of the LoRA adapters, if any.
+    lora_scale: Option<f64>,
     backbone: Backbone,
     head: nn::Linear,
     pub pooling: Pooling,
@@ -162,7 +165,20 @@ impl Classifier {
     /// `seed` initialises what is not loaded from a checkpoint (only `bow` has such weights;
     /// heads start at zero).
     pub fn load(name: &str, device: Device, seed: u64) -> Result<Classifier> {
+        Self::load_with(name, device, seed, None)
+    }
+
+    /// [`Classifier::load`] with LoRA adapters on the configured projections.
+    pub fn load_with(
+        name: &str,
+        device: Device,
+        seed: u64,
+        lora: Option<&lora::LoraConfig>,
+    ) -> Result<Classifier> {
         if name == "bow" {
+            if lora.is_some() {
+                bail!("LoRA adapts a transformer's projections; `bow` has none (drop [train.lora] for it)");
+            }
             return Ok(Self::bag_of_words(device, seed));
         }
         let dir = locate(name)?;
@@ -176,6 +192,8 @@ impl Classifier {
         let json: serde_json::Value = serde_json::from_str(&text)
             .with_context(|| format!("{}: not valid JSON", config_path.display()))?;
         let family = json["model_type"].as_str().unwrap_or("").to_owned();
+        let adapters = lora.map(|c| lora::Adapters::new(c, &family));
+        let adapters = adapters.as_ref();
         let json = normalize_rope(json);
         let encoder = TextEncoder::from_folder(&dir, json["eos_token_id"].as_i64())?;
         let mut vs = nn::VarStore::new(device);
@@ -199,7 +217,7 @@ impl Classifier {
                 let cfg: bert::BertConfig = parse(&json, p)?;
                 let roberta = family != "bert";
                 let offset = if roberta { cfg.pad_token_id + 1 } else { 0 };
-                let m = bert::Bert::new(&root, &cfg, roberta);
+                let m = bert::Bert::new(&root, &cfg, roberta, adapters);
                 let prefixes: &[&str] = if roberta { &["roberta."] } else { &["bert."] };
                 (
                     Backbone::Bert(m),
@@ -211,7 +229,7 @@ impl Classifier {
             }
             "mpnet" => {
                 let cfg: mpnet::MpnetConfig = parse(&json, p)?;
-                let m = mpnet::Mpnet::new(&root, &cfg);
+                let m = mpnet::Mpnet::new(&root, &cfg, adapters);
                 let max = cfg.max_position_embeddings - cfg.pad_token_id - 1;
                 (
                     Backbone::Mpnet(m),
@@ -223,7 +241,7 @@ impl Classifier {
             }
             "gpt2" => {
                 let cfg: gpt2::Gpt2Config = parse(&json, p)?;
-                let m = gpt2::Gpt2::new(&root, &cfg);
+                let m = gpt2::Gpt2::new(&root, &cfg, adapters);
                 (
                     Backbone::Gpt2(m),
                     cfg.n_embd,
@@ -234,7 +252,7 @@ impl Classifier {
             }
             "llama" | "mistral" | "qwen2" => {
                 let cfg: llama::LlamaConfig = parse(&json, p)?;
-                let m = llama::Llama::new(&root, &cfg, family == "qwen2")
+                let m = llama::Llama::new(&root, &cfg, family == "qwen2", adapters)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
                 (
                     Backbone::Llama(m),
@@ -246,7 +264,7 @@ impl Classifier {
             }
             "gpt_neox" => {
                 let cfg: neox::NeoxConfig = parse(&json, p)?;
-                let m = neox::Neox::new(&root, &cfg);
+                let m = neox::Neox::new(&root, &cfg, adapters);
                 (
                     Backbone::Neox(m),
                     cfg.hidden_size,
@@ -265,13 +283,30 @@ impl Classifier {
         let files = weights::checkpoint_files(&dir)?;
         let checkpoint = weights::read_checkpoint(&files)?;
         weights::load_into(&mut vs, &checkpoint, prefixes, &[HEAD], &dir)?;
+        if let Some(a) = adapters {
+            let n = vs
+                .variables()
+                .keys()
+                .filter(|k| lora::is_adapter(k))
+                .count();
+            if n == 0 {
+                bail!(
+                    "LoRA targets {:?} match no module of this {family} model; name modules as in its checkpoint (e.g. {:?})",
+                    a.targets,
+                    lora::default_targets(&family)
+                );
+            }
+        }
+        // The model's size leaves out adapters: a LoRA run is still a run of this model.
         let parameters = vs
-            .trainable_variables()
+            .variables()
             .iter()
-            .map(|t| t.numel() as i64)
+            .filter(|(k, _)| !lora::is_adapter(k))
+            .map(|(_, t)| t.numel() as i64)
             .sum();
         Ok(Classifier {
             vs,
+            lora_scale: adapters.map(|a| a.scale),
             backbone,
             head,
             pooling,
@@ -298,6 +333,7 @@ impl Classifier {
             .sum();
         Classifier {
             vs,
+            lora_scale: None,
             backbone,
             head,
             pooling: Pooling::Mean,
@@ -344,17 +380,101 @@ impl Classifier {
     /// Store the backbone's weights in bf16; the head stays f32.
     pub fn backbone_to_bf16(&mut self) {
         for (name, mut t) in self.vs.variables() {
-            if !name.starts_with(HEAD) {
+            if !name.starts_with(HEAD) && !lora::is_adapter(&name) {
                 tch::no_grad(|| t.set_data(&t.to_kind(Kind::BFloat16)));
             }
         }
     }
 
-    /// Train only the head (linear probe) or everything.
+    /// Keep a LoRA-trained model in `dir`: `Adapters` writes the adapters and the head
+    /// (`adapter_model.safetensors`, names as in w2s, plus `adapter_config.json`); `Merged`
+    /// folds the adapters into the weights and writes a model folder (`model.safetensors` with
+    /// the head, config and tokenizer files) that w2s loads like any other.
+    pub fn save(&self, dir: &Path, what: lora::Save) -> Result<()> {
+        let _guard = tch::no_grad_guard();
+        let vars = self.vs.variables();
+        let cpu = |t: &Tensor| t.detach().to_device(Device::Cpu);
+        let tmp = |name: &str| dir.join(format!("{name}.tmp{}", std::process::id()));
+        let write = |name: &str, tensors: Vec<(String, Tensor)>| -> Result<()> {
+            let refs: Vec<(&str, &Tensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+            Tensor::write_safetensors(&refs, tmp(name))?;
+            std::fs::rename(tmp(name), dir.join(name))?;
+            Ok(())
+        };
+        match what {
+            lora::Save::None => return Ok(()),
+            lora::Save::Adapters => {
+                std::fs::create_dir_all(dir)?;
+                let mut out: Vec<(String, Tensor)> = vars
+                    .iter()
+                    .filter(|(k, _)| lora::is_adapter(k) || k.starts_with(HEAD))
+                    .map(|(k, t)| (k.clone(), cpu(t)))
+                    .collect();
+                out.sort_by(|a, b| a.0.cmp(&b.0));
+                write("adapter_model.safetensors", out)?;
+                let config =
+                    serde_json::json!({ "base_model": self.info.name, "family": self.info.family });
+                crate::store::write_json(&dir.join("adapter_config.json"), &config)?;
+            }
+            lora::Save::Merged => {
+                std::fs::create_dir_all(dir)?;
+                let mut out = Vec::new();
+                for (name, t) in &vars {
+                    if lora::is_adapter(name) {
+                        continue;
+                    }
+                    let stem = name.strip_suffix(".weight").unwrap_or(name);
+                    let value = match (
+                        vars.get(&format!("{stem}.lora_A")),
+                        vars.get(&format!("{stem}.lora_B")),
+                    ) {
+                        (Some(a), Some(b)) => {
+                            let scale = self.lora_scale.unwrap_or(1.0);
+                            let delta = b.matmul(a) * scale;
+                            // GPT-2's Conv1D stores [in, out].
+                            let delta = if self.info.family == "gpt2" {
+                                delta.tr()
+                            } else {
+                                delta
+                            };
+                            t + delta.to_kind(t.kind())
+                        }
+                        _ => t.shallow_clone(),
+                    };
+                    out.push((name.clone(), cpu(&value)));
+                }
+                out.sort_by(|a, b| a.0.cmp(&b.0));
+                write("model.safetensors", out)?;
+                let source = locate(&self.info.name)?;
+                for f in [
+                    "config.json",
+                    "tokenizer.json",
+                    "tokenizer_config.json",
+                    "special_tokens_map.json",
+                ] {
+                    if source.join(f).exists() {
+                        std::fs::copy(source.join(f), dir.join(f))
+                            .with_context(|| format!("copying {f} into {}", dir.display()))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether LoRA adapters were built into the backbone.
+    pub fn has_adapters(&self) -> bool {
+        self.vs.variables().keys().any(|k| lora::is_adapter(k))
+    }
+
+    /// Train only the head (linear probe) or the backbone too: all of it, or only its
+    /// adapters when it has LoRA adapters.
     pub fn set_backbone_trainable(&mut self, trainable: bool) {
+        let adapters = self.has_adapters();
         for (name, t) in self.vs.variables() {
             if !name.starts_with(HEAD) {
-                let _ = t.set_requires_grad(trainable);
+                let on = trainable && (!adapters || lora::is_adapter(&name));
+                let _ = t.set_requires_grad(on);
             }
         }
     }

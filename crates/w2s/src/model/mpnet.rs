@@ -5,6 +5,7 @@
 
 use super::attention::{attend, encoder_mask, heads, merge};
 use super::bert::{activation, layer_norm};
+use super::lora::{self, Adapters, Linear};
 use serde::Deserialize;
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
@@ -41,13 +42,13 @@ fn one() -> i64 {
 }
 
 struct Layer {
-    q: nn::Linear,
-    k: nn::Linear,
-    v: nn::Linear,
-    o: nn::Linear,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
     attn_norm: nn::LayerNorm,
-    intermediate: nn::Linear,
-    out: nn::Linear,
+    intermediate: Linear,
+    out: Linear,
     out_norm: nn::LayerNorm,
 }
 
@@ -79,10 +80,10 @@ fn relative_bucket(relative: &Tensor, num_buckets: i64) -> Tensor {
 }
 
 impl Mpnet {
-    pub fn new(p: &nn::Path, cfg: &MpnetConfig) -> Mpnet {
+    pub fn new(p: &nn::Path, cfg: &MpnetConfig, adapters: Option<&Adapters>) -> Mpnet {
         let h = cfg.hidden_size;
         let e = p / "embeddings";
-        let lin = |path: nn::Path, i, o| nn::linear(path, i, o, Default::default());
+        let lin = |path: nn::Path, i, o| lora::linear(path, i, o, true, adapters);
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| {
                 let l = p / "encoder" / "layer" / i;

@@ -5,6 +5,7 @@
 
 use super::attention::{attend, decoder_mask, inv_freq, merge, positions, rotary_tables, rotate};
 use super::bert::{activation, layer_norm};
+use super::lora::{self, Adapters, Linear};
 use serde::Deserialize;
 use tch::nn::{self, Module};
 use tch::Tensor;
@@ -48,10 +49,10 @@ fn gelu() -> String {
 struct Layer {
     ln1: nn::LayerNorm,
     ln2: nn::LayerNorm,
-    qkv: nn::Linear,
-    dense: nn::Linear,
-    up: nn::Linear,
-    down: nn::Linear,
+    qkv: Linear,
+    dense: Linear,
+    up: Linear,
+    down: Linear,
 }
 
 pub struct Neox {
@@ -64,9 +65,9 @@ pub struct Neox {
 }
 
 impl Neox {
-    pub fn new(p: &nn::Path, cfg: &NeoxConfig) -> Neox {
+    pub fn new(p: &nn::Path, cfg: &NeoxConfig, adapters: Option<&Adapters>) -> Neox {
         let h = cfg.hidden_size;
-        let lin = |path: nn::Path, i, o| nn::linear(path, i, o, Default::default());
+        let lin = |path: nn::Path, i, o| lora::linear(path, i, o, true, adapters);
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| {
                 let l = p / "layers" / i;

@@ -115,7 +115,8 @@ pub fn load_into(
     names.sort();
     tch::no_grad(|| -> Result<()> {
         for name in names {
-            if skip.iter().any(|s| name.starts_with(s)) {
+            // Adapters are new weights, never in a pretrained checkpoint.
+            if skip.iter().any(|s| name.starts_with(s)) || super::lora::is_adapter(name) {
                 continue;
             }
             let mut var = vars[name].shallow_clone();
