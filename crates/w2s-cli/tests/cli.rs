@@ -111,6 +111,38 @@ fn ground_truth_run_from_flags_then_reuse() {
     );
 }
 
+/// The methods as a user switches them on: a config file with a student loss, early
+/// stopping, relabelling and a strong-to-strong round, plus a flag.
+#[test]
+fn weak_to_strong_run_with_methods_from_a_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("run.toml");
+    std::fs::write(
+        &config,
+        "model = \"bow\"\nweak_model = \"bow\"\nn_docs = 600\nn_test_docs = 200\niterations = 1\n\
+         [train]\nloss = \"adaptive\"\nearly_stopping = { labels = \"weak\", every = 5 }\n\
+         [weak]\nepochs = 1\n",
+    )
+    .unwrap();
+    let results = dir.path().join("results");
+    let o = w2s(&[
+        "run",
+        config.to_str().unwrap(),
+        "--relabel",
+        "knn",
+        "--results",
+        results.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(out.contains("adaptive+es+knn acc"), "{out}");
+    assert!(out.contains("round 2"), "{out}");
+    // Weak supervisor, ceiling, student and its second round.
+    assert_eq!(std::fs::read_dir(results.join("demo")).unwrap().count(), 4);
+    let e = one_line_error(&w2s(&["run", "--model", "bow", "--relabel", "knearest"]));
+    assert!(e.contains("knn, logreg"), "{e}");
+}
+
 #[test]
 fn datasets_list_and_show() {
     let o = w2s(&["datasets", "list"]);

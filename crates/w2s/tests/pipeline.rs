@@ -8,20 +8,7 @@ use w2s::experiment::{DataSpec, Experiment, Runner};
 use w2s::loss::Loss;
 use w2s::train::TrainOptions;
 
-fn opts(lr: f64, epochs: usize) -> TrainOptions {
-    TrainOptions {
-        lr,
-        epochs,
-        batch_size: 32,
-        minibatch_size: 16,
-        loss: Loss::Xent,
-        linear_probe: false,
-        bf16: false,
-        early_stopping: None,
-        relabel: None,
-        lora: None,
-    }
-}
+use common::opts;
 
 fn data(n_docs: usize) -> DataSpec {
     DataSpec {

@@ -52,3 +52,20 @@ pub fn run_python(script: &str, args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Training options for test runs: batch 32 in minibatches of 16, cross-entropy, full
+/// finetuning, no extra methods.
+pub fn opts(lr: f64, epochs: usize) -> w2s::train::TrainOptions {
+    w2s::train::TrainOptions {
+        lr,
+        epochs,
+        batch_size: 32,
+        minibatch_size: 16,
+        loss: w2s::loss::Loss::Xent,
+        linear_probe: false,
+        bf16: false,
+        early_stopping: None,
+        relabel: None,
+        lora: None,
+    }
+}
