@@ -20,7 +20,11 @@
 //! - `adaptive` (AdaptConf, Guo et al. 2024, "Vision Superalignment"): per example,
 //!   `(1 - b) CE(p, labels) + b CE(p, onehot(argmax p))` with
 //!   `b = exp(CE_self / T) / (exp(CE_self / T) + exp(CE_weak / T))`, where `CE_self` and
-//!   `CE_weak` are the student's cross-entropy against its own and the weak label's argmax.
+//!   `CE_weak` are the student's cross-entropy against its own and the weak label's argmax
+//!   (the authors' `AdaptConf`, with `T` = their `superalignment_threshold`, 0.5). w2s scales
+//!   `b` up over the first `warmup_frac` of training: the head starts at zero, so at first
+//!   every argmax is class 0 and the self term pulls every example there (on the demo task
+//!   the student collapsed to chance without the warm-up). `warmup_frac = 0` is the paper's.
 //!
 //! Except for the entropy and reverse-KL terms, the target is detached, so the trainer can
 //! compute it from a no-grad pass over the whole batch and then backpropagate minibatch by
@@ -81,6 +85,10 @@ pub enum Loss {
     Adaptive {
         #[serde(default = "half")]
         temperature: f64,
+        /// The self term's weight `b` is scaled up linearly over this share of training
+        /// (0: the paper's loss from the first step). See the module notes.
+        #[serde(default = "fifth")]
+        warmup_frac: f64,
     },
 }
 
@@ -141,7 +149,10 @@ impl Loss {
             },
             "kl" => Loss::Kl { reverse: false },
             "reverse_kl" => Loss::Kl { reverse: true },
-            "adaptive" => Loss::Adaptive { temperature: 0.5 },
+            "adaptive" => Loss::Adaptive {
+                temperature: 0.5,
+                warmup_frac: 0.2,
+            },
             other => anyhow::bail!(
                 "unknown loss `{other}`: use one of {}",
                 Loss::NAMES.join(", ")
@@ -193,6 +204,10 @@ impl Loss {
                 warmup_frac,
             } if warmup_frac > 0.0 => aux_coef * (step_frac / warmup_frac).min(1.0),
             Loss::Entropy { aux_coef, .. } => aux_coef,
+            Loss::Adaptive { warmup_frac, .. } if warmup_frac > 0.0 => {
+                (step_frac / warmup_frac).min(1.0)
+            }
+            Loss::Adaptive { .. } => 1.0,
             Loss::Logconf {
                 aux_coef,
                 warmup_frac,
@@ -226,14 +241,14 @@ impl Loss {
                 let inside = (p1 - 0.5).abs().lt(radius).to_kind(Kind::Float);
                 labels * inside.unsqueeze(1)
             }
-            Loss::Adaptive { temperature } => {
+            Loss::Adaptive { temperature, .. } => {
                 let logp = logits.detach().log_softmax(-1, Kind::Float);
                 let own = logp.argmax(1, true);
                 let weak = labels.argmax(1, true);
                 let ce_self = -logp.gather(1, &own, false);
                 let ce_weak = -logp.gather(1, &weak, false);
                 // exp(a/T) / (exp(a/T) + exp(b/T)) = sigmoid((a - b) / T), without overflow.
-                let b = ((ce_self - ce_weak) / temperature).sigmoid();
+                let b = ((ce_self - ce_weak) / temperature).sigmoid() * self.aux_weight(step_frac);
                 let hardened = logp.zeros_like().scatter_value(1, &own, 1.0);
                 &labels * (1.0 - &b) + hardened * b
             }
@@ -498,18 +513,17 @@ mod tests {
         let target = [(1.0 - b) * 0.8, (1.0 - b) * 0.2 + b];
         let expected = -(target[0] * 0.25f64.ln() + target[1] * 0.75f64.ln());
         let labels = t(&[[0.8, 0.2]]);
-        let got = scalar(&loss_value(
-            &Loss::from_name("adaptive").unwrap(),
-            &quarter(1),
-            &labels,
-            0.0,
-        ));
+        let adaptive = Loss::from_name("adaptive").unwrap();
+        let got = scalar(&loss_value(&adaptive, &quarter(1), &labels, 0.5));
         assert!((got - expected).abs() < 1e-6, "{got} vs {expected}");
+        // Halfway through the warm-up, b is halved; at the start, the target is the label.
+        let half_b = (1.0 - b / 2.0) * 0.8;
+        let v = Vec::<f32>::try_from(adaptive.target(&quarter(1), &labels, 0.1).view(-1)).unwrap();
+        assert!((v[0] as f64 - half_b).abs() < 1e-6, "{v:?}");
+        let v = Vec::<f32>::try_from(adaptive.target(&quarter(1), &labels, 0.0).view(-1)).unwrap();
+        assert_eq!(v, [0.8, 0.2]);
         // Where student and supervisor agree, b = 1/2 and the target is (label + onehot) / 2.
-        let agree =
-            Loss::from_name("adaptive")
-                .unwrap()
-                .target(&quarter(1), &t(&[[0.4, 0.6]]), 0.0);
+        let agree = adaptive.target(&quarter(1), &t(&[[0.4, 0.6]]), 0.5);
         let v = Vec::<f32>::try_from(agree.view(-1)).unwrap();
         assert!(
             (v[0] - 0.2).abs() < 1e-6 && (v[1] - 0.8).abs() < 1e-6,

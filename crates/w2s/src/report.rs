@@ -197,7 +197,14 @@ pub fn sweep_rows(runs: &[crate::experiment::RunResult]) -> Vec<SweepRow> {
         };
         let ceiling = gt.get(&(dk.clone(), r.spec.seed, r.spec.model.clone()));
         if let (Some(w), Some(&c)) = (weak, ceiling) {
-            let key = (r.spec.data.name.clone(), dk, chain, r.spec.train.method());
+            // Options are part of the key: two settings of one method stay two rows.
+            let options = crate::store::config_hash(&r.spec.train);
+            let key = (
+                r.spec.data.name.clone(),
+                format!("{dk}{options}"),
+                chain,
+                r.spec.train.method(),
+            );
             groups.entry(key).or_default().push((
                 r.spec.seed,
                 w,
