@@ -444,15 +444,20 @@ fn run(a: RunArgs) -> Result<()> {
         a.weak_model.clone()
     };
     let Some((weak, co_weak)) = weak_models.split_first() else {
-        let spec = Experiment::new(
-            data,
-            seed,
-            max_ctx,
-            (&model, strong_opts.for_ground_truth()),
-            (&model, strong_opts),
-            &[],
-        )
-        .weak;
+        // A ground-truth run takes the options as given (a loss or early stopping applies;
+        // relabelling fails: there are no weak labels).
+        let spec = RunSpec {
+            train: strong_opts.clone(),
+            ..Experiment::new(
+                data,
+                seed,
+                max_ctx,
+                (&model, strong_opts.clone()),
+                (&model, strong_opts),
+                &[],
+            )
+            .weak
+        };
         let r = runner.run(&spec)?;
         println!(
             "{}: test accuracy {:.2}% on {} examples",

@@ -214,7 +214,7 @@ pub fn sweep_rows(runs: &[crate::experiment::RunResult]) -> Vec<SweepRow> {
             ));
         }
     }
-    groups
+    let mut rows: Vec<SweepRow> = groups
         .into_iter()
         .map(|((dataset, _, chain, loss), mut v)| {
             v.sort_by_key(|x| x.0);
@@ -237,7 +237,10 @@ pub fn sweep_rows(runs: &[crate::experiment::RunResult]) -> Vec<SweepRow> {
                 strong_parameters: sizes.get(chain.last().unwrap()).copied().unwrap_or(0),
             }
         })
-        .collect()
+        .collect();
+    // Within a dataset and chain, methods in name order (the grouping key is not).
+    rows.sort_by(|a, b| (&a.dataset, &a.chain, &a.loss).cmp(&(&b.dataset, &b.chain, &b.loss)));
+    rows
 }
 
 /// The sweep report as text: a table per dataset, then the median PGR of each loss across
