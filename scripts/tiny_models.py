@@ -6,7 +6,8 @@ For each family writes OUT_DIR/<name>/ (config.json, safetensors weights, a copy
 TOKENIZER_JSON so the folder loads like any model) and reference.json:
 {"ids", "mask"} a right-padded batch, {"features"} the pooled last hidden state per row from
 transformers (mean over real tokens for encoders, last real token for decoders),
-{"pooling"}. Variants cover w2s's loading paths: a `bert.`-prefixed checkpoint, a sharded
+{"pooling"}, and for decoders {"lm_logits"}: the causal LM's logits for the token ids
+{"answers"} at the last real token. Variants cover w2s's loading paths: a `bert.`-prefixed checkpoint, a sharded
 one, bf16 weights, grouped-query attention, Llama 3 rope scaling, sequential NeoX residuals.
 """
 import json
@@ -18,6 +19,7 @@ import torch
 import transformers as tf
 
 H, L, HEADS, FF, V = 32, 2, 4, 64, 1000
+ANSWERS = [5, 7]  # token ids whose LM logits decoders report (generative scoring)
 
 
 def families():
@@ -65,7 +67,11 @@ def main():
     for name, (config, pooling, opts) in families().items():
         d = os.path.join(out, name)
         os.makedirs(d, exist_ok=True)
-        model = tf.AutoModel.from_config(config).eval()
+        # Decoders are saved as causal LMs, as on the hub, so their LM head is in the checkpoint.
+        if pooling == "last":
+            model = tf.AutoModelForCausalLM.from_config(config).eval()
+        else:
+            model = tf.AutoModel.from_config(config).eval()
         with torch.no_grad():
             for p in model.parameters():  # larger than the default init, so errors show
                 p.normal_(0.0, 0.2)
@@ -73,8 +79,15 @@ def main():
                 model = model.to(torch.bfloat16).to(torch.float32)
         pad = config.pad_token_id if getattr(config, "pad_token_id", None) is not None else 0
         padded = ids.masked_fill(mask == 0, pad)
+        lm_logits = None
         with torch.no_grad():
-            hidden = model(input_ids=padded, attention_mask=mask).last_hidden_state
+            if pooling == "last":
+                hidden = model.base_model(input_ids=padded, attention_mask=mask).last_hidden_state
+                logits = model(input_ids=padded, attention_mask=mask).logits
+                last = logits[torch.arange(len(lengths)), mask.sum(1) - 1]
+                lm_logits = last[:, ANSWERS].double().tolist()
+            else:
+                hidden = model(input_ids=padded, attention_mask=mask).last_hidden_state
         if pooling == "mean":
             m = mask.unsqueeze(-1).float()
             feats = (hidden * m).sum(1) / m.sum(1)
@@ -91,7 +104,8 @@ def main():
             model.save_pretrained(d, max_shard_size=opts.get("shard", "50GB"))
         shutil.copy(tokenizer_json, os.path.join(d, "tokenizer.json"))
         json.dump({"ids": padded.tolist(), "mask": mask.tolist(), "pooling": pooling,
-                   "features": feats.double().tolist()}, open(os.path.join(d, "reference.json"), "w"))
+                   "features": feats.double().tolist(), "answers": ANSWERS, "lm_logits": lm_logits},
+                  open(os.path.join(d, "reference.json"), "w"))
 
 
 if __name__ == "__main__":

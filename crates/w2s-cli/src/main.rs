@@ -4,7 +4,9 @@
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
-use w2s::config::{EarlyStoppingField, LoraField, LossField, RelabelField, RunFile, TrainFields};
+use w2s::config::{
+    EarlyStoppingField, GenerativeField, LoraField, LossField, RelabelField, RunFile, TrainFields,
+};
 use w2s::experiment::{DataSpec, Experiment, RunSpec, Runner};
 use w2s::loss::Loss;
 use w2s::model::{parse_device, Classifier};
@@ -236,6 +238,10 @@ struct RunArgs {
     /// of the whole model; a [train.lora] table in the config sets more.
     #[arg(long)]
     lora: bool,
+    /// Score " No" / " Yes" with the LM head (decoders); with --epochs 0, zero-shot. A
+    /// [train.generative] table sets other answers and a question appended to each example.
+    #[arg(long)]
+    generative: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -418,6 +424,7 @@ fn run(a: RunArgs) -> Result<()> {
         early_stopping: a.early_stopping.clone().map(EarlyStoppingField::Labels),
         relabel: a.relabel.clone().map(RelabelField::Name),
         lora: a.lora.then_some(LoraField::Switch(true)),
+        generative: a.generative.then_some(GenerativeField::Switch(true)),
     };
     let train = file.train.merged(&flags);
     let model = a.model.or(file.model.clone()).context(

@@ -22,6 +22,7 @@
 //! # early_stopping = "weak" # or "oracle", or { labels = "weak", metric = "auroc", every = 20, val_frac = 0.2 }
 //! # lora = true            # or { rank = 8, alpha = 16, targets = ["query", "value"], save = "merged" }
 //! # lora = true             # or { rank = 8, alpha = 16, targets = ["query", "value"], save = "merged" }
+//! # generative = true       # score " No" / " Yes" with the LM head (decoders); epochs = 0: zero-shot
 //! # relabel = "knn"         # or logreg, knn_filter, logreg_filter, or { probe = { name = "knn", k = 20 }, fraction = 0.1, action = "relabel" }
 //! [weak]                    # training options of the supervisor, same keys
 //! epochs = 4
@@ -31,7 +32,7 @@ use crate::labels::{Action, Probe, Relabel};
 use crate::loss::Loss;
 use crate::model::lora::LoraConfig;
 use crate::model::ModelInfo;
-use crate::train::{EarlyStopping, StopLabels, TrainOptions};
+use crate::train::{EarlyStopping, Generative, StopLabels, TrainOptions};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -129,6 +130,15 @@ pub struct TrainFields {
     pub relabel: Option<RelabelField>,
     /// `lora = true` (rank 8, alpha 16, the family's attention projections) or a table.
     pub lora: Option<LoraField>,
+    /// `generative = true` (answers " No" / " Yes") or `{ answers = [..], suffix = ".." }`.
+    pub generative: Option<GenerativeField>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum GenerativeField {
+    Switch(bool),
+    Full(Generative),
 }
 
 /// `lora = true` or `{ rank = 8, alpha = 16, targets = ["query", "value"], save = "merged" }`.
@@ -164,6 +174,11 @@ impl TrainFields {
                 Some(LoraField::Switch(true)) => Some(LoraConfig::default()),
                 Some(LoraField::Full(c)) => Some(c.clone()),
             },
+            generative: match &self.generative {
+                None | Some(GenerativeField::Switch(false)) => None,
+                Some(GenerativeField::Switch(true)) => Some(Generative::default()),
+                Some(GenerativeField::Full(g)) => Some(g.clone()),
+            },
         })
     }
 
@@ -180,6 +195,7 @@ impl TrainFields {
             early_stopping: over.early_stopping.clone().or(self.early_stopping.clone()),
             relabel: over.relabel.clone().or(self.relabel.clone()),
             lora: over.lora.clone().or(self.lora.clone()),
+            generative: over.generative.clone().or(self.generative.clone()),
         }
     }
 }

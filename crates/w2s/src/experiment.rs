@@ -166,6 +166,23 @@ fn scatter(ids: &[Option<Vec<i64>>], kept_probs: Vec<[f32; 2]>) -> Vec<Option<[f
         .collect()
 }
 
+/// Text appended to every example (generative scoring's question), or "".
+fn prompt_suffix(spec: &RunSpec) -> &str {
+    spec.train
+        .generative
+        .as_ref()
+        .map_or("", |g| g.suffix.as_str())
+}
+
+/// A cache key that also depends on the prompt suffix, unchanged when there is none.
+fn with_suffix(key: String, suffix: &str) -> String {
+    if suffix.is_empty() {
+        key
+    } else {
+        store::config_hash(&(key, suffix))
+    }
+}
+
 fn kept(ids: &[Option<Vec<i64>>]) -> Vec<Vec<i64>> {
     ids.iter().flatten().cloned().collect()
 }
@@ -228,11 +245,17 @@ impl Runner {
         examples: &[Example],
     ) -> Result<Vec<Option<Vec<i64>>>> {
         let key = store::config_hash(&(RESULTS_FORMAT, &spec.model, &spec.data, spec.seed, split));
+        let suffix = prompt_suffix(spec);
+        let key = with_suffix(key, suffix);
         let path = self.results.join(".tokens").join(format!("{key}.json"));
         let all: Vec<Vec<i64>> = match store::read_json(&path) {
             Ok(ids) => ids,
             Err(_) => {
-                let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
+                let texts: Vec<String> = examples
+                    .iter()
+                    .map(|e| format!("{}{suffix}", e.text))
+                    .collect();
+                let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
                 let ids = model.encoder.encode_all(&texts)?;
                 store::write_atomic(&path, &serde_json::to_vec(&ids)?)?;
                 ids
@@ -270,6 +293,7 @@ impl Runner {
             split,
             spec.train.bf16,
         ));
+        let key = with_suffix(key, prompt_suffix(spec));
         let path = self
             .results
             .join(".features")
@@ -325,6 +349,13 @@ impl Runner {
             spec.seed,
             spec.train.lora.as_ref(),
         )?;
+        if let Some(g) = &spec.train.generative {
+            let answers = [
+                model.encoder.answer_token(&g.answers[0])?,
+                model.encoder.answer_token(&g.answers[1])?,
+            ];
+            model.init_head_from_lm(answers)?;
+        }
         if spec.train.bf16 {
             model.backbone_to_bf16();
         }

@@ -42,6 +42,34 @@ pub struct TrainOptions {
     /// Train low-rank adapters (and the head) instead of the backbone's weights.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lora: Option<crate::model::lora::LoraConfig>,
+    /// Score two answer tokens with the LM head (decoders): the head starts from their rows.
+    /// With `epochs = 0`, zero-shot prompting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generative: Option<Generative>,
+}
+
+/// Generative scoring: the answers for label 0 and label 1 (one token each), and text
+/// appended to every example (the question to the model).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Generative {
+    #[serde(default = "answers")]
+    pub answers: [String; 2],
+    #[serde(default)]
+    pub suffix: String,
+}
+
+fn answers() -> [String; 2] {
+    [" No".into(), " Yes".into()]
+}
+
+impl Default for Generative {
+    fn default() -> Self {
+        Generative {
+            answers: answers(),
+            suffix: String::new(),
+        }
+    }
 }
 
 impl TrainOptions {
@@ -61,6 +89,13 @@ impl TrainOptions {
         }
         if self.lora.is_some() {
             name += "+lora";
+        }
+        if self.generative.is_some() {
+            name += if self.epochs == 0 {
+                "+zero_shot"
+            } else {
+                "+gen"
+            };
         }
         name
     }
@@ -277,7 +312,12 @@ pub fn train(
     model.set_backbone_trainable(!opts.linear_probe);
     let device = model.device();
     let n = labels.len();
-    let nsteps = (n * opts.epochs / opts.batch_size).max(1);
+    // No epochs, no steps: the model as loaded (zero-shot); otherwise at least one.
+    let nsteps = if opts.epochs == 0 {
+        0
+    } else {
+        (n * opts.epochs / opts.batch_size).max(1)
+    };
     let mut optimizer = nn::Adam::default().build(&model.vs, opts.lr)?;
     let mut log = match log {
         Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p)?)),
@@ -294,7 +334,7 @@ pub fn train(
     let mut last_loss = f64::NAN;
     let every = match validation {
         Some(v) if v.every > 0 => v.every,
-        _ => nsteps.div_ceil(10),
+        _ => nsteps.div_ceil(10).max(1),
     };
     // (steps done, score, parameters) of the best checkpoint so far.
     let mut best: Option<(usize, f64, Checkpoint)> = None;

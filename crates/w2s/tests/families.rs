@@ -27,6 +27,9 @@ struct Reference {
     ids: Vec<Vec<i64>>,
     mask: Vec<Vec<i64>>,
     features: Vec<Vec<f64>>,
+    /// Decoders: the causal LM's logits for `answers` at the last real token.
+    answers: Vec<i64>,
+    lm_logits: Option<Vec<Vec<f64>>>,
 }
 
 fn reference(dir: &std::path::Path) -> Reference {
@@ -37,6 +40,8 @@ fn reference(dir: &std::path::Path) -> Reference {
         ids: serde_json::from_value(v["ids"].clone()).unwrap(),
         mask: serde_json::from_value(v["mask"].clone()).unwrap(),
         features: serde_json::from_value(v["features"].clone()).unwrap(),
+        answers: serde_json::from_value(v["answers"].clone()).unwrap(),
+        lm_logits: serde_json::from_value(v["lm_logits"].clone()).unwrap(),
     }
 }
 
@@ -127,6 +132,25 @@ fn every_family_matches_transformers_and_trains() {
             }
         }
         model.set_backbone_trainable(true);
+        // Generative scoring: the head from the LM head's answer rows gives the LM's logits.
+        if let Some(lm) = &r.lm_logits {
+            let mut g = Classifier::load(d.to_str().unwrap(), Device::Cpu, 0).unwrap();
+            g.init_head_from_lm([r.answers[0], r.answers[1]])
+                .unwrap_or_else(|e| panic!("{family}: {e:#}"));
+            let ours = tch::no_grad(|| g.forward(&right)).to_kind(Kind::Double);
+            let err = relative_error(&ours, &Tensor::from_slice2(lm));
+            if err >= 1e-4 {
+                failures.push(format!(
+                    "{family} LM-head scoring: relative error {err:.2e}"
+                ));
+            }
+        } else if Classifier::load(d.to_str().unwrap(), Device::Cpu, 0)
+            .unwrap()
+            .init_head_from_lm([5, 7])
+            .is_ok()
+        {
+            failures.push(format!("{family}: an encoder accepted generative scoring"));
+        }
         if let Err(e) = lora_trains_only_adapters(&d, &right, &expected) {
             failures.push(format!("{family} with LoRA: {e}"));
         }

@@ -320,3 +320,42 @@ fn lora_student_saves_a_merged_model() {
         );
     }
 }
+
+/// Generative scoring needs a decoder's LM head (parity with transformers' causal LMs is in
+/// `families.rs`); with no epochs, the model is used as loaded.
+#[test]
+fn generative_scoring_needs_a_decoder_and_zero_epochs_train_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let runner = Runner::new(dir.path().to_path_buf(), Device::Cpu, false);
+    let zero_shot = TrainOptions {
+        generative: Some(w2s::train::Generative {
+            answers: [" bad".into(), " good".into()],
+            suffix: " Is it good?".into(),
+        }),
+        ..opts(1e-4, 0)
+    };
+    assert_eq!(zero_shot.method(), "xent+zero_shot");
+    let exp = experiment(&[zero_shot]);
+    let err = runner.run(&exp.students[0]).unwrap_err().to_string();
+    assert!(err.contains("needs a decoder"), "{err}");
+
+    let mut model = w2s::model::Classifier::load("bow", Device::Cpu, 0).unwrap();
+    let ids = model.encoder.encode_all(&["a b", "c d"]).unwrap();
+    let before = w2s::train::predict(&model, &ids, 2);
+    let summary = w2s::train::train(
+        &mut model,
+        w2s::train::Inputs::Tokens(&ids),
+        &[[1.0, 0.0], [0.0, 1.0]],
+        &TrainOptions {
+            batch_size: 2,
+            minibatch_size: 2,
+            ..opts(1e-2, 0)
+        },
+        None,
+        None,
+        "zero-shot",
+    )
+    .unwrap();
+    assert_eq!(summary.steps, 0);
+    assert_eq!(w2s::train::predict(&model, &ids, 2), before);
+}

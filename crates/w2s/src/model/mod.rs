@@ -377,6 +377,60 @@ impl Classifier {
         self.head.forward(&features.to_kind(Kind::Float))
     }
 
+    /// Start the head from the language-model head's rows for two answer tokens (label 0's,
+    /// then label 1's), bias zero: the classifier's logits are then the LM's logits for the two
+    /// answers at the last token, as in generative scoring (paper section 5.2.2). Only decoders
+    /// have an LM head; tied checkpoints use the input embeddings.
+    pub fn init_head_from_lm(&mut self, tokens: [i64; 2]) -> Result<()> {
+        if self.pooling != Pooling::Last {
+            bail!(
+                "{}: generative scoring needs a decoder with a language-model head; {} is an encoder",
+                self.info.name,
+                self.info.family
+            );
+        }
+        let dir = locate(&self.info.name)?;
+        let checkpoint = weights::read_checkpoint(&weights::checkpoint_files(&dir)?)?;
+        let config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json"))?)?;
+        let tied = config["tie_word_embeddings"].as_bool().unwrap_or(true);
+        let mut names = vec![
+            "lm_head.weight",
+            "embed_out.weight",
+            "gpt_neox.embed_out.weight",
+        ];
+        if tied {
+            names.extend([
+                "wte.weight",
+                "transformer.wte.weight",
+                "embed_tokens.weight",
+                "model.embed_tokens.weight",
+                "embed_in.weight",
+                "gpt_neox.embed_in.weight",
+            ]);
+        }
+        let Some(lm) = names.iter().find_map(|n| checkpoint.get(*n)) else {
+            bail!(
+                "{}: no language-model head in the checkpoint (looked for {names:?}); save the model with its LM head (AutoModelForCausalLM)",
+                dir.display()
+            );
+        };
+        let vocab = lm.size()[0];
+        if let Some(t) = tokens.iter().find(|&&t| t < 0 || t >= vocab) {
+            bail!("answer token id {t} is outside the LM head's {vocab} rows");
+        }
+        let rows = lm.index_select(0, &Tensor::from_slice(&tokens));
+        tch::no_grad(|| {
+            self.head
+                .ws
+                .copy_(&rows.to_kind(Kind::Float).to_device(self.head.ws.device()));
+            if let Some(b) = &mut self.head.bs {
+                let _ = b.zero_();
+            }
+        });
+        Ok(())
+    }
+
     /// Store the backbone's weights in bf16; the head stays f32.
     pub fn backbone_to_bf16(&mut self) {
         for (name, mut t) in self.vs.variables() {

@@ -52,6 +52,25 @@ impl TextEncoder {
         }
     }
 
+    /// The id of an answer that must be exactly one token (no special tokens added), e.g.
+    /// `" Yes"` for GPT-2 style tokenizers.
+    pub fn answer_token(&self, answer: &str) -> Result<i64> {
+        let TextEncoder::Hf { tokenizer, .. } = self else {
+            anyhow::bail!("generative scoring needs a model with a tokenizer");
+        };
+        let enc = tokenizer
+            .encode(answer, false)
+            .map_err(|e| anyhow::anyhow!("tokenizing {answer:?}: {e}"))?;
+        match enc.get_ids() {
+            [id] => Ok(*id as i64),
+            _ => anyhow::bail!(
+                "answer {answer:?} is {} tokens {:?}; pick answers that are one token each",
+                enc.get_ids().len(),
+                enc.get_tokens()
+            ),
+        }
+    }
+
     /// Token ids of many texts (in parallel for Hugging Face tokenizers).
     pub fn encode_all(&self, texts: &[&str]) -> Result<Vec<Vec<i64>>> {
         match self {

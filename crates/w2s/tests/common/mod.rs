@@ -67,5 +67,6 @@ pub fn opts(lr: f64, epochs: usize) -> w2s::train::TrainOptions {
         early_stopping: None,
         relabel: None,
         lora: None,
+        generative: None,
     }
 }
