@@ -41,6 +41,11 @@ fn help_explains_commands_and_options() {
         "--minibatch-size",
         "--results",
         "--force",
+        "--early-stopping",
+        "--relabel",
+        "--lora",
+        "--iterations",
+        "--generative",
     ] {
         assert!(out.contains(flag), "{flag} missing from:\n{out}");
     }
