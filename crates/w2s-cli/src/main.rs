@@ -4,9 +4,7 @@
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
-use w2s::config::{
-    EarlyStoppingField, GenerativeField, LoraField, LossField, RelabelField, RunFile, TrainFields,
-};
+use w2s::config::{EarlyStoppingField, LossField, RelabelField, RunFile, Switch, TrainFields};
 use w2s::experiment::{DataSpec, Experiment, RunSpec, Runner};
 use w2s::loss::Loss;
 use w2s::model::{parse_device, Classifier};
@@ -423,8 +421,8 @@ fn run(a: RunArgs) -> Result<()> {
         bf16: a.bf16.then_some(true),
         early_stopping: a.early_stopping.clone().map(EarlyStoppingField::Labels),
         relabel: a.relabel.clone().map(RelabelField::Name),
-        lora: a.lora.then_some(LoraField::Switch(true)),
-        generative: a.generative.then_some(GenerativeField::Switch(true)),
+        lora: a.lora.then_some(Switch::On(true)),
+        generative: a.generative.then_some(Switch::On(true)),
     };
     let train = file.train.merged(&flags);
     let model = a.model.or(file.model.clone()).context(

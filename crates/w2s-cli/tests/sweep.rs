@@ -16,6 +16,14 @@ fn minilm() -> PathBuf {
         })
 }
 
+/// A sweep file in `dir` whose results go to `dir/res`: the text after `results = ...`.
+fn sweep_file(dir: &Path, rest: &str) -> (PathBuf, PathBuf) {
+    let results = dir.join("res");
+    let cfg = dir.join("sweep.toml");
+    std::fs::write(&cfg, format!("results = {results:?}\n{rest}")).unwrap();
+    (results, cfg)
+}
+
 fn complete_runs(results: &Path) -> Vec<PathBuf> {
     let mut v = Vec::new();
     if let Ok(d) = std::fs::read_dir(results.join("demo")) {
@@ -31,16 +39,10 @@ fn complete_runs(results: &Path) -> Vec<PathBuf> {
 #[test]
 fn killed_sweep_resumes_with_nothing_lost_or_duplicated() {
     let dir = tempfile::tempdir().unwrap();
-    let results = dir.path().join("res");
-    let cfg = dir.path().join("sweep.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "results = {:?}\ndatasets = [\"demo\"]\nmodels = [\"bow\"]\nlosses = [\"xent\", \"logconf\", \"product\"]\nseeds = [0, 1, 2, 3]\nn_docs = 3000\nn_test_docs = 500\nbootstrap = [[\"bow\", \"bow\", \"bow\"]]\n",
-            results
-        ),
-    )
-    .unwrap();
+    let (results, cfg) = sweep_file(
+        dir.path(),
+        "datasets = [\"demo\"]\nmodels = [\"bow\"]\nlosses = [\"xent\", \"logconf\", \"product\"]\nseeds = [0, 1, 2, 3]\nn_docs = 3000\nn_test_docs = 500\nbootstrap = [[\"bow\", \"bow\", \"bow\"]]\n",
+    );
     let plan = w2s()
         .args(["sweep", cfg.to_str().unwrap(), "--dry-run"])
         .output()
@@ -126,17 +128,13 @@ fn killed_sweep_resumes_with_nothing_lost_or_duplicated() {
 #[test]
 fn a_failing_run_is_recorded_and_the_sweep_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let results = dir.path().join("res");
-    let cfg = dir.path().join("sweep.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "results = {:?}\ndatasets = [\"demo\"]\nmodels = [\"bow\", {:?}]\nseeds = [0]\nn_docs = 64\nn_test_docs = 32\n[train]\nepochs = 1\n[model_train.bow]\nlr = 1e30\nepochs = 4\n",
-            results,
+    let (results, cfg) = sweep_file(
+        dir.path(),
+        &format!(
+            "datasets = [\"demo\"]\nmodels = [\"bow\", {:?}]\nseeds = [0]\nn_docs = 64\nn_test_docs = 32\n[train]\nepochs = 1\n[model_train.bow]\nlr = 1e30\nepochs = 4\n",
             minilm().to_str().unwrap()
         ),
-    )
-    .unwrap();
+    );
     let o = w2s()
         .args(["sweep", cfg.to_str().unwrap()])
         .output()

@@ -128,25 +128,29 @@ pub struct TrainFields {
     pub bf16: Option<bool>,
     pub early_stopping: Option<EarlyStoppingField>,
     pub relabel: Option<RelabelField>,
-    /// `lora = true` (rank 8, alpha 16, the family's attention projections) or a table.
-    pub lora: Option<LoraField>,
+    /// `lora = true` (rank 8, alpha 16, the family's attention projections) or a table
+    /// `{ rank = 8, alpha = 16, targets = ["query", "value"], save = "merged" }`.
+    pub lora: Option<Switch<LoraConfig>>,
     /// `generative = true` (answers " No" / " Yes") or `{ answers = [..], suffix = ".." }`.
-    pub generative: Option<GenerativeField>,
+    pub generative: Option<Switch<Generative>>,
 }
 
+/// An option written as `true` / `false` (its defaults, or off) or as a full table.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(untagged)]
-pub enum GenerativeField {
-    Switch(bool),
-    Full(Generative),
+pub enum Switch<T> {
+    On(bool),
+    Full(T),
 }
 
-/// `lora = true` or `{ rank = 8, alpha = 16, targets = ["query", "value"], save = "merged" }`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
-pub enum LoraField {
-    Switch(bool),
-    Full(LoraConfig),
+impl<T: Default + Clone> Switch<T> {
+    pub fn resolve(field: &Option<Switch<T>>) -> Option<T> {
+        match field {
+            None | Some(Switch::On(false)) => None,
+            Some(Switch::On(true)) => Some(T::default()),
+            Some(Switch::Full(t)) => Some(t.clone()),
+        }
+    }
 }
 
 impl TrainFields {
@@ -169,16 +173,8 @@ impl TrainFields {
                 None => None,
             },
             relabel: self.relabel.as_ref().map(|r| r.resolve()).transpose()?,
-            lora: match &self.lora {
-                None | Some(LoraField::Switch(false)) => None,
-                Some(LoraField::Switch(true)) => Some(LoraConfig::default()),
-                Some(LoraField::Full(c)) => Some(c.clone()),
-            },
-            generative: match &self.generative {
-                None | Some(GenerativeField::Switch(false)) => None,
-                Some(GenerativeField::Switch(true)) => Some(Generative::default()),
-                Some(GenerativeField::Full(g)) => Some(g.clone()),
-            },
+            lora: Switch::resolve(&self.lora),
+            generative: Switch::resolve(&self.generative),
         })
     }
 

@@ -306,10 +306,7 @@ impl Runner {
             }
         }
         let f = train::features(model, &kept(ids), self.eval_batch_size);
-        std::fs::create_dir_all(path.parent().unwrap())?;
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        Tensor::write_safetensors(&[("features", &f.to_device(Device::Cpu))], &tmp)?;
-        std::fs::rename(&tmp, &path)?;
+        store::write_safetensors(&path, &[("features", &f.to_device(Device::Cpu))])?;
         Ok(f)
     }
 

@@ -280,10 +280,12 @@ pub fn plan(file: &SweepFile) -> Result<Vec<Planned>> {
             }
             // Bootstrapping: each student option is carried down its own chain.
             for (c, chain) in file.bootstrap.iter().enumerate() {
-                let mut sups: Vec<RunSpec> = Vec::new();
+                // The previous link's student, per option (none yet: the root supervisor).
+                let mut previous: Vec<RunSpec> = Vec::new();
                 for (link, m) in chain.iter().enumerate().skip(1) {
+                    let mut this_link = Vec::new();
                     for (v, train) in student_options(m)?.into_iter().enumerate() {
-                        let sup = match sups.get(v) {
+                        let sup = match previous.get(v) {
                             Some(s) => s.clone(),
                             None => gt(&chain[0])?,
                         };
@@ -294,12 +296,9 @@ pub fn plan(file: &SweepFile) -> Result<Vec<Planned>> {
                             Role::Bootstrap { chain: c, link }
                         };
                         push(spec.clone(), role, link, &mut out);
-                        if v < sups.len() {
-                            sups[v] = spec;
-                        } else {
-                            sups.push(spec);
-                        }
+                        this_link.push(spec);
                     }
+                    previous = this_link;
                 }
             }
         }

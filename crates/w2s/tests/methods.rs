@@ -182,17 +182,14 @@ fn the_restored_checkpoint_is_the_best_one() {
 fn probe_relabelling_cleans_weak_labels() {
     let dir = tempfile::tempdir().unwrap();
     let runner = Runner::new(dir.path().to_path_buf(), Device::Cpu, false);
-    let relabel = |probe, action| TrainOptions {
+    let relabel = |kind, action| TrainOptions {
         relabel: Some(Relabel {
-            probe,
+            probe: kind,
             fraction: 0.2,
             action,
         }),
-        ..probe_opts()
+        ..probe()
     };
-    fn probe_opts() -> TrainOptions {
-        probe()
-    }
     let exp = experiment(&[
         relabel(Probe::Knn { k: 10 }, Action::Relabel),
         relabel(Probe::Logreg { l2: 1e-3 }, Action::Relabel),

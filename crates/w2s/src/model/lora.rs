@@ -162,17 +162,20 @@ fn build(
     }
 }
 
+/// `weight + scale * B A`, in the weight's layout (`[in, out]` when `transposed`) and dtype.
+pub fn merge(weight: &Tensor, a: &Tensor, b: &Tensor, scale: f64, transposed: bool) -> Tensor {
+    let _guard = tch::no_grad_guard();
+    let delta = b.matmul(a) * scale;
+    let delta = if transposed { delta.tr() } else { delta };
+    weight + delta.to_kind(weight.kind())
+}
+
 impl Linear {
     /// The weight with the adapter folded in, as `[out, in]` or `[in, out]` like the original.
     pub fn merged_weight(&self) -> Tensor {
-        let _guard = tch::no_grad_guard();
         match &self.adapter {
             None => self.weight.shallow_clone(),
-            Some((a, b, scale)) => {
-                let delta = b.matmul(a) * *scale;
-                let delta = if self.transposed { delta.tr() } else { delta };
-                &self.weight + delta.to_kind(self.weight.kind())
-            }
+            Some((a, b, scale)) => merge(&self.weight, a, b, *scale, self.transposed),
         }
     }
 }

@@ -448,56 +448,48 @@ impl Classifier {
         let _guard = tch::no_grad_guard();
         let vars = self.vs.variables();
         let cpu = |t: &Tensor| t.detach().to_device(Device::Cpu);
-        let tmp = |name: &str| dir.join(format!("{name}.tmp{}", std::process::id()));
-        let write = |name: &str, tensors: Vec<(String, Tensor)>| -> Result<()> {
+        let write = |name: &str, mut tensors: Vec<(String, Tensor)>| -> Result<()> {
+            tensors.sort_by(|a, b| a.0.cmp(&b.0));
             let refs: Vec<(&str, &Tensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
-            Tensor::write_safetensors(&refs, tmp(name))?;
-            std::fs::rename(tmp(name), dir.join(name))?;
-            Ok(())
+            crate::store::write_safetensors(&dir.join(name), &refs)
         };
         match what {
             lora::Save::None => return Ok(()),
             lora::Save::Adapters => {
-                std::fs::create_dir_all(dir)?;
-                let mut out: Vec<(String, Tensor)> = vars
+                let out = vars
                     .iter()
                     .filter(|(k, _)| lora::is_adapter(k) || k.starts_with(HEAD))
                     .map(|(k, t)| (k.clone(), cpu(t)))
                     .collect();
-                out.sort_by(|a, b| a.0.cmp(&b.0));
                 write("adapter_model.safetensors", out)?;
                 let config =
                     serde_json::json!({ "base_model": self.info.name, "family": self.info.family });
                 crate::store::write_json(&dir.join("adapter_config.json"), &config)?;
             }
             lora::Save::Merged => {
-                std::fs::create_dir_all(dir)?;
                 let mut out = Vec::new();
                 for (name, t) in &vars {
                     if lora::is_adapter(name) {
                         continue;
                     }
                     let stem = name.strip_suffix(".weight").unwrap_or(name);
-                    let value = match (
+                    let adapter = (
                         vars.get(&format!("{stem}.lora_A")),
                         vars.get(&format!("{stem}.lora_B")),
-                    ) {
-                        (Some(a), Some(b)) => {
-                            let scale = self.lora_scale.unwrap_or(1.0);
-                            let delta = b.matmul(a) * scale;
-                            // GPT-2's Conv1D stores [in, out].
-                            let delta = if self.info.family == "gpt2" {
-                                delta.tr()
-                            } else {
-                                delta
-                            };
-                            t + delta.to_kind(t.kind())
-                        }
+                    );
+                    let value = match adapter {
+                        // GPT-2's Conv1D stores its weight as [in, out].
+                        (Some(a), Some(b)) => lora::merge(
+                            t,
+                            a,
+                            b,
+                            self.lora_scale.unwrap_or(1.0),
+                            self.info.family == "gpt2",
+                        ),
                         _ => t.shallow_clone(),
                     };
                     out.push((name.clone(), cpu(&value)));
                 }
-                out.sort_by(|a, b| a.0.cmp(&b.0));
                 write("model.safetensors", out)?;
                 let source = locate(&self.info.name)?;
                 for f in [
