@@ -4,10 +4,14 @@
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
-use w2s::config::{EarlyStoppingField, LossField, RelabelField, RunFile, Switch, TrainFields};
-use w2s::experiment::{DataSpec, Experiment, RunSpec, Runner};
+use w2s::config::{
+    resolve_for, EarlyStoppingField, LossField, OneOrMany, RelabelField, RunFile, RunPlan, Switch,
+    TrainFields,
+};
+use w2s::experiment::{DataSpec, Experiment, Runner, DEFAULT_MAX_CTX};
 use w2s::loss::Loss;
 use w2s::model::{parse_device, Classifier};
+use w2s::train::TrainOptions;
 
 #[derive(Parser)]
 #[command(
@@ -78,9 +82,13 @@ struct SweepArgs {
 struct ReportArgs {
     /// A results folder of `w2s sweep`, `w2s run` or `w2s demo`.
     results: PathBuf,
-    /// Where report.txt and runs.csv go (default: the results folder).
+    /// Where report.txt and runs.csv go. [default: the results folder]
     #[arg(long)]
     out: Option<PathBuf>,
+    /// How seeds combine into one PGR: `reference` (mean accuracies over seeds, then PGR, as
+    /// openai/weak-to-strong) or `per-seed` (mean of per-seed PGRs).
+    #[arg(long, default_value = "reference")]
+    aggregate: String,
 }
 
 #[derive(Args)]
@@ -184,46 +192,55 @@ struct RunArgs {
     #[arg(long)]
     model: Option<String>,
     /// Weak supervisor; makes this a weak-to-strong run. Several, comma-separated: the
-    /// student learns the mean of their soft labels.
+    /// student learns the mean of their soft labels. [default: none, a ground-truth run]
     #[arg(long, value_delimiter = ',')]
     weak_model: Vec<String>,
     /// Strong-to-strong rounds after the weak-to-strong student: relabel train2 with the
-    /// last student and train a fresh one on it, this many times.
+    /// last student and train a fresh one on it, this many times. [default: 0]
     #[arg(long)]
     iterations: Option<usize>,
-    /// Dataset name (`w2s datasets`).
+    /// Dataset name (`w2s datasets list`) or a task file (.toml). [default: demo]
     #[arg(long)]
     dataset: Option<String>,
-    /// Folder with the dataset's raw files.
+    /// Folder with the dataset's raw files. [default: the Hugging Face hub's copy]
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Train examples, halved into train1 (ground truth) and train2 (weak labels).
+    /// [default: 20000, as the reference]
     #[arg(long)]
     n_docs: Option<usize>,
+    /// Test examples. [default: 10000, as the reference]
     #[arg(long)]
     n_test_docs: Option<usize>,
+    /// Seed of the splits, the formatting coin flips and initialisation. [default: 0]
     #[arg(long)]
     seed: Option<u64>,
-    /// Drop examples longer than this many tokens.
+    /// Drop examples this many tokens long or longer. [default: 1024]
     #[arg(long)]
     max_ctx: Option<usize>,
-    /// xent, logconf, logconf_reference, product, entropy, window, kl, reverse_kl or adaptive.
+    /// xent, logconf, logconf_reference, product, entropy, entropy_eleuther, window, kl,
+    /// reverse_kl or adaptive (docs/METHODS.md). [default: xent]
     #[arg(long)]
     loss: Option<String>,
     /// Keep the best checkpoint on held-out train examples labelled `weak` (by the
-    /// supervisor) or `oracle` (ground truth: an upper bound).
+    /// supervisor) or `oracle` (ground truth: an upper bound). [default: off]
     #[arg(long)]
     early_stopping: Option<String>,
-    /// Clean the weak labels with a probe on the student's features: knn, logreg,
-    /// knn_filter or logreg_filter.
+    /// Clean the weak labels with a probe on the student's features: knn, knn_eleuther,
+    /// logreg, knn_filter or logreg_filter. [default: off]
     #[arg(long)]
     relabel: Option<String>,
+    /// Learning rate. [default: the reference's table (gpt2, gpt2-medium 5e-5; larger 1e-5),
+    /// else 5e-5 under 500M parameters, 1e-5 above; bow 1e-2]
     #[arg(long)]
     lr: Option<f64>,
+    /// Passes over the training examples. [default: 2]
     #[arg(long)]
     epochs: Option<usize>,
+    /// Examples per optimizer step. [default: 32]
     #[arg(long)]
     batch_size: Option<usize>,
-    /// Examples per forward pass; batch_size must be a multiple.
+    /// Examples per forward pass; batch_size must be a multiple. [default: batch_size]
     #[arg(long)]
     minibatch_size: Option<usize>,
     /// Train only the head on frozen features.
@@ -240,6 +257,21 @@ struct RunArgs {
     /// [train.generative] table sets other answers and a question appended to each example.
     #[arg(long)]
     generative: bool,
+    /// The weak supervisor's learning rate. [default: its model's, as --lr]
+    #[arg(long)]
+    weak_lr: Option<f64>,
+    /// The weak supervisor's epochs. [default: 2]
+    #[arg(long)]
+    weak_epochs: Option<usize>,
+    /// The weak supervisor's batch size. [default: 32]
+    #[arg(long)]
+    weak_batch_size: Option<usize>,
+    /// The weak supervisor's minibatch size. [default: its batch size]
+    #[arg(long)]
+    weak_minibatch_size: Option<usize>,
+    /// Train only the weak supervisor's head, on frozen features.
+    #[arg(long)]
+    weak_linear_probe: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -277,7 +309,8 @@ fn real_main() -> Result<()> {
                 w2s::tch::set_num_threads(t);
             }
             let spec: w2s::experiment::RunSpec = w2s::store::read_json(&a.spec)?;
-            let runner = Runner::new(a.results, parse_device(&a.device)?, a.force);
+            let mut runner = Runner::new(a.results, parse_device(&a.device)?, a.force);
+            runner.train_supervisors = false;
             let r = runner.run(&spec)?;
             println!("{}: test accuracy {:.4}", r.hash, r.test_accuracy);
             Ok(())
@@ -340,13 +373,6 @@ fn runner(
     ))
 }
 
-/// Per-model training options: load the model's metadata once for its defaults.
-fn resolve_train(model: &str, fields: &TrainFields) -> Result<w2s::train::TrainOptions> {
-    let info =
-        w2s::model::ModelInfo::describe(model).with_context(|| format!("model `{model}`"))?;
-    fields.resolve(&info)
-}
-
 fn demo(a: DemoArgs) -> Result<()> {
     let runner = runner(&a.common, None, None, "results/demo")?;
     let strong = if Path::new(&a.strong).is_dir() || a.strong != "models/all-MiniLM-L6-v2" {
@@ -362,25 +388,27 @@ fn demo(a: DemoArgs) -> Result<()> {
         .iter()
         .map(|l| Loss::from_name(l))
         .collect::<Result<_>>()?;
-    let weak_opts = resolve_train("bow", &TrainFields::default())?;
-    let strong_opts = resolve_train(&strong, &TrainFields::default())?;
-    let data = DataSpec {
-        name: "demo".into(),
-        data_dir: None,
-        n_docs: a.n_docs,
-        n_test_docs: a.n_test_docs,
-    };
+    let weak_opts = resolve_for("bow", &TrainFields::default())?;
+    let strong_opts = resolve_for(&strong, &TrainFields::default())?;
+    let students: Vec<TrainOptions> = losses
+        .into_iter()
+        .map(|loss| TrainOptions {
+            loss,
+            ..strong_opts.clone()
+        })
+        .collect();
+    let data = DataSpec::new("demo", None, a.n_docs, a.n_test_docs)?;
     let start = std::time::Instant::now();
     let mut outcomes = Vec::new();
     for &seed in &a.seeds {
         let exp = Experiment::new(
-            data.clone(),
+            &data,
             seed,
-            1024,
-            ("bow", weak_opts.clone()),
+            DEFAULT_MAX_CTX,
+            &[("bow", weak_opts.clone())],
             (&strong, strong_opts.clone()),
-            &losses,
-        );
+            &students,
+        )?;
         outcomes.push(exp.run(&runner)?);
     }
     let table = w2s::report::outcome_table(&outcomes);
@@ -405,125 +433,73 @@ fn run(a: RunArgs) -> Result<()> {
         Some(p) => RunFile::read(p)?,
         None => RunFile::default(),
     };
+    let flags = RunFile {
+        dataset: a.dataset,
+        data_dir: a.data_dir,
+        n_docs: a.n_docs,
+        n_test_docs: a.n_test_docs,
+        seed: a.seed,
+        max_ctx: a.max_ctx,
+        model: a.model,
+        weak_model: (!a.weak_model.is_empty()).then_some(OneOrMany::Many(a.weak_model)),
+        iterations: a.iterations,
+        results: None,
+        device: None,
+        train: TrainFields {
+            lr: a.lr,
+            epochs: a.epochs,
+            batch_size: a.batch_size,
+            minibatch_size: a.minibatch_size,
+            loss: a.loss.map(LossField::Name),
+            linear_probe: a.linear_probe.then_some(true),
+            bf16: a.bf16.then_some(true),
+            early_stopping: a.early_stopping.map(EarlyStoppingField::Labels),
+            relabel: a.relabel.map(RelabelField::Name),
+            lora: a.lora.then_some(Switch::On(true)),
+            generative: a.generative.then_some(Switch::On(true)),
+        },
+        weak: TrainFields {
+            lr: a.weak_lr,
+            epochs: a.weak_epochs,
+            batch_size: a.weak_batch_size,
+            minibatch_size: a.weak_minibatch_size,
+            linear_probe: a.weak_linear_probe.then_some(true),
+            ..Default::default()
+        },
+    };
+    let file = file.merged(&flags);
     let runner = runner(
         &a.common,
         file.results.clone(),
         file.device.clone(),
         "results",
     )?;
-    let flags = TrainFields {
-        lr: a.lr,
-        epochs: a.epochs,
-        batch_size: a.batch_size,
-        minibatch_size: a.minibatch_size,
-        loss: a.loss.clone().map(LossField::Name),
-        linear_probe: a.linear_probe.then_some(true),
-        bf16: a.bf16.then_some(true),
-        early_stopping: a.early_stopping.clone().map(EarlyStoppingField::Labels),
-        relabel: a.relabel.clone().map(RelabelField::Name),
-        lora: a.lora.then_some(Switch::On(true)),
-        generative: a.generative.then_some(Switch::On(true)),
-    };
-    let train = file.train.merged(&flags);
-    let model = a.model.or(file.model.clone()).context(
-        "no model given: pass --model <folder, hub id or bow> or set `model` in the config",
-    )?;
-    let data = DataSpec {
-        name: a
-            .dataset
-            .or(file.dataset.clone())
-            .unwrap_or_else(|| "demo".into()),
-        data_dir: a.data_dir.or(file.data_dir.clone()),
-        n_docs: a.n_docs.or(file.n_docs).unwrap_or(2000),
-        n_test_docs: a.n_test_docs.or(file.n_test_docs).unwrap_or(1000),
-    };
-    let seed = a.seed.or(file.seed).unwrap_or(0);
-    let max_ctx = a.max_ctx.or(file.max_ctx).unwrap_or(1024);
-    let strong_opts = resolve_train(&model, &train)?;
-    let weak_models = if a.weak_model.is_empty() {
-        file.weak_model
-            .clone()
-            .map(|w| w.into_vec())
-            .unwrap_or_default()
-    } else {
-        a.weak_model.clone()
-    };
-    let Some((weak, co_weak)) = weak_models.split_first() else {
-        // A ground-truth run takes the options as given (a loss or early stopping applies;
-        // relabelling fails: there are no weak labels).
-        let spec = RunSpec {
-            train: strong_opts.clone(),
-            ..Experiment::new(
-                data,
-                seed,
-                max_ctx,
-                (&model, strong_opts.clone()),
-                (&model, strong_opts),
-                &[],
-            )
-            .weak
-        };
-        let r = runner.run(&spec)?;
-        println!(
-            "{}: test accuracy {:.2}% on {} examples",
-            model,
-            100.0 * r.test_accuracy,
-            r.n_test
-        );
-        println!("run stored in {}", runner.run_dir(&spec).display());
-        return Ok(());
-    };
-    // The supervisors train with their own defaults unless [weak] says otherwise; the loss
-    // and the other student options apply to the student only.
-    let weak_fields = TrainFields {
-        loss: None,
-        early_stopping: None,
-        relabel: None,
-        ..file.weak.clone()
-    };
-    let mut exp = Experiment::with_students(
-        data,
-        seed,
-        max_ctx,
-        (weak, resolve_train(weak, &weak_fields)?),
-        (&model, strong_opts.clone()),
-        std::slice::from_ref(&strong_opts),
-    );
-    for co in co_weak {
-        let co_spec = RunSpec {
-            model: w2s::experiment::canonical_model(co),
-            train: resolve_train(co, &weak_fields)?,
-            ..exp.weak.clone()
-        };
-        exp.students[0].co_supervisors.push(co_spec);
-    }
-    let mut outcome = exp.run(&runner)?;
-    if !co_weak.is_empty() {
-        // The supervisor of record is the ensemble: its test accuracy is the weak baseline.
-        let r = runner.run(&exp.students[0])?;
-        outcome.weak = r.supervisor_accuracy.unwrap_or(outcome.weak);
-        for s in &mut outcome.students {
-            s.pgr = w2s::metrics::pgr(outcome.weak, outcome.ceiling, s.accuracy);
+    match file.plan()? {
+        RunPlan::GroundTruth(spec) => {
+            let r = runner.run(&spec)?;
+            println!(
+                "{}: test accuracy {:.2}% on {} examples",
+                spec.model,
+                100.0 * r.test_accuracy,
+                r.n_test
+            );
+            println!("run stored in {}", runner.run_dir(&spec).display());
+        }
+        RunPlan::WeakToStrong(exp) => {
+            let outcome = exp.run(&runner)?;
+            let d = &exp.ceiling.data;
+            println!(
+                "{}: {} train (half to the supervisor), {} test examples asked for",
+                d.short_name(),
+                d.n_docs,
+                d.n_test_docs
+            );
+            print!("{}", w2s::report::outcome_table(&[outcome]));
+            if let Some(last) = exp.last_student() {
+                println!("student stored in {}", runner.run_dir(&last).display());
+            }
         }
     }
-    let mut last = exp.students[0].clone();
-    for round in 1..=a.iterations.or(file.iterations).unwrap_or(0) {
-        let next = RunSpec {
-            supervisor: Some(Box::new(last.clone())),
-            co_supervisors: Vec::new(),
-            ..last.clone()
-        };
-        let r = runner.run(&next)?;
-        outcome.students.push(w2s::experiment::StudentOutcome {
-            loss: format!("{} round {}", next.train.method(), round + 1),
-            accuracy: r.test_accuracy,
-            pgr: w2s::metrics::pgr(outcome.weak, outcome.ceiling, r.test_accuracy),
-            agreement: r.supervisor_agreement,
-        });
-        last = next;
-    }
-    print!("{}", w2s::report::outcome_table(&[outcome]));
-    println!("student stored in {}", runner.run_dir(&last).display());
     Ok(())
 }
 
@@ -595,7 +571,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
     let plan = sweep::plan(&file)?;
     let done = plan
         .iter()
-        .filter(|p| sweep::is_complete(&results, &p.spec))
+        .filter(|p| w2s::store::is_complete(&results, &p.spec))
         .count();
     println!(
         "{} runs planned in {}: {} complete (reused), {} to run",
@@ -606,7 +582,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
     );
     if a.dry_run {
         for p in &plan {
-            let state = if sweep::is_complete(&results, &p.spec) {
+            let state = if w2s::store::is_complete(&results, &p.spec) {
                 "done"
             } else {
                 "todo"
@@ -656,7 +632,8 @@ fn sweep(a: SweepArgs) -> Result<()> {
             for f in summary.failed.iter().chain(&summary.skipped) {
                 println!("  FAILED {}: {}", f.folder.display(), f.reason);
             }
-            let rows = w2s::report::sweep_rows(&sweep::collect(&results)?);
+            let runs = w2s::report::load_runs(&results)?;
+            let rows = w2s::report::sweep_rows(&runs, w2s::report::Aggregate::Reference);
             print!("{}", w2s::report::sweep_table(&rows));
             if !summary.failed.is_empty() {
                 anyhow::bail!("{} run(s) failed; see above", summary.failed.len());
@@ -668,7 +645,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
 }
 
 fn report(a: ReportArgs) -> Result<()> {
-    let runs = w2s::sweep::collect(&a.results)?;
+    let runs = w2s::report::load_runs(&a.results)?;
     if runs.is_empty() {
         anyhow::bail!(
             "{}: no complete runs (folders with result.json) found",
@@ -676,18 +653,20 @@ fn report(a: ReportArgs) -> Result<()> {
         );
     }
     let out = a.out.clone().unwrap_or_else(|| a.results.clone());
-    let rows = w2s::report::sweep_rows(&runs);
+    let rows = w2s::report::sweep_rows(&runs, a.aggregate.parse()?);
     let table = w2s::report::sweep_table(&rows);
     print!("{table}");
+    let results: Vec<w2s::experiment::RunResult> = runs.iter().map(|r| r.result.clone()).collect();
     w2s::store::write_atomic(&out.join("report.txt"), table.as_bytes())?;
     w2s::store::write_atomic(
         &out.join("runs.csv"),
-        w2s::report::runs_csv(&runs)?.as_bytes(),
+        w2s::report::runs_csv(&results)?.as_bytes(),
     )?;
     w2s::store::write_json(&out.join("report.json"), &rows)?;
-    w2s::report::write_runs_parquet(&runs, &out.join("runs.parquet"))?;
+    w2s::report::write_runs_parquet(&results, &out.join("runs.parquet"))?;
     let svgs = w2s::plots::write_plots(&rows, &out.join("plots"))?;
-    let html = w2s::report::sweep_html(&rows, &svgs, runs.len())?;
+    let curves = w2s::plots::training_curves(&a.results)?;
+    let html = w2s::report::sweep_html(&rows, &svgs, &curves, runs.len())?;
     w2s::store::write_atomic(&out.join("report.html"), html.as_bytes())?;
     println!(
         "\n{} runs; wrote report.txt, report.html, report.json, runs.csv, runs.parquet and plots/ (SVG, PNG) to {}",

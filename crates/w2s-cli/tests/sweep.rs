@@ -180,3 +180,140 @@ fn w2s_parquet_rows(path: &Path) -> usize {
         .unwrap();
     n.parse().unwrap()
 }
+
+/// A user task `NAME.toml` in `dir` with its data beside it.
+fn user_task(dir: &Path, name: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut rows = String::new();
+    for i in 0..200 {
+        let (word, label) = if i % 2 == 0 {
+            ("great", 1)
+        } else {
+            ("awful", 0)
+        };
+        rows += &format!("{{\"text\": \"an {word} film, number {i}\", \"label\": {label}}}\n");
+    }
+    std::fs::write(dir.join(format!("{name}.jsonl")), &rows).unwrap();
+    let task = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &task,
+        format!("train = \"{name}.jsonl\"\ntest = \"{name}.jsonl\"\ntext = \"text\"\nlabel = \"label\"\n"),
+    )
+    .unwrap();
+    task
+}
+
+/// Run a command that must succeed; its standard output.
+fn succeed(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// Every file under `dir`, relative to it.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(
+                    e.path()
+                        .strip_prefix(dir)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn user_tasks_at_nested_parent_and_absolute_paths_are_stored_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    user_task(&work.join("tasks"), "nested");
+    user_task(&dir.path().join("other"), "parent");
+    let absolute = user_task(&dir.path().join("abs"), "absolute");
+    let before = files_under(dir.path());
+    std::fs::write(
+        work.join("sweep.toml"),
+        format!(
+            "results = \"res\"\ndatasets = [\"tasks/nested.toml\", \"../other/parent.toml\", {:?}]\nmodels = [\"bow\"]\nseeds = [0, 1]\nn_docs = 200\nn_test_docs = 100\n",
+            absolute.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let text = succeed(w2s().current_dir(&work).args(["sweep", "sweep.toml"]));
+    for name in ["nested", "parent", "absolute"] {
+        assert!(
+            text.contains(&format!("## {name} (200 train, 100 test)")),
+            "{name} missing from the summary:\n{text}"
+        );
+        assert!(work.join("res").join(name).is_dir());
+    }
+    // Nothing was written outside the results folder.
+    let mut after: Vec<String> = files_under(dir.path())
+        .into_iter()
+        .filter(|f| !f.starts_with("work/res/") && f != "work/sweep.toml")
+        .collect();
+    after.sort();
+    let mut before = before;
+    before.sort();
+    assert_eq!(after, before);
+
+    let text = succeed(w2s().current_dir(&work).args(["report", "res"]));
+    for name in ["nested", "parent", "absolute"] {
+        assert!(text.contains(&format!("## {name}")), "{text}");
+        assert!(work.join(format!("res/plots/{name}-accuracy.svg")).exists());
+    }
+    let html = std::fs::read_to_string(work.join("res/report.html")).unwrap();
+    assert!(html.contains("<h2 id=\"absolute\">") && html.contains("Training curves"));
+
+    // A single run of the same task by its absolute path lands beside the sweep's runs.
+    let out = w2s()
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "--model",
+            "bow",
+            "--dataset",
+            absolute.to_str().unwrap(),
+        ])
+        .args([
+            "--n-docs",
+            "200",
+            "--n-test-docs",
+            "100",
+            "--seed",
+            "0",
+            "--epochs",
+            "1",
+        ])
+        .arg("--results")
+        .arg(work.join("res"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!(
+            "{}/absolute/gt-bow-s0-",
+            work.join("res").display()
+        )),
+        "{text}"
+    );
+}

@@ -4,8 +4,8 @@
 //! ```toml
 //! dataset = "demo"          # a registered task (`w2s datasets list`)
 //! # data_dir = "data/sciq"  # local copy of the raw files
-//! n_docs = 2000             # train examples (halved into train1 / train2)
-//! n_test_docs = 1000
+//! n_docs = 2000             # train examples (halved into train1 / train2); default 20000
+//! n_test_docs = 1000        # default 10000 (the reference's defaults)
 //! seed = 0
 //! model = "models/all-MiniLM-L6-v2"   # folder, hub id, or `bow`
 //! weak_model = "bow"        # makes this a weak-to-strong run; omit for ground truth;
@@ -16,11 +16,10 @@
 //! epochs = 2
 //! batch_size = 32
 //! minibatch_size = 32
-//! # lr = 5e-5               # default depends on the model
+//! # lr = 5e-5               # default: the reference's table, else by size (ModelInfo::default_lr)
 //! # linear_probe = false    # train the head only, on cached features
 //! # bf16 = false            # backbone weights in bf16
 //! # early_stopping = "weak" # or "oracle", or { labels = "weak", metric = "auroc", every = 20, val_frac = 0.2 }
-//! # lora = true            # or { rank = 8, alpha = 16, targets = ["query", "value"], save = "merged" }
 //! # lora = true             # or { rank = 8, alpha = 16, targets = ["query", "value"], save = "merged" }
 //! # generative = true       # score " No" / " Yes" with the LM head (decoders); epochs = 0: zero-shot
 //! # relabel = "knn"         # or logreg, knn_filter, logreg_filter, or { probe = { name = "knn", k = 20 }, fraction = 0.1, action = "relabel" }
@@ -28,6 +27,9 @@
 //! epochs = 4
 //! ```
 
+use crate::experiment::{
+    DataSpec, Experiment, RunSpec, DEFAULT_MAX_CTX, DEFAULT_N_DOCS, DEFAULT_N_TEST_DOCS,
+};
 use crate::labels::{Action, Probe, Relabel};
 use crate::loss::Loss;
 use crate::model::lora::LoraConfig;
@@ -103,13 +105,20 @@ impl RelabelField {
         let probe = match probe {
             "knn" => Probe::Knn { k: 20 },
             "logreg" => Probe::Logreg { l2: 1e-3 },
+            "knn_eleuther" => Probe::KnnEleuther { k: 20 },
             _ => anyhow::bail!(
-                "relabel = \"{name}\": use knn, logreg, knn_filter, logreg_filter or a table"
+                "relabel = \"{name}\": use knn, logreg, knn_eleuther (each with or without \
+                 _filter) or a table"
             ),
+        };
+        // EleutherAI/w2s's relabelling replaces every label with the probe's.
+        let fraction = match (&probe, action) {
+            (Probe::KnnEleuther { .. }, Action::Relabel) => 1.0,
+            _ => 0.1,
         };
         Ok(Relabel {
             probe,
-            fraction: 0.1,
+            fraction,
             action,
         })
     }
@@ -213,6 +222,7 @@ impl OneOrMany {
     }
 }
 
+/// A run file (`w2s run run.toml`); the same fields are the command line's flags.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunFile {
@@ -237,11 +247,92 @@ pub struct RunFile {
     pub weak: TrainFields,
 }
 
+/// What a run file asks for: one ground-truth run, or a weak-to-strong experiment.
+pub enum RunPlan {
+    GroundTruth(RunSpec),
+    WeakToStrong(Experiment),
+}
+
+/// Per-model training options: the model's metadata read once for its defaults.
+pub fn resolve_for(model: &str, fields: &TrainFields) -> Result<TrainOptions> {
+    let info = ModelInfo::describe(model).with_context(|| format!("model `{model}`"))?;
+    fields.resolve(&info)
+}
+
 impl RunFile {
     pub fn read(path: &Path) -> Result<RunFile> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    /// Values of `over` (command-line flags) win where set.
+    pub fn merged(&self, over: &RunFile) -> RunFile {
+        RunFile {
+            dataset: over.dataset.clone().or(self.dataset.clone()),
+            data_dir: over.data_dir.clone().or(self.data_dir.clone()),
+            n_docs: over.n_docs.or(self.n_docs),
+            n_test_docs: over.n_test_docs.or(self.n_test_docs),
+            seed: over.seed.or(self.seed),
+            max_ctx: over.max_ctx.or(self.max_ctx),
+            model: over.model.clone().or(self.model.clone()),
+            weak_model: over.weak_model.clone().or(self.weak_model.clone()),
+            iterations: over.iterations.or(self.iterations),
+            results: over.results.clone().or(self.results.clone()),
+            device: over.device.clone().or(self.device.clone()),
+            train: self.train.merged(&over.train),
+            weak: self.weak.merged(&over.weak),
+        }
+    }
+
+    /// The runs this file describes, with the reference's defaults where it is silent.
+    /// Supervisors train with their own defaults unless `[weak]` says otherwise; the loss and
+    /// the other student options apply to the student only.
+    pub fn plan(&self) -> Result<RunPlan> {
+        let model = self.model.clone().context(
+            "no model given: pass --model <folder, hub id or bow> or set `model` in the config",
+        )?;
+        let data = DataSpec::new(
+            self.dataset.as_deref().unwrap_or("demo"),
+            self.data_dir.as_deref(),
+            self.n_docs.unwrap_or(DEFAULT_N_DOCS),
+            self.n_test_docs.unwrap_or(DEFAULT_N_TEST_DOCS),
+        )?;
+        let seed = self.seed.unwrap_or(0);
+        let max_ctx = self.max_ctx.unwrap_or(DEFAULT_MAX_CTX);
+        let strong = resolve_for(&model, &self.train)?;
+        let weak_models = self
+            .weak_model
+            .clone()
+            .map(OneOrMany::into_vec)
+            .unwrap_or_default();
+        if weak_models.is_empty() {
+            // A ground-truth run takes the options as given (a loss or early stopping applies;
+            // relabelling fails: there are no weak labels).
+            return Ok(RunPlan::GroundTruth(RunSpec::ground_truth(
+                &data, seed, max_ctx, &model, strong,
+            )?));
+        }
+        let weak_fields = TrainFields {
+            loss: None,
+            early_stopping: None,
+            relabel: None,
+            ..self.weak.clone()
+        };
+        let weak = weak_models
+            .iter()
+            .map(|m| Ok((m.as_str(), resolve_for(m, &weak_fields)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let mut exp = Experiment::new(
+            &data,
+            seed,
+            max_ctx,
+            &weak,
+            (&model, strong.clone()),
+            std::slice::from_ref(&strong),
+        )?;
+        exp.iterations = self.iterations.unwrap_or(0);
+        Ok(RunPlan::WeakToStrong(exp))
     }
 }
 

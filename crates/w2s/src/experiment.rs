@@ -22,16 +22,58 @@ use std::path::{Path, PathBuf};
 use tch::{Device, Tensor};
 
 /// Bumped whenever a change alters what a stored result means, so old folders are not reused.
-pub const RESULTS_FORMAT: u32 = 1;
+/// 2: run identity from the task's and the model's content; test labels in predictions.json.
+pub const RESULTS_FORMAT: u32 = 2;
+
+/// The reference's `train_simple.py` defaults: 20000 train and 10000 test examples.
+pub const DEFAULT_N_DOCS: usize = 20_000;
+pub const DEFAULT_N_TEST_DOCS: usize = 10_000;
+/// Longest input in tokens; longer examples are dropped, as in the reference.
+pub const DEFAULT_MAX_CTX: usize = 1024;
 
 /// Which task, and how many examples of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataSpec {
+    /// A registered task's name, `demo`, or a user task file (absolute path).
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
     pub n_docs: usize,
     pub n_test_docs: usize,
+    /// What the task is: its definition and its data files' contents
+    /// ([`dataset::task_fingerprint`]).
+    #[serde(default)]
+    pub fingerprint: String,
+}
+
+impl DataSpec {
+    /// A task by name (or user task file) with its data folder, fingerprinted.
+    pub fn new(
+        name: &str,
+        data_dir: Option<&Path>,
+        n_docs: usize,
+        n_test_docs: usize,
+    ) -> Result<DataSpec> {
+        let name = if dataset::is_user_task(name) {
+            std::path::absolute(name)?.to_string_lossy().into_owned()
+        } else {
+            name.to_owned()
+        };
+        let data_dir = data_dir.map(std::path::absolute).transpose()?;
+        let fingerprint = dataset::task_fingerprint(&name, data_dir.as_deref())?;
+        Ok(DataSpec {
+            name,
+            data_dir,
+            n_docs,
+            n_test_docs,
+            fingerprint,
+        })
+    }
+
+    /// The task's short name for tables: a user task's file stem, else its name.
+    pub fn short_name(&self) -> String {
+        dataset::short_name(&self.name)
+    }
 }
 
 /// Everything that determines a run's result.
@@ -42,6 +84,9 @@ pub struct RunSpec {
     pub seed: u64,
     /// `bow`, an absolute model folder, or a hub id.
     pub model: String,
+    /// The model's files' contents ([`model::fingerprint`]).
+    #[serde(default)]
+    pub model_fingerprint: String,
     pub train: TrainOptions,
     /// Examples of `max_ctx` tokens or more are dropped, as in the reference.
     pub max_ctx: usize,
@@ -53,38 +98,106 @@ pub struct RunSpec {
 }
 
 impl RunSpec {
+    /// A model finetuned on `train1` with ground truth: a weak supervisor or a strong ceiling.
+    pub fn ground_truth(
+        data: &DataSpec,
+        seed: u64,
+        max_ctx: usize,
+        model: &str,
+        train: TrainOptions,
+    ) -> Result<RunSpec> {
+        let model = canonical_model(model);
+        Ok(RunSpec {
+            format: RESULTS_FORMAT,
+            data: data.clone(),
+            seed,
+            model_fingerprint: crate::model::fingerprint(&model)?,
+            model,
+            train,
+            max_ctx,
+            supervisor: None,
+            co_supervisors: Vec::new(),
+        })
+    }
+
+    /// The same model and task as `self` (a ground-truth run, usually the ceiling), trained
+    /// with `train` on `train2` labelled by the mean of `supervisors`' soft predictions.
+    pub fn student(&self, train: TrainOptions, supervisors: &[RunSpec]) -> RunSpec {
+        let (first, rest) = supervisors
+            .split_first()
+            .expect("a student has at least one supervisor");
+        RunSpec {
+            train,
+            supervisor: Some(Box::new(first.clone())),
+            co_supervisors: rest.to_vec(),
+            ..self.clone()
+        }
+    }
+
+    /// A strong-to-strong round: a fresh copy of this student on train2 labelled by it.
+    pub fn next_round(&self) -> RunSpec {
+        RunSpec {
+            supervisor: Some(Box::new(self.clone())),
+            co_supervisors: Vec::new(),
+            ..self.clone()
+        }
+    }
+
+    /// What decides the result, hashed into the run's name: the task's and the model's
+    /// fingerprints rather than their paths (moving a folder does not retrain; editing one does).
+    fn identity(&self) -> serde_json::Value {
+        let or = |fp: &str, fallback: String| {
+            if fp.is_empty() {
+                fallback
+            } else {
+                fp.to_owned()
+            }
+        };
+        serde_json::json!({
+            "format": self.format,
+            "task": or(&self.data.fingerprint, format!("{:?}", (&self.data.name, &self.data.data_dir))),
+            "n_docs": self.data.n_docs,
+            "n_test_docs": self.data.n_test_docs,
+            "seed": self.seed,
+            "model": or(&self.model_fingerprint, self.model.clone()),
+            "train": self.train,
+            "max_ctx": self.max_ctx,
+            "supervisor": self.supervisor.as_ref().map(|s| s.identity()),
+            "co_supervisors": self.co_supervisors.iter().map(RunSpec::identity).collect::<Vec<_>>(),
+        })
+    }
+
     pub fn hash(&self) -> String {
-        store::config_hash(self)
+        store::config_hash(&self.identity())
     }
 
     pub fn is_ground_truth(&self) -> bool {
         self.supervisor.is_none()
     }
 
+    /// The supervisors whose mean labels this run learns from (none for ground truth).
+    pub fn supervisors(&self) -> impl Iterator<Item = &RunSpec> {
+        self.supervisor
+            .as_deref()
+            .into_iter()
+            .chain(&self.co_supervisors)
+    }
+
     /// A readable folder name: kind, models, loss, seed, then the hash.
     pub fn folder_name(&self) -> String {
-        let short = |m: &str| {
-            Path::new(m)
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_else(|| m.to_owned())
-                .replace(['/', '@', ' '], "_")
-        };
         let kind = match &self.supervisor {
-            None => format!("gt-{}", short(&self.model)),
-            Some(s) => {
-                let mut weak = short(&s.model);
-                for c in &self.co_supervisors {
-                    weak = format!("{weak}+{}", short(&c.model));
-                }
+            None => format!("gt-{}", short_name(&self.model)),
+            Some(_) => {
+                let weak: Vec<String> = self.supervisors().map(|s| short_name(&s.model)).collect();
                 format!(
-                    "w2s-{weak}-to-{}-{}",
-                    short(&self.model),
+                    "w2s-{}-to-{}-{}",
+                    weak.join("+"),
+                    short_name(&self.model),
                     self.train.method()
                 )
             }
         };
-        format!("{kind}-s{}-{}", self.seed, self.hash())
+        store::folder_safe(&format!("{kind}-s{}-{}", self.seed, self.hash()))
     }
 }
 
@@ -94,6 +207,9 @@ impl RunSpec {
 pub struct Predictions {
     pub train2: Vec<Option<[f32; 2]>>,
     pub test: Vec<Option<[f32; 2]>>,
+    /// The test split's true labels, so that reports can resample test examples.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub test_labels: Vec<u8>,
 }
 
 /// The stored outcome of a run (`result.json`).
@@ -120,6 +236,8 @@ pub struct RunResult {
     pub n_dropped: (usize, usize),
     pub training: TrainSummary,
     pub device: String,
+    #[serde(default)]
+    pub provenance: Provenance,
 }
 
 /// The effect of probe relabelling on the training labels, measured against ground truth.
@@ -146,6 +264,44 @@ pub struct Analysis {
     pub kept_correct: Option<f64>,
 }
 
+/// How and where a result was computed, for `result.json`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Provenance {
+    pub w2s_version: String,
+    /// The commit w2s was built from (`unknown` outside a git checkout; `+dirty` with
+    /// uncommitted changes).
+    pub git_commit: String,
+    pub libtorch: String,
+    pub device: String,
+    pub threads: i32,
+    pub model_fingerprint: String,
+    pub task_fingerprint: String,
+    /// Seconds from loading the data to writing the result.
+    pub wall_seconds: f64,
+    /// Unix time when the run finished.
+    pub finished_at: u64,
+}
+
+impl Provenance {
+    fn new(spec: &RunSpec, device: Device, started: std::time::Instant) -> Provenance {
+        Provenance {
+            w2s_version: env!("CARGO_PKG_VERSION").into(),
+            git_commit: option_env!("W2S_GIT_COMMIT").unwrap_or("unknown").into(),
+            libtorch: option_env!("W2S_LIBTORCH_VERSION")
+                .unwrap_or("unknown")
+                .into(),
+            device: format!("{device:?}"),
+            threads: tch::get_num_threads(),
+            model_fingerprint: spec.model_fingerprint.clone(),
+            task_fingerprint: spec.data.fingerprint.clone(),
+            wall_seconds: started.elapsed().as_secs_f64(),
+            finished_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        }
+    }
+}
+
 /// Where and how runs execute.
 #[derive(Debug)]
 pub struct Runner {
@@ -153,6 +309,9 @@ pub struct Runner {
     pub device: Device,
     /// Retrain runs that are already stored (each once per `Runner`).
     pub force: bool,
+    /// Train a missing supervisor first (`w2s run`); when false (sweep workers, Slurm tasks),
+    /// a missing supervisor is an error naming it, so no task trains another's run.
+    pub train_supervisors: bool,
     pub eval_batch_size: usize,
     /// Hashes of runs this runner has trained, so `force` retrains a supervisor only once.
     trained: std::sync::Mutex<std::collections::HashSet<String>>,
@@ -174,15 +333,6 @@ fn prompt_suffix(spec: &RunSpec) -> &str {
         .map_or("", |g| g.suffix.as_str())
 }
 
-/// A cache key that also depends on the prompt suffix, unchanged when there is none.
-fn with_suffix(key: String, suffix: &str) -> String {
-    if suffix.is_empty() {
-        key
-    } else {
-        store::config_hash(&(key, suffix))
-    }
-}
-
 fn kept(ids: &[Option<Vec<i64>>]) -> Vec<Vec<i64>> {
     ids.iter().flatten().cloned().collect()
 }
@@ -195,6 +345,10 @@ impl Predictions {
         Predictions {
             train2: labels::mean_labels(&train2),
             test: labels::mean_labels(&test),
+            test_labels: all
+                .first()
+                .map(|p| p.test_labels.clone())
+                .unwrap_or_default(),
         }
     }
 }
@@ -207,19 +361,83 @@ fn one_hot(label: u8) -> [f32; 2] {
     }
 }
 
+/// The examples a run trains on, after dropping those too long for the model.
+struct TrainingSet {
+    /// `train1` (ground truth) or `train2` (weak labels).
+    split: &'static str,
+    /// Token ids of the whole split, `None` where too long.
+    split_ids: Vec<Option<Vec<i64>>>,
+    ids: Vec<Vec<i64>>,
+    labels: Vec<[f32; 2]>,
+    truth: Vec<u8>,
+    /// Position of each example among the split's kept examples (rows of its features).
+    rows: Vec<i64>,
+    /// The supervisors' mean predictions (students only).
+    supervision: Option<Predictions>,
+}
+
+/// Examples held out of training for early stopping.
+struct HeldOut<'a> {
+    ids: Vec<Vec<i64>>,
+    rows: Vec<i64>,
+    labels: Vec<u8>,
+    options: &'a train::EarlyStopping,
+}
+
+impl TrainingSet {
+    /// Early stopping holds out the last examples (the split is already shuffled), labelled
+    /// by the supervisor or, for the oracle, by ground truth.
+    fn hold_out<'a>(&mut self, es: &'a train::EarlyStopping) -> HeldOut<'a> {
+        let n = self.ids.len();
+        let n_val = ((n as f64 * es.val_frac).round() as usize).clamp(1, n - 1);
+        let at = n - n_val;
+        let labels = match es.labels {
+            StopLabels::Weak => self.labels[at..].iter().map(metrics::hard).collect(),
+            StopLabels::Oracle => self.truth[at..].to_vec(),
+        };
+        self.labels.truncate(at);
+        self.truth.truncate(at);
+        HeldOut {
+            ids: self.ids.split_off(at),
+            rows: self.rows.split_off(at),
+            labels,
+            options: es,
+        }
+    }
+
+    /// Keep only the examples at `keep`, with new labels.
+    fn retain(&mut self, keep: &[usize], labels: Vec<[f32; 2]>) {
+        self.ids = keep.iter().map(|&i| self.ids[i].clone()).collect();
+        self.rows = keep.iter().map(|&i| self.rows[i]).collect();
+        self.truth = keep.iter().map(|&i| self.truth[i]).collect();
+        self.labels = labels;
+    }
+}
+
+/// Rows `rows` of a feature matrix.
+fn select(features: &Tensor, rows: &[i64]) -> Tensor {
+    features.index_select(0, &Tensor::from_slice(rows).to_device(features.device()))
+}
+
 impl Runner {
     pub fn new(results: PathBuf, device: Device, force: bool) -> Runner {
         Runner {
             results,
             device,
             force,
+            train_supervisors: true,
             eval_batch_size: 64,
             trained: Default::default(),
         }
     }
 
     pub fn run_dir(&self, spec: &RunSpec) -> PathBuf {
-        self.results.join(&spec.data.name).join(spec.folder_name())
+        store::run_dir(&self.results, spec)
+    }
+
+    /// How many runs this runner has trained (not reused).
+    pub fn trained_count(&self) -> usize {
+        self.trained.lock().unwrap().len()
     }
 
     /// The stored result of `spec`, if a complete one exists.
@@ -244,9 +462,15 @@ impl Runner {
         split: &str,
         examples: &[Example],
     ) -> Result<Vec<Option<Vec<i64>>>> {
-        let key = store::config_hash(&(RESULTS_FORMAT, &spec.model, &spec.data, spec.seed, split));
         let suffix = prompt_suffix(spec);
-        let key = with_suffix(key, suffix);
+        let key = store::config_hash(&(
+            RESULTS_FORMAT,
+            &spec.model_fingerprint,
+            &spec.data,
+            spec.seed,
+            split,
+            suffix,
+        ));
         let path = self.results.join(".tokens").join(format!("{key}.json"));
         let all: Vec<Vec<i64>> = match store::read_json(&path) {
             Ok(ids) => ids,
@@ -286,14 +510,14 @@ impl Runner {
     ) -> Result<Tensor> {
         let key = store::config_hash(&(
             RESULTS_FORMAT,
-            &spec.model,
+            &spec.model_fingerprint,
             &spec.data,
             spec.seed,
             spec.max_ctx,
             split,
             spec.train.bf16,
+            prompt_suffix(spec),
         ));
-        let key = with_suffix(key, prompt_suffix(spec));
         let path = self
             .results
             .join(".features")
@@ -310,28 +534,49 @@ impl Runner {
         Ok(f)
     }
 
-    /// Run `spec` (and its supervisor first, if needed), or reuse a stored result.
+    /// Run `spec` (and its supervisors first, if needed), or reuse a stored result. A lock on
+    /// the run's folder makes a second process asking for the same run wait, then reuse.
     pub fn run(&self, spec: &RunSpec) -> Result<RunResult> {
         let hash = spec.hash();
-        if !self.force || self.trained.lock().unwrap().contains(&hash) {
+        let reuse = !self.force || self.trained.lock().unwrap().contains(&hash);
+        if reuse {
             if let Some(done) = self.existing(spec) {
                 tracing::debug!("reusing {}", self.run_dir(spec).display());
                 return Ok(done);
             }
         }
-        if let Some(sup) = &spec.supervisor {
-            self.run(sup)?;
-            for co in &spec.co_supervisors {
-                self.run(co)?;
+        for sup in spec.supervisors() {
+            if self.train_supervisors {
+                self.run(sup)?;
+            } else if self.existing(sup).is_none() {
+                bail!(
+                    "the supervisor {} has no result: it failed or has not run yet (a sweep runs \
+                     supervisors first; a worker never trains another task's run)",
+                    self.run_dir(sup).display()
+                );
             }
         }
-        if spec.supervisor.is_none() && spec.train.relabel.is_some() {
+        if spec.is_ground_truth() && spec.train.relabel.is_some() {
             bail!("relabelling needs weak labels: it applies to students, not ground-truth runs");
         }
         let dir = self.run_dir(spec);
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        store::write_json(&dir.join("config.json"), spec)?;
+        let _lock = store::RunLock::acquire(&dir)?;
+        if reuse {
+            // Another process may have finished it while this one waited for the lock.
+            if let Some(done) = self.existing(spec) {
+                return Ok(done);
+            }
+        }
+        let result = self.train_and_store(spec, &dir)?;
+        self.trained.lock().unwrap().insert(hash);
+        Ok(result)
+    }
 
+    /// The steps of one run, in order: data, model, training labels, hold-out, relabelling,
+    /// fit and predict, analysis, then the files (`result.json` last).
+    fn train_and_store(&self, spec: &RunSpec, dir: &Path) -> Result<RunResult> {
+        let started = std::time::Instant::now();
+        store::write_json(&dir.join("config.json"), spec)?;
         let pools = dataset::load_pools(
             &spec.data.name,
             spec.data.data_dir.as_deref(),
@@ -339,6 +584,46 @@ impl Runner {
             (spec.data.n_docs, spec.data.n_test_docs),
         )?;
         let splits = Splits::new(pools, spec.data.n_docs, spec.data.n_test_docs, spec.seed);
+        let mut model = self.load_model(spec)?;
+        let mut set = self.training_set(spec, &model, &splits)?;
+        let held_out = spec
+            .train
+            .early_stopping
+            .as_ref()
+            .map(|es| set.hold_out(es));
+        let relabelling = match &spec.train.relabel {
+            Some(r) => Some(self.relabel(spec, &model, &mut set, r)?),
+            None => None,
+        };
+        let (training, predictions) =
+            self.fit_and_predict(spec, &mut model, &set, held_out.as_ref(), &splits, dir)?;
+        let mut result = analyse(spec, &predictions, set.supervision.as_ref(), &splits)?;
+        result.model = model.info.clone();
+        result.relabelling = relabelling;
+        result.n_train = set.ids.len();
+        result.n_dropped.0 = set.split_ids.iter().filter(|x| x.is_none()).count();
+        result.training = training;
+        result.device = format!("{:?}", self.device);
+        if result.n_dropped != (0, 0) {
+            tracing::warn!(
+                "{}: dropped {} train and {} test examples longer than {} tokens",
+                dir.display(),
+                result.n_dropped.0,
+                result.n_dropped.1,
+                spec.max_ctx
+            );
+        }
+        if let Some(l) = &spec.train.lora {
+            model.save(&dir.join("model"), l.save)?;
+        }
+        store::write_json(&dir.join("predictions.json"), &predictions)?;
+        result.provenance = Provenance::new(spec, self.device, started);
+        store::write_json(&dir.join("result.json"), &result)?;
+        Ok(result)
+    }
+
+    /// The pretrained model with a zero head (or the LM head's rows for generative scoring).
+    fn load_model(&self, spec: &RunSpec) -> Result<Classifier> {
         tch::manual_seed(spec.seed as i64);
         let mut model = Classifier::load_with(
             &spec.model,
@@ -356,32 +641,43 @@ impl Runner {
         if spec.train.bf16 {
             model.backbone_to_bf16();
         }
+        Ok(model)
+    }
 
-        // Training set: train1 with ground truth, or train2 with the supervisor's labels.
-        let (train_examples, sup_preds) = match &spec.supervisor {
-            None => (&splits.train1, None),
-            Some(sup) => {
-                let mut all = vec![self.predictions(sup)?];
-                for co in &spec.co_supervisors {
-                    all.push(self.predictions(co)?);
-                }
-                (&splits.train2, Some(Predictions::mean(&all)))
-            }
-        };
-        let train_split = if spec.is_ground_truth() {
-            "train1"
+    /// train1 with ground truth, or train2 with the supervisors' mean soft labels; examples
+    /// too long for the model (or without a label) left out.
+    fn training_set(
+        &self,
+        spec: &RunSpec,
+        model: &Classifier,
+        splits: &Splits,
+    ) -> Result<TrainingSet> {
+        let supervision = if spec.is_ground_truth() {
+            None
         } else {
-            "train2"
+            let all: Vec<Predictions> = spec
+                .supervisors()
+                .map(|s| self.predictions(s))
+                .collect::<Result<_>>()?;
+            Some(Predictions::mean(&all))
         };
-        let train_ids = self.encode(spec, &model, train_split, train_examples)?;
-        let mut ids = Vec::new();
-        let mut labels = Vec::new();
-        let mut truth = Vec::new();
-        // Position of each training example among the split's kept (not too long) examples.
-        let mut rows = Vec::new();
+        let (split, examples) = match supervision {
+            None => ("train1", &splits.train1),
+            Some(_) => ("train2", &splits.train2),
+        };
+        let split_ids = self.encode(spec, model, split, examples)?;
+        let mut set = TrainingSet {
+            split,
+            ids: Vec::new(),
+            labels: Vec::new(),
+            truth: Vec::new(),
+            rows: Vec::new(),
+            split_ids: Vec::new(),
+            supervision,
+        };
         let mut kept_so_far = 0;
-        for (i, (tok, ex)) in train_ids.iter().zip(train_examples).enumerate() {
-            let label = match &sup_preds {
+        for (i, (tok, ex)) in split_ids.iter().zip(examples).enumerate() {
+            let label = match &set.supervision {
                 None => Some(one_hot(ex.label)),
                 Some(p) => *p
                     .train2
@@ -389,55 +685,57 @@ impl Runner {
                     .context("supervisor predictions do not cover train2")?,
             };
             if let (Some(tok), Some(label)) = (tok, label) {
-                ids.push(tok.clone());
-                labels.push(label);
-                truth.push(ex.label);
-                rows.push(kept_so_far as i64);
+                set.ids.push(tok.clone());
+                set.labels.push(label);
+                set.truth.push(ex.label);
+                set.rows.push(kept_so_far as i64);
             }
             kept_so_far += tok.is_some() as usize;
         }
-        let dropped_train = train_ids.iter().filter(|x| x.is_none()).count();
-        if ids.len() < 2 {
+        if set.ids.len() < 2 {
             bail!(
                 "fewer than two training examples left after dropping those over max_ctx = {}",
                 spec.max_ctx
             );
         }
-        // Early stopping holds out the last examples (the split is already shuffled), labelled
-        // by the supervisor or, for the oracle, by ground truth.
-        let mut val = None;
-        if let Some(es) = &spec.train.early_stopping {
-            let n_val = ((ids.len() as f64 * es.val_frac).round() as usize).clamp(1, ids.len() - 1);
-            let at = ids.len() - n_val;
-            let val_labels: Vec<u8> = match es.labels {
-                StopLabels::Weak => labels[at..].iter().map(metrics::hard).collect(),
-                StopLabels::Oracle => truth[at..].to_vec(),
-            };
-            val = Some((ids.split_off(at), rows.split_off(at), val_labels, es));
-            labels.truncate(at);
-            truth.truncate(at);
-        }
-        // Probe relabelling, on the student's pretrained features of its training examples.
-        let mut relabelling = None;
-        if let Some(r) = &spec.train.relabel {
-            let all = self.features(spec, &model, train_split, &train_ids)?;
-            let feats = all.index_select(0, &Tensor::from_slice(&rows).to_device(all.device()));
-            let probe = r.probe_labels(&feats, &labels, spec.seed);
-            let (cleaned, changed) = r.apply(&labels, &probe);
-            let before = metrics::accuracy(&labels, &truth);
-            let keep: Vec<usize> = (0..cleaned.len())
-                .filter(|&i| cleaned[i].is_some())
-                .collect();
-            ids = keep.iter().map(|&i| ids[i].clone()).collect();
-            rows = keep.iter().map(|&i| rows[i]).collect();
-            truth = keep.iter().map(|&i| truth[i]).collect();
-            labels = keep.iter().map(|&i| cleaned[i].unwrap()).collect();
-            relabelling = Some(Relabelling {
-                changed,
-                accuracy_before: before,
-                accuracy_after: metrics::accuracy(&labels, &truth),
-            });
-        }
+        set.split_ids = split_ids;
+        Ok(set)
+    }
+
+    /// Probe relabelling, on the student's pretrained features of its training examples.
+    fn relabel(
+        &self,
+        spec: &RunSpec,
+        model: &Classifier,
+        set: &mut TrainingSet,
+        r: &labels::Relabel,
+    ) -> Result<Relabelling> {
+        let all = self.features(spec, model, set.split, &set.split_ids)?;
+        let probe = r.probe_labels(&select(&all, &set.rows), &set.labels, spec.seed);
+        let (cleaned, changed) = r.apply(&set.labels, &probe);
+        let before = metrics::accuracy(&set.labels, &set.truth);
+        let keep: Vec<usize> = (0..cleaned.len())
+            .filter(|&i| cleaned[i].is_some())
+            .collect();
+        set.retain(&keep, cleaned.into_iter().flatten().collect());
+        Ok(Relabelling {
+            changed,
+            accuracy_before: before,
+            accuracy_after: metrics::accuracy(&set.labels, &set.truth),
+        })
+    }
+
+    /// Train on the set (the whole model, or the head on cached features for a linear probe),
+    /// then predict train2 and test.
+    fn fit_and_predict(
+        &self,
+        spec: &RunSpec,
+        model: &mut Classifier,
+        set: &TrainingSet,
+        held_out: Option<&HeldOut>,
+        splits: &Splits,
+        dir: &Path,
+    ) -> Result<(TrainSummary, Predictions)> {
         let what = match &spec.supervisor {
             None => format!("{} (ground truth)", model.info.name),
             Some(s) => format!(
@@ -447,159 +745,128 @@ impl Runner {
                 spec.train.method()
             ),
         };
-        let log = dir.join("train_log.jsonl");
-        let test_ids = self.encode(spec, &model, "test", &splits.test)?;
-        let train2_ids = self.encode(spec, &model, "train2", &splits.train2)?;
-        let b = self.eval_batch_size;
-        let (training, predictions) = if spec.train.linear_probe {
-            // Linear probe: the frozen backbone's features, computed once per (model, task,
-            // seed, split) and shared by every probe that needs them.
-            let all = self.features(spec, &model, train_split, &train_ids)?;
-            let select = |rows: &[i64]| {
-                all.index_select(0, &Tensor::from_slice(rows).to_device(all.device()))
-            };
-            let feats = select(&rows);
-            let val_feats = val.as_ref().map(|v| select(&v.1));
-            let validation = val
-                .as_ref()
-                .zip(val_feats.as_ref())
-                .map(|(v, f)| train::Validation {
-                    inputs: train::Inputs::Features(f),
-                    labels: v.2.clone(),
-                    metric: v.3.metric,
-                    every: v.3.every,
-                });
-            let training = train::train(
-                &mut model,
-                train::Inputs::Features(&feats),
-                &labels,
-                &spec.train,
-                validation.as_ref(),
-                Some(&log),
-                &what,
-            )?;
-            let test_f = self.features(spec, &model, "test", &test_ids)?;
-            let train2_f = self.features(spec, &model, "train2", &train2_ids)?;
-            let predictions = Predictions {
-                train2: scatter(&train2_ids, train::predict_features(&model, &train2_f)),
-                test: scatter(&test_ids, train::predict_features(&model, &test_f)),
-            };
-            (training, predictions)
+        let test_ids = self.encode(spec, model, "test", &splits.test)?;
+        let train2_ids = self.encode(spec, model, "train2", &splits.train2)?;
+        // A linear probe reads the frozen backbone's features, computed once per (model,
+        // task, seed, split) and shared by every probe that needs them.
+        let features = if spec.train.linear_probe {
+            Some(self.features(spec, model, set.split, &set.split_ids)?)
         } else {
-            let validation = val.as_ref().map(|v| train::Validation {
-                inputs: train::Inputs::Tokens(&v.0),
-                labels: v.2.clone(),
-                metric: v.3.metric,
-                every: v.3.every,
-            });
-            let training = train::train(
-                &mut model,
-                train::Inputs::Tokens(&ids),
-                &labels,
-                &spec.train,
-                validation.as_ref(),
-                Some(&log),
-                &what,
-            )?;
-            let predictions = Predictions {
-                train2: scatter(&train2_ids, train::predict(&model, &kept(&train2_ids), b)),
-                test: scatter(&test_ids, train::predict(&model, &kept(&test_ids), b)),
-            };
-            (training, predictions)
+            None
         };
-        let (probs, truth): (Vec<[f32; 2]>, Vec<u8>) = predictions
-            .test
-            .iter()
-            .zip(&splits.test)
-            .filter_map(|(p, e)| p.map(|p| (p, e.label)))
-            .unzip();
-        if probs.is_empty() {
-            bail!(
-                "every test example is longer than max_ctx = {}",
-                spec.max_ctx
-            );
-        }
-        let mut analysis = Analysis {
-            auroc: metrics::auroc(&probs, &truth),
-            ece: Some(metrics::ece(&probs, &truth, 10)),
-            ..Default::default()
+        let train_feats = features.as_ref().map(|f| select(f, &set.rows));
+        let val_feats = features
+            .as_ref()
+            .zip(held_out)
+            .map(|(f, h)| select(f, &h.rows));
+        let inputs = match &train_feats {
+            Some(f) => train::Inputs::Features(f),
+            None => train::Inputs::Tokens(&set.ids),
         };
-        if let Some(sup) = &sup_preds {
-            let (mut s, mut w, mut t) = (Vec::new(), Vec::new(), Vec::new());
-            for ((a, b), e) in predictions.test.iter().zip(&sup.test).zip(&splits.test) {
-                if let (Some(a), Some(b)) = (a, b) {
-                    s.push(*a);
-                    w.push(*b);
-                    t.push(e.label);
-                }
-            }
-            let sup_hard: Vec<u8> = w.iter().map(metrics::hard).collect();
-            analysis.auroc_vs_supervisor = metrics::auroc(&s, &sup_hard);
-            (analysis.copied_mistakes, analysis.kept_correct) = metrics::imitation(&s, &w, &t);
-        }
-        let supervisor_accuracy = sup_preds.as_ref().map(|sup| {
-            let (p, t): (Vec<[f32; 2]>, Vec<u8>) = sup
-                .test
-                .iter()
-                .zip(&splits.test)
-                .filter_map(|(p, e)| Some(((*p)?, e.label)))
-                .unzip();
-            metrics::accuracy(&p, &t)
+        let validation = held_out.map(|h| train::Validation {
+            inputs: match &val_feats {
+                Some(f) => train::Inputs::Features(f),
+                None => train::Inputs::Tokens(&h.ids),
+            },
+            labels: h.labels.clone(),
+            metric: h.options.metric,
+            every: h.options.every,
         });
-        let supervisor_agreement = match &sup_preds {
-            None => None,
-            Some(sup) => {
-                let (a, b): (Vec<_>, Vec<_>) = predictions
-                    .test
-                    .iter()
-                    .zip(&sup.test)
-                    .filter_map(|(a, b)| Some(((*a)?, (*b)?)))
-                    .unzip();
-                Some(metrics::agreement(&a, &b))
-            }
+        let training = train::train(
+            model,
+            inputs,
+            &set.labels,
+            &spec.train,
+            validation.as_ref(),
+            Some(&dir.join("train_log.jsonl")),
+            &what,
+        )?;
+        let predict = |split: &str, ids: &[Option<Vec<i64>>]| -> Result<Vec<Option<[f32; 2]>>> {
+            let probs = if spec.train.linear_probe {
+                train::predict_features(model, &self.features(spec, model, split, ids)?)
+            } else {
+                train::predict(model, &kept(ids), self.eval_batch_size)
+            };
+            Ok(scatter(ids, probs))
         };
-        let result = RunResult {
-            hash: spec.hash(),
-            spec: spec.clone(),
-            model: model.info.clone(),
-            test_accuracy: metrics::accuracy(&probs, &truth),
-            supervisor_agreement,
-            supervisor_accuracy,
-            relabelling,
-            analysis,
-            n_train: ids.len(),
-            n_test: probs.len(),
-            n_dropped: (dropped_train, test_ids.len() - probs.len()),
-            training,
-            device: format!("{:?}", self.device),
+        let predictions = Predictions {
+            train2: predict("train2", &train2_ids)?,
+            test: predict("test", &test_ids)?,
+            test_labels: splits.test.iter().map(|e| e.label).collect(),
         };
-        if result.n_dropped != (0, 0) {
-            tracing::warn!(
-                "{}: dropped {} train and {} test examples longer than {} tokens",
-                what,
-                result.n_dropped.0,
-                result.n_dropped.1,
-                spec.max_ctx
-            );
-        }
-        if let Some(l) = &spec.train.lora {
-            model.save(&dir.join("model"), l.save)?;
-        }
-        store::write_json(&dir.join("predictions.json"), &predictions)?;
-        store::write_json(&dir.join("result.json"), &result)?;
-        self.trained.lock().unwrap().insert(hash);
-        Ok(result)
+        Ok((training, predictions))
     }
 }
 
-fn short_name(model: &str) -> String {
-    Path::new(model)
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_else(|| model.to_owned())
+/// Test metrics of a run's predictions: accuracy, AUROC, calibration, and for students how
+/// they relate to their supervisors. Counts and training fields are filled in by the caller.
+fn analyse(
+    spec: &RunSpec,
+    predictions: &Predictions,
+    supervision: Option<&Predictions>,
+    splits: &Splits,
+) -> Result<RunResult> {
+    let (probs, truth): (Vec<[f32; 2]>, Vec<u8>) = predictions
+        .test
+        .iter()
+        .zip(&splits.test)
+        .filter_map(|(p, e)| p.map(|p| (p, e.label)))
+        .unzip();
+    if probs.is_empty() {
+        bail!(
+            "every test example is longer than max_ctx = {}",
+            spec.max_ctx
+        );
+    }
+    let mut analysis = Analysis {
+        auroc: metrics::auroc(&probs, &truth),
+        ece: Some(metrics::ece(&probs, &truth, 10)),
+        ..Default::default()
+    };
+    let (mut supervisor_accuracy, mut supervisor_agreement) = (None, None);
+    if let Some(sup) = supervision {
+        // Test examples both the run and its supervisors kept.
+        let (mut s, mut w, mut t) = (Vec::new(), Vec::new(), Vec::new());
+        for ((a, b), e) in predictions.test.iter().zip(&sup.test).zip(&splits.test) {
+            if let (Some(a), Some(b)) = (a, b) {
+                s.push(*a);
+                w.push(*b);
+                t.push(e.label);
+            }
+        }
+        let sup_hard: Vec<u8> = w.iter().map(metrics::hard).collect();
+        analysis.auroc_vs_supervisor = metrics::auroc(&s, &sup_hard);
+        (analysis.copied_mistakes, analysis.kept_correct) = metrics::imitation(&s, &w, &t);
+        supervisor_agreement = Some(metrics::agreement(&s, &w));
+        let (p, t): (Vec<[f32; 2]>, Vec<u8>) = sup
+            .test
+            .iter()
+            .zip(&splits.test)
+            .filter_map(|(p, e)| Some(((*p)?, e.label)))
+            .unzip();
+        supervisor_accuracy = Some(metrics::accuracy(&p, &t));
+    }
+    Ok(RunResult {
+        hash: spec.hash(),
+        spec: spec.clone(),
+        model: ModelInfo::default(),
+        test_accuracy: metrics::accuracy(&probs, &truth),
+        supervisor_agreement,
+        supervisor_accuracy,
+        relabelling: None,
+        analysis,
+        n_train: 0,
+        n_test: probs.len(),
+        n_dropped: (0, predictions.test.len() - probs.len()),
+        training: TrainSummary::default(),
+        device: String::new(),
+        provenance: Provenance::default(),
+    })
 }
 
-/// The canonical name under which a model is hashed: absolute for folders, as given otherwise.
+pub use crate::model::short_name;
+
+/// The canonical name under which a model is stored: absolute for folders, as given otherwise.
 pub fn canonical_model(name: &str) -> String {
     // `absolute`, not `canonicalize`: a symlinked folder keeps its readable name.
     match std::path::absolute(name) {
@@ -608,26 +875,30 @@ pub fn canonical_model(name: &str) -> String {
     }
 }
 
-/// One weak-to-strong experiment: a weak supervisor, a strong ceiling, and a student per loss.
+/// One weak-to-strong experiment: weak supervisors (one, or several whose mean labels
+/// supervise), a strong ceiling, one student per set of options, and `iterations`
+/// strong-to-strong rounds after each student. `w2s run` and `w2s demo` run one.
 #[derive(Debug, Clone)]
 pub struct Experiment {
-    pub weak: RunSpec,
+    pub weak: Vec<RunSpec>,
     pub ceiling: RunSpec,
     pub students: Vec<RunSpec>,
+    pub iterations: usize,
 }
 
 /// The outcome of an [`Experiment`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Outcome {
     pub seed: u64,
+    /// Test accuracy of the supervision: the weak model's, or its ensemble's.
     pub weak: f64,
     pub ceiling: f64,
-    /// (loss name, student accuracy, PGR, agreement with the supervisor)
     pub students: Vec<StudentOutcome>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StudentOutcome {
+    /// The method's name (`xent`, `logconf+es`, ...), with the round after the first.
     pub loss: String,
     pub accuracy: f64,
     pub pgr: Option<f64>,
@@ -635,87 +906,112 @@ pub struct StudentOutcome {
 }
 
 impl Experiment {
-    /// Build the runs of one experiment from a weak and a strong model and their options:
-    /// one student per loss, with the rest of the strong model's options. Ground-truth runs
-    /// drop what only students use (see [`TrainOptions::for_ground_truth`]).
+    /// The runs of one experiment: each weak model (with its options) trained on ground
+    /// truth, the strong model's ceiling, and one student per entry of `students`. Ground-truth
+    /// runs drop what only students use (see [`TrainOptions::for_ground_truth`]), so every
+    /// method shares them.
     pub fn new(
-        data: DataSpec,
+        data: &DataSpec,
+        seed: u64,
+        max_ctx: usize,
+        weak: &[(&str, TrainOptions)],
+        strong: (&str, TrainOptions),
+        students: &[TrainOptions],
+    ) -> Result<Experiment> {
+        let weak = weak
+            .iter()
+            .map(|(m, o)| RunSpec::ground_truth(data, seed, max_ctx, m, o.for_ground_truth()))
+            .collect::<Result<Vec<_>>>()?;
+        let ceiling =
+            RunSpec::ground_truth(data, seed, max_ctx, strong.0, strong.1.for_ground_truth())?;
+        let students = students
+            .iter()
+            .map(|train| ceiling.student(train.clone(), &weak))
+            .collect();
+        Ok(Experiment {
+            weak,
+            ceiling,
+            students,
+            iterations: 0,
+        })
+    }
+
+    /// One student per loss, each with the rest of the strong model's options.
+    pub fn per_loss(
+        data: &DataSpec,
         seed: u64,
         max_ctx: usize,
         weak: (&str, TrainOptions),
         strong: (&str, TrainOptions),
         losses: &[crate::loss::Loss],
-    ) -> Experiment {
-        let student_options: Vec<TrainOptions> = losses
+    ) -> Result<Experiment> {
+        let students: Vec<TrainOptions> = losses
             .iter()
             .map(|loss| TrainOptions {
                 loss: loss.clone(),
                 ..strong.1.clone()
             })
             .collect();
-        Experiment::with_students(data, seed, max_ctx, weak, strong, &student_options)
+        Experiment::new(data, seed, max_ctx, &[weak], strong, &students)
     }
 
-    /// As [`Experiment::new`], with each student's options given in full.
-    pub fn with_students(
-        data: DataSpec,
-        seed: u64,
-        max_ctx: usize,
-        weak: (&str, TrainOptions),
-        strong: (&str, TrainOptions),
-        students: &[TrainOptions],
-    ) -> Experiment {
-        let gt = |model: &str, train: TrainOptions| RunSpec {
-            format: RESULTS_FORMAT,
-            data: data.clone(),
-            seed,
-            model: canonical_model(model),
-            train,
-            max_ctx,
-            supervisor: None,
-            co_supervisors: Vec::new(),
-        };
-        let weak_spec = gt(
-            weak.0,
-            TrainOptions {
-                relabel: None,
-                ..weak.1
-            },
-        );
-        let ceiling = gt(strong.0, strong.1.for_ground_truth());
-        let students = students
-            .iter()
-            .map(|train| RunSpec {
-                train: train.clone(),
-                supervisor: Some(Box::new(weak_spec.clone())),
-                ..ceiling.clone()
-            })
-            .collect();
-        Experiment {
-            weak: weak_spec,
-            ceiling,
-            students,
+    /// Every run, supervisors first.
+    pub fn runs(&self) -> Vec<RunSpec> {
+        let mut out = self.weak.clone();
+        out.push(self.ceiling.clone());
+        for s in &self.students {
+            let mut last = s.clone();
+            out.push(last.clone());
+            for _ in 0..self.iterations {
+                last = last.next_round();
+                out.push(last.clone());
+            }
         }
+        out
     }
 
     pub fn run(&self, runner: &Runner) -> Result<Outcome> {
-        let weak = runner.run(&self.weak)?.test_accuracy;
+        let mut weak = runner.run(&self.weak[0])?.test_accuracy;
         let ceiling = runner.run(&self.ceiling)?.test_accuracy;
         let mut students = Vec::new();
         for s in &self.students {
-            let r = runner.run(s)?;
-            students.push(StudentOutcome {
-                loss: s.train.method(),
-                accuracy: r.test_accuracy,
-                pgr: metrics::pgr(weak, ceiling, r.test_accuracy),
-                agreement: r.supervisor_agreement,
-            });
+            let mut spec = s.clone();
+            for round in 0..=self.iterations {
+                let r = runner.run(&spec)?;
+                if round == 0 && self.weak.len() > 1 {
+                    // The supervisor of record is the ensemble: its accuracy is the baseline.
+                    weak = r.supervisor_accuracy.unwrap_or(weak);
+                }
+                let loss = match round {
+                    0 => spec.train.method(),
+                    n => format!("{} round {}", spec.train.method(), n + 1),
+                };
+                students.push(StudentOutcome {
+                    loss,
+                    accuracy: r.test_accuracy,
+                    pgr: None,
+                    agreement: r.supervisor_agreement,
+                });
+                spec = spec.next_round();
+            }
+        }
+        for s in &mut students {
+            s.pgr = metrics::pgr(weak, ceiling, s.accuracy);
         }
         Ok(Outcome {
-            seed: self.weak.seed,
+            seed: self.ceiling.seed,
             weak,
             ceiling,
             students,
         })
+    }
+
+    /// The last round of the first student: where `w2s run` says the result is stored.
+    pub fn last_student(&self) -> Option<RunSpec> {
+        let mut s = self.students.first()?.clone();
+        for _ in 0..self.iterations {
+            s = s.next_round();
+        }
+        Some(s)
     }
 }

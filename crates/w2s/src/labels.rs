@@ -7,7 +7,10 @@
 //! others, so no example vouches for itself:
 //! - `knn`: the mean weak P(1) of its `k` nearest neighbours (cosine similarity);
 //! - `logreg`: L2-regularised logistic regression fitted to the weak soft labels, cross-fitted
-//!   over two halves (each half is predicted by the probe fitted on the other).
+//!   over two halves (each half is predicted by the probe fitted on the other);
+//! - `knn_eleuther`: EleutherAI/w2s's own kNN (Euclidean, the example among its own `k` = 20
+//!   neighbours), which by default relabels every example with the probe, as their
+//!   `probe_relabel` does (`knn_eleuther_filter` drops the 10% that disagree most).
 //!
 //! Then the `fraction` of examples where probe and weak label differ most are relabelled with
 //! the probe's P(1) (`action = "relabel"`) or left out (`action = "filter"`).
@@ -41,6 +44,12 @@ pub enum Probe {
         #[serde(default = "l2")]
         l2: f64,
     },
+    /// EleutherAI/w2s's `KnnProbe`: Euclidean distance, the example itself among its
+    /// neighbours (it is fitted and applied on the same activations).
+    KnnEleuther {
+        #[serde(default = "twenty")]
+        k: usize,
+    },
 }
 
 fn twenty() -> usize {
@@ -64,6 +73,7 @@ impl Relabel {
         let probe = match self.probe {
             Probe::Knn { .. } => "knn",
             Probe::Logreg { .. } => "logreg",
+            Probe::KnnEleuther { .. } => "knn_eleuther",
         };
         match self.action {
             Action::Relabel => probe.to_owned(),
@@ -76,6 +86,7 @@ impl Relabel {
         match self.probe {
             Probe::Knn { k } => knn(features, labels, k),
             Probe::Logreg { l2 } => logreg_cross_fitted(features, labels, l2, seed),
+            Probe::KnnEleuther { k } => knn_euclidean_with_self(features, labels, k),
         }
     }
 
@@ -112,14 +123,32 @@ pub fn knn(features: &Tensor, labels: &[[f32; 2]], k: usize) -> Vec<f32> {
     let mut sim = x.matmul(&x.tr());
     let _ = sim.fill_diagonal_(f64::NEG_INFINITY, false);
     let idx = sim.topk(k, 1, true, true).1;
-    let p1 =
-        Tensor::from_slice(&labels.iter().map(|l| l[1]).collect::<Vec<_>>()).to_device(x.device());
+    neighbours_mean(&idx, labels)
+}
+
+/// The mean weak P(1) over each row of neighbour indices `idx` `[n, k]`.
+fn neighbours_mean(idx: &Tensor, labels: &[[f32; 2]]) -> Vec<f32> {
+    let (n, k) = idx.size2().expect("[n, k] indices");
+    let p1 = Tensor::from_slice(&labels.iter().map(|l| l[1]).collect::<Vec<_>>())
+        .to_device(idx.device());
     let mean = p1
         .index_select(0, &idx.view(-1))
         .view([n, k])
         .mean_dim(1, false, Kind::Float)
         .to_device(Device::Cpu);
     Vec::<f32>::try_from(mean).expect("f32 labels")
+}
+
+/// Mean weak P(1) over each example's `k` nearest neighbours by Euclidean distance, itself
+/// included (EleutherAI/w2s `probe.py`'s `KnnProbe`).
+pub fn knn_euclidean_with_self(features: &Tensor, labels: &[[f32; 2]], k: usize) -> Vec<f32> {
+    let _guard = tch::no_grad_guard();
+    let n = labels.len() as i64;
+    let k = (k as i64).clamp(1, n.max(1));
+    let x = features.to_kind(Kind::Float);
+    let dist = Tensor::cdist(&x, &x, 2.0, None::<i64>);
+    let idx = dist.topk(k, 1, false, true).1;
+    neighbours_mean(&idx, labels)
 }
 
 /// Logistic regression of the soft weak labels on standardised features, fitted on one half
@@ -237,6 +266,27 @@ mod tests {
         let p2 = knn(&f, &labels, 2);
         assert_eq!(p2[0], 0.0);
         assert_eq!(p2[1], 0.5);
+    }
+
+    #[test]
+    fn eleuther_knn_counts_the_example_itself_by_euclidean_distance() {
+        // Points 0, 1, 5, 6 on a line; only the first is labelled 1. With k = 1 each point
+        // is its own nearest neighbour; with k = 2 point 0 averages itself and point 1.
+        let f = Tensor::from_slice(&[0.0f32, 1.0, 5.0, 6.0]).view([4, 1]);
+        let labels = [[0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [1.0, 0.0]];
+        assert_eq!(
+            knn_euclidean_with_self(&f, &labels, 1),
+            vec![1.0, 0.0, 0.0, 0.0]
+        );
+        assert_eq!(
+            knn_euclidean_with_self(&f, &labels, 2),
+            vec![0.5, 0.5, 0.0, 0.0]
+        );
+        // Relabelling by name replaces every label, as EleutherAI/w2s does.
+        let r = crate::config::RelabelField::Name("knn_eleuther".into())
+            .resolve()
+            .unwrap();
+        assert_eq!((r.name().as_str(), r.fraction), ("knn_eleuther", 1.0));
     }
 
     #[test]

@@ -9,9 +9,12 @@
 //! - `product`: labels^alpha * predictions^beta, renormalised.
 //!
 //! Later work added (sources in `docs/METHODS.md`):
-//! - `entropy` (EleutherAI/w2s's `log_entropy_loss`; Reed et al. 2014's soft bootstrapping):
+//! - `entropy` (Reed et al. 2014's soft bootstrapping, as in EleutherAI/w2s's `entropy` loss):
 //!   like `logconf` but the student's own *soft* prediction, not hardened, so the auxiliary
 //!   term is the student's entropy: `(1 - c) CE(p, labels) + c H(p)`;
+//!   `entropy_eleuther` is what EleutherAI/w2s's `sft.py` runs for `entropy`
+//!   (`log_confidence_loss(harden=False)`): the target `(1 - c) labels + c p`, with `p`
+//!   detached, so the confidence term carries no gradient;
 //! - `window` (EleutherAI/w2s's confidence window): cross-entropy only on examples whose weak
 //!   label lies within `radius` of 0.5 (or, with `on = "student"`, whose student prediction
 //!   does, as EleutherAI/w2s does), averaged over the whole batch;
@@ -71,6 +74,11 @@ pub enum Loss {
         aux_coef: f64,
         #[serde(default = "fifth")]
         warmup_frac: f64,
+        /// EleutherAI/w2s's computation (`entropy_eleuther`): the student's prediction
+        /// enters the target detached, so the confidence term adds no gradient and the
+        /// loss's gradient is `(1 - c)` times cross-entropy's.
+        #[serde(default, skip_serializing_if = "is_false")]
+        detached: bool,
     },
     Window {
         #[serde(default = "window_radius")]
@@ -110,6 +118,10 @@ fn window_radius() -> f64 {
 /// Labels are clamped here before taking logs (reverse KL against hard labels).
 const LOG_FLOOR: f64 = 1e-6;
 
+fn is_false(b: &bool) -> bool {
+    !b
+}
+
 fn half() -> f64 {
     0.5
 }
@@ -130,9 +142,10 @@ impl Loss {
                 warmup_frac: 0.2,
                 warmup: Warmup::Linear,
             },
+            // The reference's `logconf_loss_fn` defaults: warmup_frac = 0.1.
             "logconf_reference" => Loss::Logconf {
                 aux_coef: 0.5,
-                warmup_frac: 0.2,
+                warmup_frac: 0.1,
                 warmup: Warmup::ReferenceJump,
             },
             "product" => Loss::Product {
@@ -142,6 +155,12 @@ impl Loss {
             "entropy" => Loss::Entropy {
                 aux_coef: 0.5,
                 warmup_frac: 0.2,
+                detached: false,
+            },
+            "entropy_eleuther" => Loss::Entropy {
+                aux_coef: 0.5,
+                warmup_frac: 0.2,
+                detached: true,
             },
             "window" => Loss::Window {
                 radius: 0.15,
@@ -161,12 +180,13 @@ impl Loss {
     }
 
     /// Every name [`Loss::from_name`] knows.
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 10] = [
         "xent",
         "logconf",
         "logconf_reference",
         "product",
         "entropy",
+        "entropy_eleuther",
         "window",
         "kl",
         "reverse_kl",
@@ -183,6 +203,7 @@ impl Loss {
             } => "logconf_reference",
             Loss::Logconf { .. } => "logconf",
             Loss::Product { .. } => "product",
+            Loss::Entropy { detached: true, .. } => "entropy_eleuther",
             Loss::Entropy { .. } => "entropy",
             Loss::Window { .. } => "window",
             Loss::Kl { reverse: false } => "kl",
@@ -202,6 +223,7 @@ impl Loss {
             Loss::Entropy {
                 aux_coef,
                 warmup_frac,
+                ..
             } if warmup_frac > 0.0 => aux_coef * (step_frac / warmup_frac).min(1.0),
             Loss::Entropy { aux_coef, .. } => aux_coef,
             Loss::Adaptive { warmup_frac, .. } if warmup_frac > 0.0 => {
@@ -232,6 +254,11 @@ impl Loss {
         let labels = labels.to_kind(Kind::Float);
         match *self {
             Loss::Xent | Loss::Kl { .. } => labels,
+            // EleutherAI/w2s: `labels (1 - c) + p.detach() c`, the student's soft prediction.
+            Loss::Entropy { detached: true, .. } => {
+                let c = self.aux_weight(step_frac);
+                labels * (1.0 - c) + logits.detach().softmax(-1, Kind::Float) * c
+            }
             Loss::Entropy { .. } => labels * (1.0 - self.aux_weight(step_frac)),
             Loss::Window { radius, on } => {
                 let p1 = match on {
@@ -294,7 +321,9 @@ impl Loss {
         let ce = soft_cross_entropy(logits, target);
         match *self {
             // The student's own entropy: CE(p, p) with the gradient flowing through both.
-            Loss::Entropy { .. } => {
+            Loss::Entropy {
+                detached: false, ..
+            } => {
                 let logp = logits.log_softmax(-1, Kind::Float);
                 let entropy = -(logp.exp() * &logp)
                     .sum_dim_intlist(1, false, Kind::Float)
@@ -387,13 +416,23 @@ mod tests {
         assert!((fixed.aux_weight(0.1) - 0.25).abs() < 1e-12);
         assert_eq!(fixed.aux_weight(0.2), 0.5);
         assert_eq!(fixed.aux_weight(0.9), 0.5);
+        // openai/weak-to-strong `logconf_loss_fn(aux_coef=0.5, warmup_frac=0.1)`:
+        // `coef = 1.0 if step_frac > 0.1 else step_frac; coef *= 0.5`, evaluated by hand.
         let reference = Loss::from_name("logconf_reference").unwrap();
-        assert!((reference.aux_weight(0.2) - 0.1).abs() < 1e-12);
-        assert_eq!(
-            reference.aux_weight(0.21),
-            0.5,
-            "the reference jumps after warm-up"
-        );
+        for (step_frac, coef) in [
+            (0.0, 0.0),
+            (0.05, 0.025),
+            (0.1, 0.05),
+            (0.100001, 0.5),
+            (0.2, 0.5),
+            (0.9, 0.5),
+        ] {
+            let got = reference.aux_weight(step_frac);
+            assert!(
+                (got - coef).abs() < 1e-12,
+                "at {step_frac}: {got} vs {coef}"
+            );
+        }
     }
 
     #[test]
@@ -446,6 +485,26 @@ mod tests {
         for i in 0..2 {
             let expected = 0.75 * (p[i] - y[i]) + 0.25 * (-p[i] * (p[i].ln() + h));
             assert!((g[i] as f64 - expected).abs() < 1e-6, "{g:?}");
+        }
+    }
+
+    #[test]
+    fn entropy_eleuther_has_a_detached_confidence_term() {
+        // EleutherAI/w2s: target = (1 - c) y + c p with p detached, c = 0.25; value
+        // CE(p, target) = (1 - c) CE(p, y) + c H(p), the same value as `entropy`...
+        let labels = t(&[[0.2, 0.8]]);
+        let ce = -(0.2 * 0.25f64.ln() + 0.8 * 0.75f64.ln());
+        let h = -(0.25 * 0.25f64.ln() + 0.75 * 0.75f64.ln());
+        let loss = Loss::from_name("entropy_eleuther").unwrap();
+        assert_eq!(loss.name(), "entropy_eleuther");
+        let got = scalar(&loss_value(&loss, &quarter(1), &labels, 0.1));
+        assert!((got - (0.75 * ce + 0.25 * h)).abs() < 1e-6, "{got}");
+        // ...but the gradient is p - target = (1 - c)(p - y): no entropy term.
+        let logits = quarter(1).set_requires_grad(true);
+        loss_value(&loss, &logits, &labels, 0.1).backward();
+        let g = Vec::<f32>::try_from(logits.grad().view(-1)).unwrap();
+        for (i, (p, y)) in [(0.25f64, 0.2f64), (0.75, 0.8)].iter().enumerate() {
+            assert!((g[i] as f64 - 0.75 * (p - y)).abs() < 1e-6, "{g:?}");
         }
     }
 

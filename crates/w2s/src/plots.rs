@@ -115,7 +115,7 @@ where
         .iter()
         .fold((f64::MAX, 1.0f64), |(a, b), &s| (a.min(s), b.max(s)));
     let xmin = if xmin == f64::MAX { 1.0 } else { xmin };
-    let pgrs: Vec<f64> = rows.iter().map(|r| r.pgr.unwrap().0).collect();
+    let pgrs: Vec<f64> = rows.iter().map(|r| r.pgr.unwrap().value).collect();
     let ylo = pgrs.iter().copied().fold(0.0, f64::min) - 0.1;
     let yhi = pgrs.iter().copied().fold(1.0, f64::max) + 0.1;
     let mut chart = ChartBuilder::on(area)
@@ -135,7 +135,7 @@ where
         rows.iter().map(|r| {
             (
                 r.chain[0].as_str(),
-                (r.strong_parameters.max(1) as f64, r.pgr.unwrap().0),
+                (r.strong_parameters.max(1) as f64, r.pgr.unwrap().value),
             )
         }),
     )?;
@@ -229,4 +229,71 @@ pub fn write_plots(rows: &[SweepRow], out: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(written)
+}
+
+/// One step of a run's `train_log.jsonl`.
+#[derive(serde::Deserialize)]
+struct Step {
+    step: usize,
+    loss: f64,
+    train_accuracy: f64,
+}
+
+/// One quantity of a logged step.
+type StepValue = fn(&Step) -> f64;
+
+/// Loss and training accuracy against the step, two panels, as an SVG string.
+fn curve_svg(steps: &[Step]) -> Result<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (760, 240)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let panels = root.split_evenly((1, 2));
+        let last = steps.last().map_or(1, |s| s.step.max(1)) as f64;
+        let series: [(&str, StepValue); 2] = [
+            ("loss", |s| s.loss),
+            ("train accuracy", |s| s.train_accuracy),
+        ];
+        for (panel, (name, value)) in panels.iter().zip(series) {
+            let hi = steps.iter().map(value).fold(0.0, f64::max).max(1e-3) * 1.05;
+            let mut chart = ChartBuilder::on(panel)
+                .caption(name, ("sans-serif", 14))
+                .margin(8)
+                .x_label_area_size(28)
+                .y_label_area_size(40)
+                .build_cartesian_2d(0.0..last, 0.0..hi)?;
+            chart.configure_mesh().x_desc("step").draw()?;
+            chart.draw_series(LineSeries::new(
+                steps.iter().map(|s| (s.step as f64, value(s))),
+                series_color(0).stroke_width(2),
+            ))?;
+        }
+        root.present()?;
+    }
+    Ok(svg)
+}
+
+/// Every run's training curves under a results folder: (`task/run folder`, SVG), for the
+/// HTML report. Runs without a log (or with an empty one) are skipped.
+pub fn training_curves(results: &Path) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for (dir, _) in crate::store::collect(results)? {
+        let Ok(text) = std::fs::read_to_string(dir.join("train_log.jsonl")) else {
+            continue;
+        };
+        let steps: Vec<Step> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if steps.is_empty() {
+            continue;
+        }
+        let name = dir
+            .strip_prefix(results)
+            .unwrap_or(&dir)
+            .to_string_lossy()
+            .into_owned();
+        out.push((name, curve_svg(&steps)?));
+    }
+    Ok(out)
 }

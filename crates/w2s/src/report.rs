@@ -1,6 +1,9 @@
-//! Tables for the terminal.
+//! What the results say: the per-seed table of `w2s demo` and `w2s run`, and for a results
+//! folder the sweep report (rows per supervision chain and method, PGR aggregated over seeds
+//! with intervals from resampling test examples, medians), as text, HTML, CSV and Parquet.
 
-use crate::experiment::Outcome;
+use crate::experiment::{Outcome, RunResult, RunSpec};
+use crate::model::short_name;
 
 fn pct(x: f64) -> String {
     format!("{:.1}", 100.0 * x)
@@ -104,20 +107,98 @@ mod tests {
     }
 }
 
-/// One line of a sweep report: a supervision chain (weak -> ... -> strong) and a loss,
+/// A stored run as the report reads it: its result, and its test predictions with the true
+/// labels (what the bootstrap over test examples resamples).
+#[derive(Debug, Clone)]
+pub struct ReportRun {
+    pub result: RunResult,
+    pub test: Vec<Option<[f32; 2]>>,
+    pub labels: Vec<u8>,
+}
+
+/// Every complete run under `results`, with its test predictions.
+pub fn load_runs(results: &std::path::Path) -> anyhow::Result<Vec<ReportRun>> {
+    crate::store::collect(results)?
+        .into_iter()
+        .map(|(dir, result)| {
+            let p: crate::experiment::Predictions =
+                crate::store::read_json(&dir.join("predictions.json"))?;
+            Ok(ReportRun {
+                result,
+                test: p.test,
+                labels: p.test_labels,
+            })
+        })
+        .collect()
+}
+
+/// How seeds are combined into one PGR per row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Aggregate {
+    /// openai/weak-to-strong's: mean weak, ceiling and student accuracy over seeds, then PGR.
+    #[default]
+    Reference,
+    /// The mean of per-seed PGRs, over the seeds whose ceiling beats their weak model.
+    PerSeed,
+}
+
+impl std::str::FromStr for Aggregate {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Aggregate> {
+        match s {
+            "reference" => Ok(Aggregate::Reference),
+            "per-seed" => Ok(Aggregate::PerSeed),
+            _ => anyhow::bail!("unknown aggregation `{s}`: use reference or per-seed"),
+        }
+    }
+}
+
+/// A value with its 95% bootstrap interval (resampling test examples).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Interval {
+    pub value: f64,
+    pub lo: f64,
+    pub hi: f64,
+}
+
+/// One seed of a row, before aggregation.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SeedValues {
+    pub seed: u64,
+    pub weak: f64,
+    pub ceiling: f64,
+    pub student: f64,
+    /// This seed's own PGR (None where its ceiling does not beat its weak model).
+    pub pgr: Option<f64>,
+}
+
+/// One line of a sweep report: a supervision chain (weak -> ... -> strong) and a method,
 /// aggregated over seeds.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SweepRow {
     pub dataset: String,
+    /// Train and test examples asked for.
+    pub n_docs: usize,
+    pub n_test_docs: usize,
     /// Model names from the root weak supervisor to the student.
     pub chain: Vec<String>,
     pub loss: String,
+    pub aggregate: Aggregate,
+    /// Every seed found, with its own values.
+    pub per_seed: Vec<SeedValues>,
+    /// The seeds the aggregate uses (per-seed aggregation leaves out seeds whose ceiling does
+    /// not beat their weak model).
     pub seeds: Vec<u64>,
+    /// Mean accuracies over the used seeds.
     pub weak: f64,
     pub ceiling: f64,
     pub student: f64,
-    /// Mean PGR over seeds with its 95% bootstrap interval; None where ceiling <= weak.
-    pub pgr: Option<(f64, f64, f64)>,
+    /// Ceiling minus weak accuracy, with its interval.
+    pub gap: Interval,
+    /// PGR with its interval; None where the gap is not clearly above noise (its interval
+    /// reaches zero), or no seed has a ceiling above its weak model.
+    pub pgr: Option<Interval>,
     pub agreement: f64,
     /// Parameters of the student (strong) model.
     pub strong_parameters: i64,
@@ -127,115 +208,318 @@ impl SweepRow {
     /// "mean [low, high]", or why there is no PGR.
     fn pgr_cell(&self) -> String {
         match self.pgr {
-            Some((m, lo, hi)) => format!("{m:+.2} [{lo:+.2}, {hi:+.2}]"),
-            None => "n/a (ceiling <= weak)".into(),
+            Some(p) => format!("{:+.2} [{:+.2}, {:+.2}]", p.value, p.lo, p.hi),
+            None => "no measurable gap".into(),
         }
     }
-}
 
-fn short(model: &str) -> String {
-    std::path::Path::new(model)
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_else(|| model.to_owned())
-}
-
-/// Aggregate stored runs into rows: every student whose root supervisor and strong ceiling
-/// (same task, seed, options) are also among `runs`.
-pub fn sweep_rows(runs: &[crate::experiment::RunResult]) -> Vec<SweepRow> {
-    use std::collections::BTreeMap;
-    let data_key = |r: &crate::experiment::RunResult| serde_json::to_string(&r.spec.data).unwrap();
-    // Ground-truth accuracy by (task, seed, model): the ceiling of a student is the ground-truth
-    // run of its own model.
-    let mut gt: BTreeMap<(String, u64, String), f64> = BTreeMap::new();
-    for r in runs.iter().filter(|r| r.spec.is_ground_truth()) {
-        gt.insert(
-            (data_key(r), r.spec.seed, r.spec.model.clone()),
-            r.test_accuracy,
-        );
+    fn per_seed_cell(&self) -> String {
+        self.per_seed
+            .iter()
+            .map(|s| s.pgr.map_or("n/a".into(), |p| format!("{p:+.2}")))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
-    let ensemble_accuracy: BTreeMap<String, Option<f64>> = runs
-        .iter()
-        .filter(|r| !r.spec.co_supervisors.is_empty())
-        .map(|r| (r.hash.clone(), r.supervisor_accuracy))
-        .collect();
-    type Key = (String, String, Vec<String>, String);
-    /// (seed, weak, ceiling, student, agreement)
-    type Seed = (u64, f64, f64, f64, f64);
-    let mut groups: BTreeMap<Key, Vec<Seed>> = BTreeMap::new();
-    let mut sizes: BTreeMap<String, i64> = BTreeMap::new();
-    for r in runs.iter().filter(|r| !r.spec.is_ground_truth()) {
-        let mut chain = vec![r.spec.model.clone()];
-        let mut sup = r.spec.supervisor.as_deref();
-        let mut root = None;
-        let mut parent = &r.spec;
-        while let Some(s) = sup {
-            // Several supervisors show as one link, `a+b`.
-            let mut link = s.model.clone();
-            for c in &parent.co_supervisors {
-                link = format!("{link}+{}", short(&c.model));
+
+    /// Why this row, or some of its seeds, are left out of the medians.
+    fn left_out(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let name = format!("{} {}", self.chain.join(" -> "), self.loss);
+        for s in &self.per_seed {
+            if !self.seeds.contains(&s.seed) {
+                out.push(format!(
+                    "{name}, seed {}: ceiling {} <= weak {}",
+                    s.seed,
+                    pct(s.ceiling),
+                    pct(s.weak)
+                ));
             }
-            chain.push(link);
-            root = Some((s, parent));
-            parent = s;
-            sup = s.supervisor.as_deref();
         }
-        chain.reverse();
-        let (Some((root, root_student)), dk) = (root, data_key(r)) else {
-            continue;
-        };
-        sizes.insert(r.spec.model.clone(), r.model.parameters);
-        // The weak baseline is the root supervisor's accuracy, or its ensemble's.
-        let weak = if root_student.co_supervisors.is_empty() {
-            gt.get(&(dk.clone(), r.spec.seed, root.model.clone()))
-                .copied()
-        } else {
-            ensemble_accuracy
-                .get(&root_student.hash())
-                .copied()
-                .flatten()
-        };
-        let ceiling = gt.get(&(dk.clone(), r.spec.seed, r.spec.model.clone()));
-        if let (Some(w), Some(&c)) = (weak, ceiling) {
-            // Options are part of the key: two settings of one method stay two rows.
-            let options = crate::store::config_hash(&r.spec.train);
-            let key = (
-                r.spec.data.name.clone(),
-                format!("{dk}{options}"),
-                chain,
-                r.spec.train.method(),
-            );
-            groups.entry(key).or_default().push((
-                r.spec.seed,
-                w,
-                c,
-                r.test_accuracy,
-                r.supervisor_agreement.unwrap_or(f64::NAN),
+        if self.pgr.is_none() {
+            out.push(format!(
+                "{name}: no measurable gap: ceiling - weak = {:+.1} points [{:+.1}, {:+.1}]",
+                100.0 * self.gap.value,
+                100.0 * self.gap.lo,
+                100.0 * self.gap.hi
             ));
         }
+        out
+    }
+
+    fn is_direct(&self) -> bool {
+        self.chain.len() == 2 && self.chain[0] != self.chain[1]
+    }
+}
+
+/// Resamples of the test examples for every interval.
+const RESAMPLES: usize = 1000;
+
+/// Per test example: 1 if right, 0 if wrong, None where the run dropped it.
+fn correct(test: &[Option<[f32; 2]>], labels: &[u8]) -> Vec<Option<f64>> {
+    test.iter()
+        .zip(labels)
+        .map(|(p, &l)| p.map(|p| (crate::metrics::hard(&p) == l) as u8 as f64))
+        .collect()
+}
+
+/// Mean of the present values at `idx` (all positions when `idx` is None).
+fn mean_at(v: &[Option<f64>], idx: Option<&[usize]>) -> f64 {
+    let (mut sum, mut n) = (0.0, 0usize);
+    let mut add = |x: &Option<f64>| {
+        if let Some(x) = x {
+            sum += x;
+            n += 1;
+        }
+    };
+    match idx {
+        Some(idx) => idx.iter().for_each(|&i| add(&v[i])),
+        None => v.iter().for_each(&mut add),
+    }
+    sum / n.max(1) as f64
+}
+
+/// One seed's three runs on its test split, as right/wrong per example.
+struct SeedRuns {
+    seed: u64,
+    weak: Vec<Option<f64>>,
+    ceiling: Vec<Option<f64>>,
+    student: Vec<Option<f64>>,
+    agreement: f64,
+}
+
+/// (weak, ceiling, student) mean accuracies of each seed, on `idx[k]` for seed k (or on
+/// everything).
+type Accuracies = Vec<(f64, f64, f64)>;
+
+/// Gap and PGR of one set of per-seed accuracies under `aggregate`; `used` says which seeds
+/// count (per-seed aggregation).
+fn gap_and_pgr(acc: &Accuracies, used: &[bool], aggregate: Aggregate) -> (f64, Option<f64>) {
+    let pick: Vec<&(f64, f64, f64)> = acc.iter().zip(used).filter(|x| *x.1).map(|x| x.0).collect();
+    let n = pick.len().max(1) as f64;
+    let mean = |f: fn(&(f64, f64, f64)) -> f64| pick.iter().map(|x| f(x)).sum::<f64>() / n;
+    let gap = mean(|x| x.1 - x.0);
+    let pgr = match aggregate {
+        Aggregate::Reference => crate::metrics::pgr(mean(|x| x.0), mean(|x| x.1), mean(|x| x.2)),
+        Aggregate::PerSeed => {
+            let v: Vec<f64> = pick
+                .iter()
+                .filter_map(|x| crate::metrics::pgr(x.0, x.1, x.2))
+                .collect();
+            (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+        }
+    };
+    (gap, pgr)
+}
+
+/// What names a row, before its seeds are aggregated.
+struct RowName {
+    dataset: String,
+    sizes: (usize, usize),
+    chain: Vec<String>,
+    loss: String,
+    strong_parameters: i64,
+}
+
+/// Aggregate one row's seeds: point values, then intervals from resampling each seed's test
+/// examples (the same draw for its weak, ceiling and student runs), ChaCha8-seeded.
+fn aggregate_row(name: RowName, seeds: &[SeedRuns], aggregate: Aggregate) -> SweepRow {
+    use rand::{Rng, SeedableRng};
+    let point: Accuracies = seeds
+        .iter()
+        .map(|s| {
+            (
+                mean_at(&s.weak, None),
+                mean_at(&s.ceiling, None),
+                mean_at(&s.student, None),
+            )
+        })
+        .collect();
+    let used: Vec<bool> = match aggregate {
+        Aggregate::Reference => vec![true; seeds.len()],
+        Aggregate::PerSeed => point.iter().map(|x| x.1 > x.0).collect(),
+    };
+    let per_seed = seeds
+        .iter()
+        .zip(&point)
+        .map(|(s, x)| SeedValues {
+            seed: s.seed,
+            weak: x.0,
+            ceiling: x.1,
+            student: x.2,
+            pgr: crate::metrics::pgr(x.0, x.1, x.2),
+        })
+        .collect();
+    let used_seeds = seeds
+        .iter()
+        .zip(&used)
+        .filter(|x| *x.1)
+        .map(|x| x.0.seed)
+        .collect();
+    let n_used = used.iter().filter(|u| **u).count().max(1) as f64;
+    let means = [0, 1, 2].map(|k| {
+        point
+            .iter()
+            .zip(&used)
+            .filter(|x| *x.1)
+            .map(|(x, _)| [x.0, x.1, x.2][k])
+            .sum::<f64>()
+            / n_used
+    });
+    let (gap, pgr) = gap_and_pgr(&point, &used, aggregate);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let (mut gaps, mut pgrs) = (Vec::with_capacity(RESAMPLES), Vec::with_capacity(RESAMPLES));
+    for _ in 0..RESAMPLES {
+        let acc: Accuracies = seeds
+            .iter()
+            .map(|s| {
+                let n = s.weak.len();
+                let idx: Vec<usize> = (0..n).map(|_| rng.gen_range(0..n)).collect();
+                (
+                    mean_at(&s.weak, Some(&idx)),
+                    mean_at(&s.ceiling, Some(&idx)),
+                    mean_at(&s.student, Some(&idx)),
+                )
+            })
+            .collect();
+        let (g, p) = gap_and_pgr(&acc, &used, aggregate);
+        gaps.push(g);
+        pgrs.extend(p);
+    }
+    let interval = |value: f64, mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| v[((q * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)];
+        if v.is_empty() {
+            Interval {
+                value,
+                lo: value,
+                hi: value,
+            }
+        } else {
+            Interval {
+                value,
+                lo: at(0.025),
+                hi: at(0.975),
+            }
+        }
+    };
+    let gap = interval(gap, gaps);
+    // PGR only where the gap is clearly above noise.
+    let pgr = pgr.filter(|_| gap.lo > 0.0).map(|p| interval(p, pgrs));
+    SweepRow {
+        dataset: name.dataset,
+        n_docs: name.sizes.0,
+        n_test_docs: name.sizes.1,
+        chain: name.chain,
+        loss: name.loss,
+        aggregate,
+        per_seed,
+        seeds: used_seeds,
+        weak: means[0],
+        ceiling: means[1],
+        student: means[2],
+        gap,
+        pgr,
+        agreement: seeds.iter().map(|s| s.agreement).sum::<f64>() / seeds.len().max(1) as f64,
+        strong_parameters: name.strong_parameters,
+    }
+}
+
+/// Aggregate stored runs into rows: every student whose root supervisors and strong ceiling
+/// (same task, seed and model) are also among `runs`.
+pub fn sweep_rows(runs: &[ReportRun], aggregate: Aggregate) -> Vec<SweepRow> {
+    use std::collections::{BTreeMap, HashMap};
+    let by_hash: HashMap<&str, &ReportRun> =
+        runs.iter().map(|r| (r.result.hash.as_str(), r)).collect();
+    let data_key = |s: &RunSpec| {
+        format!(
+            "{}/{}/{}",
+            s.data.fingerprint, s.data.n_docs, s.data.n_test_docs
+        )
+    };
+    // Ground-truth runs by (task, seed, model): the ceiling of a student is the ground-truth
+    // run of its own model (the one with the student's options, if there are several).
+    let mut gt: HashMap<(String, u64, String), &ReportRun> = HashMap::new();
+    for r in runs.iter().filter(|r| r.result.spec.is_ground_truth()) {
+        let s = &r.result.spec;
+        gt.insert((data_key(s), s.seed, s.model_fingerprint.clone()), r);
+    }
+    type Key = (String, String, Vec<String>, String, (usize, usize));
+    let mut groups: BTreeMap<Key, Vec<SeedRuns>> = BTreeMap::new();
+    let mut sizes_of: HashMap<String, i64> = HashMap::new();
+    for r in runs.iter().filter(|r| !r.result.spec.is_ground_truth()) {
+        let spec = &r.result.spec;
+        // The chain from the root supervisors to this student; several supervisors show as
+        // one link, `a+b`.
+        let mut chain = vec![spec.model.clone()];
+        let mut root = spec;
+        while let Some(sup) = root.supervisor.as_deref() {
+            let names: Vec<String> = root.supervisors().map(|s| short_name(&s.model)).collect();
+            chain.push(names.join("+"));
+            if sup.is_ground_truth() {
+                break;
+            }
+            root = sup;
+        }
+        chain.reverse();
+        // The weak baseline: the root supervisors' mean predictions.
+        let Some(roots) = root
+            .supervisors()
+            .map(|s| by_hash.get(s.hash().as_str()))
+            .collect::<Option<Vec<_>>>()
+        else {
+            continue;
+        };
+        let ceiling_spec = RunSpec {
+            train: spec.train.for_ground_truth(),
+            supervisor: None,
+            co_supervisors: Vec::new(),
+            ..spec.clone()
+        };
+        let ceiling = by_hash
+            .get(ceiling_spec.hash().as_str())
+            .copied()
+            .or_else(|| {
+                gt.get(&(data_key(spec), spec.seed, spec.model_fingerprint.clone()))
+                    .copied()
+            });
+        let Some(ceiling) = ceiling else { continue };
+        let labels = &r.labels;
+        let weak_probs: Vec<Option<[f32; 2]>> = if roots.len() == 1 {
+            roots[0].test.clone()
+        } else {
+            let all: Vec<&[Option<[f32; 2]>]> = roots.iter().map(|x| x.test.as_slice()).collect();
+            crate::labels::mean_labels(&all)
+        };
+        sizes_of.insert(short_name(&spec.model), r.result.model.parameters);
+        let options = crate::store::config_hash(&spec.train);
+        let key = (
+            spec.data.short_name(),
+            format!("{}{options}", data_key(spec)),
+            chain.iter().map(|m| short_name(m)).collect(),
+            spec.train.method(),
+            (spec.data.n_docs, spec.data.n_test_docs),
+        );
+        groups.entry(key).or_default().push(SeedRuns {
+            seed: spec.seed,
+            weak: correct(&weak_probs, labels),
+            ceiling: correct(&ceiling.test, labels),
+            student: correct(&r.test, labels),
+            agreement: r.result.supervisor_agreement.unwrap_or(f64::NAN),
+        });
     }
     let mut rows: Vec<SweepRow> = groups
         .into_iter()
-        .map(|((dataset, _, chain, loss), mut v)| {
-            v.sort_by_key(|x| x.0);
-            let n = v.len() as f64;
-            let mean = |f: fn(&Seed) -> f64| v.iter().map(f).sum::<f64>() / n;
-            let pgrs: Vec<f64> = v
-                .iter()
-                .filter_map(|x| crate::metrics::pgr(x.1, x.2, x.3))
-                .collect();
-            SweepRow {
+        .map(|((dataset, _, chain, loss, sizes), mut seeds)| {
+            seeds.sort_by_key(|s| s.seed);
+            let strong_parameters = sizes_of.get(chain.last().unwrap()).copied().unwrap_or(0);
+            let name = RowName {
                 dataset,
-                chain: chain.iter().map(|m| short(m)).collect(),
+                sizes,
+                chain,
                 loss,
-                seeds: v.iter().map(|x| x.0).collect(),
-                weak: mean(|x| x.1),
-                ceiling: mean(|x| x.2),
-                student: mean(|x| x.3),
-                pgr: crate::metrics::bootstrap_ci(&pgrs, 10_000, 0),
-                agreement: mean(|x| x.4),
-                strong_parameters: sizes.get(chain.last().unwrap()).copied().unwrap_or(0),
-            }
+                strong_parameters,
+            };
+            aggregate_row(name, &seeds, aggregate)
         })
         .collect();
     // Within a dataset and chain, methods in name order (the grouping key is not).
@@ -243,49 +527,164 @@ pub fn sweep_rows(runs: &[crate::experiment::RunResult]) -> Vec<SweepRow> {
     rows
 }
 
-/// The sweep report as text: a table per dataset, then the median PGR of each loss across
-/// datasets (direct weak -> strong pairs with a defined PGR).
-pub fn sweep_table(rows: &[SweepRow]) -> String {
-    let mut out = String::new();
-    let mut datasets: Vec<&str> = rows.iter().map(|r| r.dataset.as_str()).collect();
-    datasets.dedup();
-    for d in &datasets {
-        out += &format!("\n## {d}\n\n");
-        out += &format!(
-            "{:<44} {:<18} {:>6} {:>8} {:>8}  {:<24} {:>6} {:>5}\n",
-            "supervision", "loss", "weak", "ceiling", "student", "PGR [95% CI]", "agree", "seeds"
-        );
-        for r in rows.iter().filter(|r| r.dataset == *d) {
-            let pgr = r.pgr_cell();
-            out += &format!(
-                "{:<44} {:<18} {:>6} {:>8} {:>8}  {:<24} {:>6} {:>5}\n",
-                r.chain.join(" -> "),
-                r.loss,
-                pct(r.weak),
-                pct(r.ceiling),
-                pct(r.student),
-                pgr,
-                pct(r.agreement),
-                r.seeds.len()
-            );
-        }
-    }
+/// The median PGR of one method: per dataset over its direct pairs (weak model != strong
+/// model) with a measurable gap, then across datasets as the median of those medians.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MedianRow {
+    pub loss: String,
+    /// (dataset, median, pairs it is over)
+    pub per_dataset: Vec<(String, Option<f64>, usize)>,
+    pub across_datasets: Option<f64>,
+}
+
+pub fn median_rows(rows: &[SweepRow]) -> Vec<MedianRow> {
+    let datasets = dataset_names(rows);
     let mut losses: Vec<&str> = rows.iter().map(|r| r.loss.as_str()).collect();
     losses.sort();
     losses.dedup();
-    out += "\n## median PGR across datasets (direct pairs, weak model != strong model)\n\n";
-    for l in losses {
-        let v: Vec<f64> = rows
-            .iter()
-            .filter(|r| r.loss == l && r.chain.len() == 2 && r.chain[0] != r.chain[1])
-            .filter_map(|r| r.pgr.map(|p| p.0))
-            .collect();
-        let m = crate::metrics::median(&v)
-            .map(|m| format!("{m:+.2}"))
-            .unwrap_or_else(|| "n/a".into());
-        out += &format!("{l:<18} {m} (over {} pairs)\n", v.len());
+    losses
+        .into_iter()
+        .map(|l| {
+            let per_dataset: Vec<(String, Option<f64>, usize)> = datasets
+                .iter()
+                .map(|d| {
+                    let v: Vec<f64> = rows
+                        .iter()
+                        .filter(|r| r.loss == l && r.dataset == *d && r.is_direct())
+                        .filter_map(|r| r.pgr.map(|p| p.value))
+                        .collect();
+                    (d.to_string(), crate::metrics::median(&v), v.len())
+                })
+                .collect();
+            let medians: Vec<f64> = per_dataset.iter().filter_map(|x| x.1).collect();
+            MedianRow {
+                loss: l.to_owned(),
+                across_datasets: crate::metrics::median(&medians),
+                per_dataset,
+            }
+        })
+        .collect()
+}
+
+fn dataset_names(rows: &[SweepRow]) -> Vec<&str> {
+    let mut datasets: Vec<&str> = rows.iter().map(|r| r.dataset.as_str()).collect();
+    datasets.dedup();
+    datasets
+}
+
+/// A dataset's heading: its name and the sizes its rows were run at.
+fn dataset_heading(rows: &[SweepRow], d: &str) -> String {
+    let mut sizes: Vec<String> = rows
+        .iter()
+        .filter(|r| r.dataset == d)
+        .map(|r| format!("{} train, {} test", r.n_docs, r.n_test_docs))
+        .collect();
+    sizes.sort();
+    sizes.dedup();
+    format!("{d} ({})", sizes.join("; "))
+}
+
+/// How the report's PGRs were computed, in one sentence.
+fn method_note(aggregate: Aggregate) -> &'static str {
+    match aggregate {
+        Aggregate::Reference => "PGR = (student - weak) / (ceiling - weak) on accuracies averaged over seeds (openai/weak-to-strong's aggregation); 95% intervals resample test examples; rows whose ceiling - weak interval reaches 0 show no PGR and stay out of the medians.",
+        Aggregate::PerSeed => "PGR = mean over seeds of (student - weak) / (ceiling - weak), over the seeds whose ceiling beats their weak model; 95% intervals resample test examples; rows whose ceiling - weak interval reaches 0 show no PGR and stay out of the medians.",
+    }
+}
+
+const COLUMNS: [&str; 9] = [
+    "supervision",
+    "loss",
+    "weak",
+    "ceiling",
+    "student",
+    "PGR [95% CI]",
+    "per-seed PGR",
+    "agree",
+    "seeds",
+];
+
+/// A row's cells, in [`COLUMNS`] order.
+fn cells(r: &SweepRow) -> [String; 9] {
+    [
+        r.chain.join(" -> "),
+        r.loss.clone(),
+        pct(r.weak),
+        pct(r.ceiling),
+        pct(r.student),
+        r.pgr_cell(),
+        r.per_seed_cell(),
+        pct(r.agreement),
+        format!("{}/{}", r.seeds.len(), r.per_seed.len()),
+    ]
+}
+
+/// The sweep report as text: a table per dataset with what was left out and why, then the
+/// median PGR of each method per dataset and across datasets.
+pub fn sweep_table(rows: &[SweepRow]) -> String {
+    let mut out = String::new();
+    if let Some(r) = rows.first() {
+        out += &format!("{}\n", method_note(r.aggregate));
+    }
+    let widths = [44, 18, 6, 8, 8, 24, 16, 6, 5];
+    let line = |c: &[String]| {
+        let mut s = String::new();
+        for (i, (cell, w)) in c.iter().zip(widths).enumerate() {
+            if i < 2 || i == 5 || i == 6 {
+                s += &format!("{cell:<w$} ");
+            } else {
+                s += &format!("{cell:>w$} ");
+            }
+        }
+        s.trim_end().to_owned() + "\n"
+    };
+    for d in dataset_names(rows) {
+        out += &format!("\n## {}\n\n", dataset_heading(rows, d));
+        out += &line(&COLUMNS.map(String::from));
+        let mut left_out = Vec::new();
+        for r in rows.iter().filter(|r| r.dataset == d) {
+            out += &line(&cells(r));
+            left_out.extend(r.left_out());
+        }
+        if !left_out.is_empty() {
+            out += "\nleft out of the medians or the means:\n";
+            for l in left_out {
+                out += &format!("  {l}\n");
+            }
+        }
+    }
+    out += &median_text(&median_rows(rows));
+    out
+}
+
+fn median_text(medians: &[MedianRow]) -> String {
+    let mut out = String::from(
+        "\n## median PGR (direct pairs, weak model != strong model, measurable gap)\n\n",
+    );
+    let Some(first) = medians.first() else {
+        return out;
+    };
+    out += &format!("{:<18}", "loss");
+    for (d, _, _) in &first.per_dataset {
+        out += &format!(" {:>16}", d);
+    }
+    out += &format!(" {:>16}\n", "across datasets");
+    for m in medians {
+        out += &format!("{:<18}", m.loss);
+        for (_, v, n) in &m.per_dataset {
+            out += &format!(" {:>16}", median_cell(*v, *n));
+        }
+        out += &format!(
+            " {:>16}\n",
+            m.across_datasets
+                .map_or("n/a".into(), |v| format!("{v:+.2}"))
+        );
     }
     out
+}
+
+fn median_cell(v: Option<f64>, n: usize) -> String {
+    v.map_or("n/a".into(), |v| format!("{v:+.2} ({n})"))
 }
 
 fn escape(s: &str) -> String {
@@ -295,36 +694,67 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// A self-contained HTML report: tables per dataset and the plots' SVGs inline (no external
-/// files, scripts or fonts), so it opens from disk anywhere.
+/// An HTML table from a header and rows of cells.
+fn html_table(class: &str, header: &[String], rows: &[Vec<String>]) -> String {
+    let mut h = format!("<table class=\"{class}\"><tr>");
+    for c in header {
+        h += &format!("<th>{}</th>", escape(c));
+    }
+    h += "</tr>\n";
+    for r in rows {
+        h += "<tr>";
+        for c in r {
+            h += &format!("<td>{}</td>", escape(c));
+        }
+        h += "</tr>\n";
+    }
+    h + "</table>\n"
+}
+
+/// A self-contained HTML report: tables per dataset, the plots' SVGs and each run's training
+/// curves inline (no external files, scripts or fonts), so it opens from disk anywhere.
 pub fn sweep_html(
     rows: &[SweepRow],
     svgs: &[std::path::PathBuf],
+    curves: &[(String, String)],
     n_runs: usize,
 ) -> anyhow::Result<String> {
     let mut h = String::from(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>w2s report</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;text-align:right}td:first-child,td:nth-child(2),th{text-align:left}th{background:#eee}figure{margin:1em 0}</style></head><body>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>w2s report</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;text-align:right}td:first-child,td:nth-child(2),th{text-align:left}th{background:#eee}figure{margin:1em 0}details{margin:.3em 0}</style></head><body>\n",
     );
-    h += &format!("<h1>Weak-to-strong report</h1>\n<p>{n_runs} runs. PGR = (student &minus; weak) / (ceiling &minus; weak), mean over seeds with a 95% bootstrap interval.</p>\n");
-    let mut datasets: Vec<&str> = rows.iter().map(|r| r.dataset.as_str()).collect();
-    datasets.dedup();
-    for d in &datasets {
-        h += &format!("<h2 id=\"{0}\">{0}</h2>\n<table class=\"results\"><tr><th>supervision</th><th>loss</th><th>weak</th><th>ceiling</th><th>student</th><th>PGR [95% CI]</th><th>agreement</th><th>seeds</th></tr>\n", escape(d));
-        for r in rows.iter().filter(|r| r.dataset == *d) {
-            let pgr = r.pgr_cell();
-            h += &format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                escape(&r.chain.join(" → ")),
-                escape(&r.loss),
-                pct(r.weak),
-                pct(r.ceiling),
-                pct(r.student),
-                escape(&pgr),
-                pct(r.agreement),
-                r.seeds.len()
-            );
+    h += &format!("<h1>Weak-to-strong report</h1>\n<p>{n_runs} runs. ");
+    if let Some(r) = rows.first() {
+        h += &escape(method_note(r.aggregate));
+    }
+    h += "</p>\n";
+    for d in dataset_names(rows) {
+        h += &format!(
+            "<h2 id=\"{}\">{}</h2>\n",
+            escape(d),
+            escape(&dataset_heading(rows, d))
+        );
+        let body: Vec<Vec<String>> = rows
+            .iter()
+            .filter(|r| r.dataset == d)
+            .map(|r| {
+                let mut c = cells(r).to_vec();
+                c[0] = r.chain.join(" → ");
+                c
+            })
+            .collect();
+        h += &html_table("results", &COLUMNS.map(String::from), &body);
+        let left_out: Vec<String> = rows
+            .iter()
+            .filter(|r| r.dataset == d)
+            .flat_map(|r| r.left_out())
+            .collect();
+        if !left_out.is_empty() {
+            h += "<p>Left out of the medians or the means:</p>\n<ul class=\"left-out\">";
+            for l in left_out {
+                h += &format!("<li>{}</li>", escape(&l));
+            }
+            h += "</ul>\n";
         }
-        h += "</table>\n";
         for svg in svgs.iter().filter(|p| {
             p.file_name()
                 .is_some_and(|f| f.to_string_lossy().starts_with(&format!("{d}-")))
@@ -334,12 +764,36 @@ pub fn sweep_html(
             h += &format!("<figure class=\"plot\">{body}<figcaption>{} (PNG: <a href=\"plots/{}\">{}</a>)</figcaption></figure>\n", escape(&name), escape(&name.replace(".svg", ".png")), escape(&name.replace(".svg", ".png")));
         }
     }
-    h += "<h2>Median PGR across datasets</h2>\n<pre>";
-    let text = sweep_table(rows);
-    if let Some(i) = text.find("## median") {
-        h += &escape(&text[i..]);
+    let medians = median_rows(rows);
+    h += "<h2 id=\"medians\">Median PGR</h2>\n<p>Direct pairs (weak model ≠ strong model) with a measurable gap: per dataset (pairs in brackets), and the median of those medians across datasets.</p>\n";
+    if let Some(first) = medians.first() {
+        let mut header = vec!["loss".to_owned()];
+        header.extend(first.per_dataset.iter().map(|x| x.0.clone()));
+        header.push("across datasets".into());
+        let body: Vec<Vec<String>> = medians
+            .iter()
+            .map(|m| {
+                let mut r = vec![m.loss.clone()];
+                r.extend(m.per_dataset.iter().map(|x| median_cell(x.1, x.2)));
+                r.push(
+                    m.across_datasets
+                        .map_or("n/a".into(), |v| format!("{v:+.2}")),
+                );
+                r
+            })
+            .collect();
+        h += &html_table("medians", &header, &body);
     }
-    h += "</pre>\n</body></html>\n";
+    if !curves.is_empty() {
+        h += "<h2 id=\"curves\">Training curves</h2>\n<p>Loss and training accuracy per step, for every run.</p>\n";
+        for (name, svg) in curves {
+            h += &format!(
+                "<details class=\"curve\"><summary>{}</summary>{svg}</details>\n",
+                escape(name)
+            );
+        }
+    }
+    h += "</body></html>\n";
     Ok(h)
 }
 
@@ -389,7 +843,8 @@ fn run_columns(runs: &[crate::experiment::RunResult]) -> Vec<Column> {
     };
     vec![
         Column::Text("hash", text(&|r| r.hash.clone())),
-        Column::Text("dataset", text(&|r| r.spec.data.name.clone())),
+        Column::Text("dataset", text(&|r| r.spec.data.short_name())),
+        Column::Text("task", text(&|r| r.spec.data.name.clone())),
         Column::Int("seed", int(&|r| r.spec.seed as i64)),
         Column::Text(
             "kind",
@@ -431,6 +886,8 @@ fn run_columns(runs: &[crate::experiment::RunResult]) -> Vec<Column> {
         Column::Int("n_test", int(&|r| r.n_test as i64)),
         Column::Float("train_seconds", float(&|r| Some(r.training.seconds))),
         Column::Text("device", text(&|r| r.device.clone())),
+        Column::Text("git_commit", text(&|r| r.provenance.git_commit.clone())),
+        Column::Float("wall_seconds", float(&|r| Some(r.provenance.wall_seconds))),
         Column::Float("auroc", float(&|r| r.analysis.auroc)),
         Column::Float("ece", float(&|r| r.analysis.ece)),
         Column::Float("copied_mistakes", float(&|r| r.analysis.copied_mistakes)),
@@ -498,31 +955,123 @@ pub fn write_runs_parquet(
         "message runs {{ {} }}",
         fields.join(" ")
     ))?;
-    let tmp = tempfile::NamedTempFile::new_in(path.parent().unwrap_or(std::path::Path::new(".")))?;
     let props = Arc::new(WriterProperties::builder().build());
-    let mut writer = SerializedFileWriter::new(tmp.reopen()?, Arc::new(schema), props)?;
-    let mut group = writer.next_row_group()?;
-    let mut cols = cols.iter();
-    while let Some(mut out) = group.next_column()? {
-        match cols.next().expect("one column per schema field") {
-            Column::Text(_, v) => {
-                let v: Vec<ByteArray> = v.iter().map(|s| ByteArray::from(s.as_str())).collect();
-                out.typed::<ByteArrayType>().write_batch(&v, None, None)?;
+    crate::store::write_with(path, ".parquet", |tmp| {
+        let file = std::fs::File::create(tmp)?;
+        let mut writer = SerializedFileWriter::new(file, Arc::new(schema), props)?;
+        let mut group = writer.next_row_group()?;
+        let mut cols = cols.iter();
+        while let Some(mut out) = group.next_column()? {
+            match cols.next().expect("one column per schema field") {
+                Column::Text(_, v) => {
+                    let v: Vec<ByteArray> = v.iter().map(|s| ByteArray::from(s.as_str())).collect();
+                    out.typed::<ByteArrayType>().write_batch(&v, None, None)?;
+                }
+                Column::Int(_, v) => {
+                    out.typed::<Int64Type>().write_batch(v, None, None)?;
+                }
+                Column::Float(_, v) => {
+                    out.typed::<DoubleType>().write_batch(v, None, None)?;
+                }
+                Column::Bool(_, v) => {
+                    out.typed::<BoolType>().write_batch(v, None, None)?;
+                }
             }
-            Column::Int(_, v) => {
-                out.typed::<Int64Type>().write_batch(v, None, None)?;
-            }
-            Column::Float(_, v) => {
-                out.typed::<DoubleType>().write_batch(v, None, None)?;
-            }
-            Column::Bool(_, v) => {
-                out.typed::<BoolType>().write_batch(v, None, None)?;
-            }
+            out.close()?;
         }
-        out.close()?;
+        group.close()?;
+        writer.close()?;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod aggregation_tests {
+    use super::*;
+
+    /// `pattern` (1 right, 0 wrong) repeated `times` times.
+    fn runs(pattern: &[u8], times: usize) -> Vec<Option<f64>> {
+        (0..times)
+            .flat_map(|_| pattern.iter().map(|&x| Some(x as f64)))
+            .collect()
     }
-    group.close()?;
-    writer.close()?;
-    tmp.persist(path)?;
-    Ok(())
+
+    /// Two seeds; on seed 1 the ceiling (50%) is below the weak model (75%).
+    fn seeds(times: usize) -> Vec<SeedRuns> {
+        vec![
+            SeedRuns {
+                seed: 0,
+                weak: runs(&[1, 1, 0, 0], times),    // 0.50
+                ceiling: runs(&[1, 1, 1, 1], times), // 1.00
+                student: runs(&[1, 1, 1, 0], times), // 0.75
+                agreement: 0.0,
+            },
+            SeedRuns {
+                seed: 1,
+                weak: runs(&[1, 1, 1, 0], times),    // 0.75
+                ceiling: runs(&[1, 1, 0, 0], times), // 0.50
+                student: runs(&[1, 1, 1, 1], times), // 1.00
+                agreement: 0.0,
+            },
+        ]
+    }
+
+    fn row(times: usize, aggregate: Aggregate) -> SweepRow {
+        let name = RowName {
+            dataset: "t".into(),
+            sizes: (8 * times, 4 * times),
+            chain: vec!["a".into(), "b".into()],
+            loss: "xent".into(),
+            strong_parameters: 1,
+        };
+        aggregate_row(name, &seeds(times), aggregate)
+    }
+
+    #[test]
+    fn reference_aggregation_averages_accuracies_then_takes_pgr() {
+        // By hand: weak (0.50 + 0.75) / 2 = 0.625, ceiling (1.00 + 0.50) / 2 = 0.75,
+        // student (0.75 + 1.00) / 2 = 0.875; PGR = (0.875 - 0.625) / (0.75 - 0.625) = 2.0.
+        let r = row(50, Aggregate::Reference);
+        let (per_seed, gap, pgr) = (r.per_seed, r.gap, r.pgr);
+        assert_eq!(r.seeds, [0, 1], "the reference keeps every seed");
+        assert_eq!([r.weak, r.ceiling, r.student], [0.625, 0.75, 0.875]);
+        assert!((gap.value - 0.125).abs() < 1e-12);
+        // 200 examples per seed: the gap's interval stays above zero.
+        assert!(gap.lo > 0.0 && gap.lo < 0.125 && gap.hi > 0.125, "{gap:?}");
+        let pgr = pgr.expect("a measurable gap");
+        assert!((pgr.value - 2.0).abs() < 1e-12 && pgr.lo < 2.0 && pgr.hi > 2.0);
+        assert_eq!(per_seed[0].pgr, Some(0.5));
+        assert_eq!(per_seed[1].pgr, None, "seed 1: ceiling below weak");
+    }
+
+    #[test]
+    fn per_seed_aggregation_leaves_out_seeds_whose_ceiling_is_below_weak() {
+        let r = row(50, Aggregate::PerSeed);
+        assert_eq!(r.seeds, [0]);
+        assert_eq!([r.weak, r.ceiling, r.student], [0.5, 1.0, 0.75]);
+        assert_eq!(r.gap.value, 0.5);
+        assert_eq!(r.pgr.unwrap().value, 0.5);
+        assert!(
+            r.left_out()[0].contains("seed 1: ceiling 50.0 <= weak 75.0"),
+            "{:?}",
+            r.left_out()
+        );
+    }
+
+    #[test]
+    fn a_gap_within_noise_shows_no_pgr_and_is_listed() {
+        // Four examples per seed: the same accuracies, but the gap's interval reaches zero.
+        let row = row(1, Aggregate::Reference);
+        assert_eq!([row.weak, row.ceiling, row.student], [0.625, 0.75, 0.875]);
+        assert!(row.gap.lo <= 0.0, "{:?}", row.gap);
+        assert!(row.pgr.is_none());
+        assert_eq!(row.pgr_cell(), "no measurable gap");
+        let why = row.left_out();
+        assert!(why[0].contains("a -> b xent: no measurable gap"), "{why:?}");
+        let medians = median_rows(std::slice::from_ref(&row));
+        assert_eq!(medians[0].per_dataset, [("t".to_string(), None, 0)]);
+        assert_eq!(medians[0].across_datasets, None);
+        let text = sweep_table(&[row]);
+        assert!(text.contains("left out") && text.contains("n/a"), "{text}");
+    }
 }

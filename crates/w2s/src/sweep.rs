@@ -4,9 +4,10 @@
 //! hashed run that `w2s run` makes, so an interrupted sweep resumes by skipping complete runs.
 
 use crate::config::TrainFields;
-use crate::experiment::{canonical_model, DataSpec, RunResult, RunSpec, RESULTS_FORMAT};
+use crate::experiment::{DataSpec, RunSpec};
 use crate::model::ModelInfo;
 use crate::store;
+use crate::store::{is_complete, run_dir};
 use crate::train::TrainOptions;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -23,8 +24,8 @@ use std::process::Command;
 /// models = ["bow", "models/all-MiniLM-L6-v2", "models/all-mpnet-base-v2"]  # weakest first
 /// losses = ["xent", "logconf"]
 /// seeds = [0, 1, 2]
-/// n_docs = 2000
-/// n_test_docs = 1000
+/// n_docs = 2000                             # default 20000, as the reference
+/// n_test_docs = 1000                         # default 10000
 /// bootstrap = [["bow", "models/all-MiniLM-L6-v2", "models/all-mpnet-base-v2"]]
 /// ensembles = [["bow", "models/all-MiniLM-L6-v2"]]  # mean labels supervise later models
 /// iterations = 0                             # strong-to-strong rounds per student
@@ -88,13 +89,13 @@ fn seed0() -> Vec<u64> {
     vec![0]
 }
 fn n_docs() -> usize {
-    2000
+    crate::experiment::DEFAULT_N_DOCS
 }
 fn n_test_docs() -> usize {
-    1000
+    crate::experiment::DEFAULT_N_TEST_DOCS
 }
 fn max_ctx() -> usize {
-    1024
+    crate::experiment::DEFAULT_MAX_CTX
 }
 
 impl SweepFile {
@@ -207,34 +208,22 @@ pub fn plan(file: &SweepFile) -> Result<Vec<Planned>> {
         }
     };
     for dataset in &file.datasets {
-        let data = DataSpec {
-            name: dataset.clone(),
-            data_dir: file
-                .data_dirs
-                .get(dataset)
-                .map(|d| std::path::absolute(d).unwrap_or(d.clone())),
-            n_docs: file.n_docs,
-            n_test_docs: file.n_test_docs,
-        };
+        let data = DataSpec::new(
+            dataset,
+            file.data_dirs.get(dataset).map(PathBuf::as_path),
+            file.n_docs,
+            file.n_test_docs,
+        )
+        .with_context(|| format!("dataset `{dataset}`"))?;
         for &seed in &file.seeds {
             let gt = |model: &str| -> Result<RunSpec> {
-                Ok(RunSpec {
-                    format: RESULTS_FORMAT,
-                    data: data.clone(),
+                RunSpec::ground_truth(
+                    &data,
                     seed,
-                    model: canonical_model(model),
-                    train: ground_truth_options(model)?,
-                    max_ctx: file.max_ctx,
-                    supervisor: None,
-                    co_supervisors: Vec::new(),
-                })
-            };
-            let student = |model: &str, train: TrainOptions, sup: RunSpec| -> Result<RunSpec> {
-                Ok(RunSpec {
-                    train,
-                    supervisor: Some(Box::new(sup)),
-                    ..gt(model)?
-                })
+                    file.max_ctx,
+                    model,
+                    ground_truth_options(model)?,
+                )
             };
             let models_in_use = file
                 .models
@@ -250,13 +239,10 @@ pub fn plan(file: &SweepFile) -> Result<Vec<Planned>> {
                 let first = if file.diagonal { i } else { i + 1 };
                 for strong in &file.models[first..] {
                     for train in student_options(strong)? {
-                        let mut spec = student(strong, train, gt(weak)?)?;
+                        let mut spec = gt(strong)?.student(train, &[gt(weak)?]);
                         push(spec.clone(), Role::Student, 1, &mut out);
                         for round in 1..=file.iterations {
-                            spec = RunSpec {
-                                supervisor: Some(Box::new(spec.clone())),
-                                ..spec
-                            };
+                            spec = spec.next_round();
                             push(spec.clone(), Role::Iteration { round }, 1 + round, &mut out);
                         }
                     }
@@ -269,12 +255,16 @@ pub fn plan(file: &SweepFile) -> Result<Vec<Planned>> {
                     .filter_map(|m| file.models.iter().position(|x| x == m))
                     .max()
                     .map_or(0, |p| p + 1);
+                let supervisors: Vec<RunSpec> =
+                    members.iter().map(|m| gt(m)).collect::<Result<_>>()?;
                 for strong in &file.models[after..] {
                     for train in student_options(strong)? {
-                        let mut spec = student(strong, train, gt(&members[0])?)?;
-                        spec.co_supervisors =
-                            members[1..].iter().map(|m| gt(m)).collect::<Result<_>>()?;
-                        push(spec, Role::Student, 1, &mut out);
+                        push(
+                            gt(strong)?.student(train, &supervisors),
+                            Role::Student,
+                            1,
+                            &mut out,
+                        );
                     }
                 }
             }
@@ -289,7 +279,7 @@ pub fn plan(file: &SweepFile) -> Result<Vec<Planned>> {
                             Some(s) => s.clone(),
                             None => gt(&chain[0])?,
                         };
-                        let spec = student(m, train, sup)?;
+                        let spec = gt(m)?.student(train, &[sup]);
                         let role = if link == 1 {
                             Role::Student
                         } else {
@@ -313,15 +303,6 @@ pub struct Failure {
     pub hash: String,
     pub folder: PathBuf,
     pub reason: String,
-}
-
-/// Where a run stands before execution.
-pub fn is_complete(results: &Path, spec: &RunSpec) -> bool {
-    run_dir(results, spec).join("result.json").exists()
-}
-
-pub fn run_dir(results: &Path, spec: &RunSpec) -> PathBuf {
-    results.join(&spec.data.name).join(spec.folder_name())
 }
 
 /// The spec file a worker process reads: `RESULTS/.sweep/specs/<hash>.json`.
@@ -557,27 +538,6 @@ pub fn submit_slurm(
     Ok(ids)
 }
 
-/// Every complete run under a results folder.
-pub fn collect(results: &Path) -> Result<Vec<RunResult>> {
-    let mut out = Vec::new();
-    let Ok(datasets) = std::fs::read_dir(results) else {
-        bail!("{}: no such results folder", results.display());
-    };
-    for d in datasets.flatten() {
-        if d.file_name().to_string_lossy().starts_with('.') || !d.path().is_dir() {
-            continue;
-        }
-        for run in std::fs::read_dir(d.path())?.flatten() {
-            let p = run.path().join("result.json");
-            if p.exists() {
-                out.push(store::read_json(&p)?);
-            }
-        }
-    }
-    out.sort_by(|a: &RunResult, b: &RunResult| a.hash.cmp(&b.hash));
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -637,13 +597,14 @@ mod tests {
         assert_eq!(hashes.len(), p.len());
     }
 
-    /// A model folder that `ModelInfo::describe` accepts (planning never loads weights).
+    /// A model folder that `ModelInfo::describe` accepts (planning never loads weights). Runs
+    /// are identified by content, so each fake model's config differs.
     fn fake_model(dir: &Path, name: &str) -> String {
         let d = dir.join(name);
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(
             d.join("config.json"),
-            r#"{"model_type": "bert", "vocab_size": 10, "max_position_embeddings": 8}"#,
+            format!(r#"{{"model_type": "bert", "vocab_size": 10, "max_position_embeddings": 8, "_name_or_path": "{name}"}}"#),
         )
         .unwrap();
         std::fs::write(d.join("tokenizer.json"), "{}").unwrap();

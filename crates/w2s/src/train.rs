@@ -184,7 +184,7 @@ impl Validation<'_> {
 }
 
 /// What training did, for the run's result file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TrainSummary {
     pub steps: usize,
     pub final_loss: f64,

@@ -22,19 +22,15 @@ fn probe() -> TrainOptions {
 
 fn experiment(students: &[TrainOptions]) -> Experiment {
     let minilm = common::minilm();
-    Experiment::with_students(
-        DataSpec {
-            name: "demo".into(),
-            data_dir: None,
-            n_docs: 640,
-            n_test_docs: 300,
-        },
+    Experiment::new(
+        &DataSpec::new("demo", None, 640, 300).unwrap(),
         0,
         64,
-        ("bow", opts(1e-2, 2)),
+        &[("bow", opts(1e-2, 2))],
         (minilm.to_str().unwrap(), probe()),
         students,
     )
+    .unwrap()
 }
 
 #[test]
@@ -225,7 +221,7 @@ fn several_supervisors_and_strong_to_strong_rounds() {
     let mut ensemble = exp.students[0].clone();
     let co = RunSpec {
         train: opts(1e-2, 4),
-        ..exp.weak.clone()
+        ..exp.weak[0].clone()
     };
     ensemble.co_supervisors.push(co.clone());
     let r = runner.run(&ensemble).unwrap();
@@ -235,7 +231,7 @@ fn several_supervisors_and_strong_to_strong_rounds() {
         .contains("w2s-bow+bow-to-"));
     // The labels were the mean of both supervisors' predictions; its test accuracy is stored.
     let mean = Predictions::mean(&[
-        runner.predictions(&exp.weak).unwrap(),
+        runner.predictions(&exp.weak[0]).unwrap(),
         runner.predictions(&co).unwrap(),
     ]);
     let test = w2s::dataset::Splits::new(

@@ -11,26 +11,22 @@ use w2s::train::TrainOptions;
 use common::opts;
 
 fn data(n_docs: usize) -> DataSpec {
-    DataSpec {
-        name: "demo".into(),
-        data_dir: None,
-        n_docs,
-        n_test_docs: 300,
-    }
+    DataSpec::new("demo", None, n_docs, 300).unwrap()
 }
 
 #[test]
 fn weak_to_strong_on_the_demo_task_with_reuse() {
     let dir = tempfile::tempdir().unwrap();
     let minilm = common::minilm();
-    let exp = Experiment::new(
-        data(640),
+    let exp = Experiment::per_loss(
+        &data(640),
         0,
         64,
         ("bow", opts(1e-2, 2)),
         (minilm.to_str().unwrap(), opts(1e-4, 2)),
         &[Loss::Xent, Loss::from_name("logconf").unwrap()],
-    );
+    )
+    .unwrap();
     let runner = Runner::new(dir.path().to_path_buf(), Device::Cpu, false);
     let outcome = exp.run(&runner).unwrap();
     assert!(outcome.ceiling > 0.8, "ceiling {}", outcome.ceiling);
@@ -93,10 +89,10 @@ fn weak_to_strong_on_the_demo_task_with_reuse() {
         "same config and seed, same result"
     );
     assert_eq!(
-        stamp(&runner.run_dir(&exp.weak)),
+        stamp(&runner.run_dir(&exp.weak[0])),
         before[runs
             .iter()
-            .position(|p| p == &runner.run_dir(&exp.weak))
+            .position(|p| p == &runner.run_dir(&exp.weak[0]))
             .unwrap()]
     );
 }
@@ -104,15 +100,17 @@ fn weak_to_strong_on_the_demo_task_with_reuse() {
 #[test]
 fn same_seed_same_result_other_seed_other_split() {
     let run = |seed, dir: &std::path::Path| {
-        let spec = Experiment::new(
-            data(400),
+        let spec = Experiment::per_loss(
+            &data(400),
             seed,
             64,
             ("bow", opts(1e-2, 2)),
             ("bow", opts(1e-2, 2)),
             &[],
         )
-        .weak;
+        .unwrap()
+        .weak[0]
+            .clone();
         let runner = Runner::new(dir.to_path_buf(), Device::Cpu, false);
         runner.run(&spec).unwrap();
         runner.predictions(&spec).unwrap().test
@@ -131,15 +129,17 @@ fn same_seed_same_result_other_seed_other_split() {
 fn config_hash_separates_runs_and_nan_loss_fails_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let runner = Runner::new(dir.path().to_path_buf(), Device::Cpu, false);
-    let a = Experiment::new(
-        data(200),
+    let a = Experiment::per_loss(
+        &data(200),
         0,
         64,
         ("bow", opts(1e-2, 1)),
         ("bow", opts(1e-2, 1)),
         &[],
     )
-    .weak;
+    .unwrap()
+    .weak[0]
+        .clone();
     let mut b = a.clone();
     b.train.lr = 2e-2;
     assert_ne!(runner.run_dir(&a), runner.run_dir(&b));
@@ -163,14 +163,15 @@ fn linear_probe_on_cached_features() {
         linear_probe: true,
         ..opts(1e-2, 4)
     };
-    let exp = Experiment::new(
-        data(640),
+    let exp = Experiment::per_loss(
+        &data(640),
         0,
         64,
         ("bow", opts(1e-2, 2)),
         (minilm.to_str().unwrap(), probe),
         &[Loss::Xent, Loss::from_name("logconf").unwrap()],
-    );
+    )
+    .unwrap();
     let outcome = exp
         .run(&Runner::new(dir.path().to_path_buf(), Device::Cpu, false))
         .unwrap();

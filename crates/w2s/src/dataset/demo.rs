@@ -130,6 +130,9 @@ fn seen(index: usize) -> bool {
 }
 
 /// Both pools of the demo task.
+/// Bumped when the generator changes the examples it makes: demo runs then retrain.
+pub const VERSION: u32 = 1;
+
 pub fn pools() -> Pools {
     let mut rng = ChaCha8Rng::seed_from_u64(GENERATOR_SEED);
     let train = (0..TRAIN_POOL).map(|_| example(&mut rng, true)).collect();

@@ -87,7 +87,7 @@ pub fn load_pools(
     if name == "demo" {
         return Ok(demo::pools());
     }
-    if name.ends_with(".toml") {
+    if is_user_task(name) {
         let path = std::path::Path::new(name);
         let base = path.parent().unwrap_or(std::path::Path::new("."));
         return user::UserTask::read(path)?.load(base, limits);
@@ -95,6 +95,51 @@ pub fn load_pools(
     let task = registry::find(name)?;
     let dir = registry::locate(task, data_dir)?;
     registry::load(task, &dir, seed, limits)
+}
+
+/// Whether a task name is a user task file.
+pub fn is_user_task(name: &str) -> bool {
+    name.ends_with(".toml")
+}
+
+/// A task's short name: a user task file's stem (`tasks/sst2.toml` -> `sst2`), else the name.
+pub fn short_name(name: &str) -> String {
+    if is_user_task(name) {
+        let stem = std::path::Path::new(name).file_stem();
+        stem.map_or_else(|| name.to_owned(), |s| s.to_string_lossy().into_owned())
+    } else {
+        name.to_owned()
+    }
+}
+
+/// What a task is, as a hash: for `demo`, its generator's version; for a registered task, its
+/// name, its formatter's version and the contents of every file in its data folder (the hub
+/// snapshot when no folder is given); for a user task, its file's text and the contents of
+/// the data files it names. Editing any of them changes the runs' identity.
+pub fn task_fingerprint(name: &str, data_dir: Option<&std::path::Path>) -> anyhow::Result<String> {
+    use crate::store;
+    if name == "demo" {
+        return Ok(format!("demo-v{}", demo::VERSION));
+    }
+    if is_user_task(name) {
+        let path = std::path::Path::new(name);
+        let text = std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("cannot read task file {}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(std::path::Path::new("."));
+        let files = user::UserTask::read(path)?.files(base);
+        return Ok(store::config_hash(&(
+            store::config_hash(&text),
+            store::files_fingerprint(base, &files)?,
+        )));
+    }
+    let task = registry::find(name)?;
+    let dir = registry::locate(task, data_dir)?;
+    let files = store::files_under(&dir)?;
+    Ok(store::config_hash(&(
+        task.name,
+        task.version,
+        store::files_fingerprint(&dir, &files)?,
+    )))
 }
 
 /// Share of label-1 examples (NaN for an empty slice).

@@ -30,6 +30,8 @@ pub struct Task {
     /// Column names for header-less TSV files of the original release.
     pub tsv_columns: Option<&'static [&'static str]>,
     pub format: Formatter,
+    /// Bumped when the formatter changes what examples it makes: runs on the task retrain.
+    pub version: u32,
 }
 
 pub const TASKS: &[Task] = &[
@@ -41,6 +43,7 @@ pub const TASKS: &[Task] = &[
         test: &["test"],
         tsv_columns: None,
         format: format_sciq,
+        version: 1,
     },
     Task {
         name: "boolq",
@@ -50,6 +53,7 @@ pub const TASKS: &[Task] = &[
         test: &["validation", "val", "valid", "dev"],
         tsv_columns: None,
         format: format_boolq,
+        version: 1,
     },
     Task {
         name: "cosmos_qa",
@@ -59,6 +63,7 @@ pub const TASKS: &[Task] = &[
         test: &["validation", "valid", "val", "dev"],
         tsv_columns: None,
         format: format_cosmos_qa,
+        version: 1,
     },
     Task {
         name: "anthropic_hh",
@@ -68,6 +73,7 @@ pub const TASKS: &[Task] = &[
         test: &["test"],
         tsv_columns: None,
         format: format_anthropic_hh,
+        version: 1,
     },
     Task {
         name: "amazon_polarity",
@@ -77,6 +83,7 @@ pub const TASKS: &[Task] = &[
         test: &["test"],
         tsv_columns: None,
         format: format_amazon_polarity,
+        version: 1,
     },
     Task {
         name: "sst2",
@@ -86,6 +93,7 @@ pub const TASKS: &[Task] = &[
         test: &["validation", "dev"],
         tsv_columns: None,
         format: format_sentence_label,
+        version: 1,
     },
     Task {
         name: "cola",
@@ -95,6 +103,7 @@ pub const TASKS: &[Task] = &[
         test: &["validation", "dev"],
         tsv_columns: Some(&["source", "label", "judgment", "sentence"]),
         format: format_sentence_label,
+        version: 1,
     },
     Task {
         name: "piqa",
@@ -104,6 +113,7 @@ pub const TASKS: &[Task] = &[
         test: &["validation", "valid", "dev"],
         tsv_columns: None,
         format: format_piqa,
+        version: 1,
     },
     Task {
         name: "openbookqa",
@@ -113,6 +123,7 @@ pub const TASKS: &[Task] = &[
         test: &["test"],
         tsv_columns: None,
         format: format_openbookqa,
+        version: 1,
     },
     Task {
         name: "anli_r2",
@@ -122,6 +133,7 @@ pub const TASKS: &[Task] = &[
         test: &["test_r2", "dev_r2", "dev"],
         tsv_columns: None,
         format: format_anli,
+        version: 1,
     },
     Task {
         name: "tweet_eval_sentiment",
@@ -131,6 +143,7 @@ pub const TASKS: &[Task] = &[
         test: &["test"],
         tsv_columns: None,
         format: format_tweet_sentiment,
+        version: 1,
     },
 ];
 

@@ -75,6 +75,17 @@ impl UserTask {
         Ok(Example { text, label })
     }
 
+    /// The data files the task reads, with paths relative to `base` resolved.
+    pub fn files(&self, base: &Path) -> Vec<PathBuf> {
+        [&self.train, &self.test]
+            .into_iter()
+            .flat_map(|f| match f {
+                OneOrMany::One(p) => vec![base.join(p)],
+                OneOrMany::Many(v) => v.iter().map(|p| base.join(p)).collect(),
+            })
+            .collect()
+    }
+
     /// Read both splits; paths relative to `base` (the task file's folder).
     pub fn load(&self, base: &Path, limits: (usize, usize)) -> Result<Pools> {
         let read = |files: &OneOrMany, limit: usize, what: &str| -> Result<Vec<Example>> {

@@ -48,7 +48,7 @@ pub const FAMILIES: &str =
     "bert, roberta, xlm-roberta, mpnet, gpt2, llama, mistral, qwen2, gpt_neox";
 
 /// What a model is, for run folders and defaults.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ModelInfo {
     /// As the user named it: `bow`, a folder, or a hub id.
     pub name: String,
@@ -98,15 +98,89 @@ impl ModelInfo {
         })
     }
 
-    /// Learning rate used when the config gives none: the reference uses 5e-5 for GPT-2
-    /// small/medium and 1e-5 from GPT-2 large up; a model trained from scratch needs far more.
+    /// Learning rate used when the config gives none. Models in the reference's table
+    /// (`train_simple.py`'s `MODEL_CONFIGS`) get its rate, matched by the model's short name
+    /// (`gpt2-medium`, `openai-community/gpt2-medium` and a folder named so alike); other
+    /// models get 5e-5 under 500M parameters and 1e-5 from there (the same cut the table makes
+    /// between gpt2-medium, 355M, and gpt2-large, 774M); a model trained from scratch (`bow`)
+    /// 1e-2.
     pub fn default_lr(&self) -> f64 {
-        match self.family.as_str() {
-            "bow" => 1e-2,
-            _ if self.parameters < 200_000_000 => 5e-5,
-            _ => 1e-5,
+        if self.family == "bow" {
+            return 1e-2;
+        }
+        let name = short_name(&self.name);
+        if let Some((_, lr)) = REFERENCE_LR.iter().find(|(m, _)| *m == name) {
+            return *lr;
+        }
+        if self.parameters < 500_000_000 {
+            5e-5
+        } else {
+            1e-5
         }
     }
+}
+
+/// The reference's default learning rates (openai/weak-to-strong `train_simple.py`).
+pub const REFERENCE_LR: &[(&str, f64)] = &[
+    ("gpt2", 5e-5),
+    ("gpt2-medium", 5e-5),
+    ("gpt2-large", 1e-5),
+    ("gpt2-xl", 1e-5),
+    ("Qwen-1_8B", 1e-5),
+    ("Qwen-7B", 1e-5),
+    ("Qwen-14B", 1e-5),
+    ("Qwen-72B", 1e-5),
+];
+
+/// The last part of a model's name or folder (`openai-community/gpt2@main` -> `gpt2`).
+pub fn short_name(model: &str) -> String {
+    let name = model.split('@').next().unwrap_or(model);
+    Path::new(name.trim_end_matches('/'))
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| name.to_owned())
+}
+
+/// A fingerprint of a model's content: its config, tokenizer and checkpoint files
+/// ([`crate::store::file_fingerprint`]); `bow` is defined by the code alone. Remembered per
+/// process while the files' sizes and modification times stay the same, so planning a sweep
+/// reads each checkpoint once.
+pub fn fingerprint(name: &str) -> Result<String> {
+    type Cache = std::collections::HashMap<String, (Vec<(u64, std::time::SystemTime)>, String)>;
+    static CACHE: std::sync::Mutex<Option<Cache>> = std::sync::Mutex::new(None);
+    if name == "bow" {
+        return Ok(format!("bow-{}-{}", bow::BUCKETS, bow::DIM));
+    }
+    let dir = locate(name)?;
+    let mut files: Vec<PathBuf> = [
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "model.safetensors.index.json",
+    ]
+    .iter()
+    .map(|f| dir.join(f))
+    .filter(|p| p.exists())
+    .collect();
+    files.extend(weights::checkpoint_files(&dir)?);
+    let stamps = files
+        .iter()
+        .map(|f| {
+            let m = std::fs::metadata(f).with_context(|| format!("reading {}", f.display()))?;
+            Ok((m.len(), m.modified()?))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut cache = CACHE.lock().unwrap();
+    let cache = cache.get_or_insert_default();
+    if let Some((s, fp)) = cache.get(name) {
+        if *s == stamps {
+            return Ok(fp.clone());
+        }
+    }
+    let fp = crate::store::files_fingerprint(&dir, &files)?;
+    cache.insert(name.to_owned(), (stamps, fp.clone()));
+    Ok(fp)
 }
 
 pub struct Classifier {
@@ -633,5 +707,56 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod lr_tests {
+    use super::*;
+
+    fn info(name: &str, family: &str, parameters: i64) -> ModelInfo {
+        ModelInfo {
+            name: name.into(),
+            family: family.into(),
+            parameters,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn default_learning_rates_follow_the_reference_table() {
+        // openai/weak-to-strong train_simple.py: gpt2 and gpt2-medium 5e-5, larger 1e-5.
+        assert_eq!(
+            info("openai-community/gpt2", "gpt2", 124_000_000).default_lr(),
+            5e-5
+        );
+        assert_eq!(info("gpt2-medium", "gpt2", 355_000_000).default_lr(), 5e-5);
+        assert_eq!(
+            info("/m/gpt2-medium/", "gpt2", 355_000_000).default_lr(),
+            5e-5
+        );
+        assert_eq!(
+            info("openai-community/gpt2-large", "gpt2", 774_000_000).default_lr(),
+            1e-5
+        );
+        assert_eq!(info("gpt2-xl", "gpt2", 1_500_000_000).default_lr(), 1e-5);
+        assert_eq!(
+            info("Qwen/Qwen-7B@main", "qwen", 7_000_000_000).default_lr(),
+            1e-5
+        );
+        // Elsewhere by size, cut where the table cuts.
+        assert_eq!(
+            info("EleutherAI/pythia-410m", "gpt_neox", 405_000_000).default_lr(),
+            5e-5
+        );
+        assert_eq!(
+            info("Qwen/Qwen2.5-0.5B", "qwen2", 494_000_000).default_lr(),
+            5e-5
+        );
+        assert_eq!(
+            info("meta-llama/Llama-3.2-1B", "llama", 1_236_000_000).default_lr(),
+            1e-5
+        );
+        assert_eq!(info("bow", "bow", 1).default_lr(), 1e-2);
     }
 }

@@ -1,0 +1,48 @@
+//! Shared build script of both crates:
+//! - bake libtorch's folder into the rpath of every binary and test, so `w2s` runs without the
+//!   user exporting LD_LIBRARY_PATH (torch-sys publishes the folder as `DEP_TCH_LIBTORCH_LIB`);
+//! - record the git commit and the libtorch version, which every `result.json` carries.
+use std::path::Path;
+use std::process::Command;
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for f in [".git/HEAD", ".git/index"] {
+        if root.join(f).exists() {
+            println!("cargo:rerun-if-changed={}", root.join(f).display());
+        }
+    }
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(&root)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    if let Some(commit) = git(&["rev-parse", "HEAD"]) {
+        let dirty =
+            git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+        let suffix = if dirty { "+dirty" } else { "" };
+        println!("cargo:rustc-env=W2S_GIT_COMMIT={commit}{suffix}");
+    }
+    if let Ok(dir) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
+        // The torch wheel's `torch/version.py`, or a standalone libtorch's `build-version`.
+        let lib = Path::new(&dir);
+        let version = std::fs::read_to_string(lib.join("../version.py"))
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("__version__ = "))
+                    .map(|v| v.trim_matches(|c| c == '\'' || c == '"').to_owned())
+            })
+            .or_else(|| std::fs::read_to_string(lib.join("../build-version")).ok())
+            .map(|v| v.trim().to_owned());
+        if let Some(v) = version {
+            println!("cargo:rustc-env=W2S_LIBTORCH_VERSION={v}");
+        }
+    }
+}

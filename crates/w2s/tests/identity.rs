@@ -1,0 +1,128 @@
+//! A stored result is reused only while everything that decided it is unchanged: the task's
+//! definition and data, the model's files. One process trains a run; others wait and reuse.
+
+mod common;
+
+use common::opts;
+use std::path::Path;
+use tch::Device;
+use w2s::experiment::{DataSpec, Experiment, RunSpec, Runner};
+
+/// A user task with its data files in `dir`.
+fn user_task(dir: &Path, template: &str) -> std::path::PathBuf {
+    let mut train = String::new();
+    for i in 0..60 {
+        let (word, label) = if i % 2 == 0 { ("good", 1) } else { ("bad", 0) };
+        train += &format!("{{\"t\": \"a {word} thing {i}\", \"y\": {label}}}\n");
+    }
+    std::fs::write(dir.join("train.jsonl"), &train).unwrap();
+    std::fs::write(dir.join("test.jsonl"), &train).unwrap();
+    let toml = format!(
+        "train = \"train.jsonl\"\ntest = \"test.jsonl\"\ntext = \"{template}\"\nlabel = \"y\"\n"
+    );
+    let path = dir.join("task.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+fn gt_hash(task: &Path, model: &str) -> String {
+    let data = DataSpec::new(task.to_str().unwrap(), None, 40, 20).unwrap();
+    RunSpec::ground_truth(&data, 0, 64, model, opts(1e-2, 1))
+        .unwrap()
+        .hash()
+}
+
+#[test]
+fn editing_the_task_its_data_or_the_weights_changes_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let task = user_task(dir.path(), "{t}");
+    let h = gt_hash(&task, "bow");
+    assert_eq!(h, gt_hash(&task, "bow"), "same content, same run");
+
+    user_task(dir.path(), "Review: {t}");
+    let h_template = gt_hash(&task, "bow");
+    assert_ne!(h, h_template, "a new template is a new task");
+
+    let mut data = std::fs::read_to_string(dir.path().join("test.jsonl")).unwrap();
+    data = data.replacen("\"y\": 1", "\"y\": 0", 1);
+    std::fs::write(dir.path().join("test.jsonl"), data).unwrap();
+    assert_ne!(h_template, gt_hash(&task, "bow"), "an edited data file");
+
+    // A model folder whose weights change (same names and shapes).
+    let model = dir.path().join("model");
+    std::fs::create_dir(&model).unwrap();
+    std::fs::write(model.join("config.json"), r#"{"model_type": "bert"}"#).unwrap();
+    std::fs::write(model.join("tokenizer.json"), "{}").unwrap();
+    let weights = |v: f64| {
+        let t = tch::Tensor::full([4, 4], v, (tch::Kind::Float, Device::Cpu));
+        tch::Tensor::write_safetensors(&[("w", &t)], model.join("model.safetensors")).unwrap();
+    };
+    weights(1.0);
+    let m = model.to_str().unwrap();
+    let h_model = gt_hash(&task, m);
+    weights(2.0);
+    assert_ne!(h_model, gt_hash(&task, m), "edited weights");
+
+    // Moving the task elsewhere (same content) keeps the run.
+    let other = tempfile::tempdir().unwrap();
+    for f in ["task.toml", "train.jsonl", "test.jsonl"] {
+        std::fs::copy(dir.path().join(f), other.path().join(f)).unwrap();
+    }
+    assert_eq!(
+        gt_hash(&task, "bow"),
+        gt_hash(&other.path().join("task.toml"), "bow")
+    );
+}
+
+#[test]
+fn two_runners_asking_for_one_run_train_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataSpec::new("demo", None, 400, 200).unwrap();
+    let spec = RunSpec::ground_truth(&data, 3, 64, "bow", opts(1e-2, 2)).unwrap();
+    let a = Runner::new(dir.path().to_path_buf(), Device::Cpu, false);
+    let b = Runner::new(dir.path().to_path_buf(), Device::Cpu, false);
+    let (ra, rb) = std::thread::scope(|s| {
+        let ta = s.spawn(|| a.run(&spec).unwrap());
+        let tb = s.spawn(|| b.run(&spec).unwrap());
+        (ta.join().unwrap(), tb.join().unwrap())
+    });
+    assert_eq!(a.trained_count() + b.trained_count(), 1, "trained once");
+    assert_eq!(ra.test_accuracy, rb.test_accuracy);
+    assert_eq!(ra.provenance.wall_seconds, rb.provenance.wall_seconds);
+}
+
+#[test]
+fn a_worker_never_trains_a_missing_supervisor_and_results_carry_provenance() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataSpec::new("demo", None, 400, 200).unwrap();
+    let exp = Experiment::per_loss(
+        &data,
+        0,
+        64,
+        ("bow", opts(1e-2, 1)),
+        ("bow", opts(1e-2, 2)),
+        &[w2s::loss::Loss::Xent],
+    )
+    .unwrap();
+    let mut worker = Runner::new(dir.path().to_path_buf(), Device::Cpu, false);
+    worker.train_supervisors = false;
+    let err = worker.run(&exp.students[0]).unwrap_err().to_string();
+    assert!(
+        err.contains("supervisor") && err.contains("has no result") && err.contains("gt-bow"),
+        "{err}"
+    );
+    assert!(!worker.run_dir(&exp.weak[0]).join("result.json").exists());
+
+    let r = worker.run(&exp.weak[0]).unwrap();
+    let p = &r.provenance;
+    assert_eq!(p.w2s_version, env!("CARGO_PKG_VERSION"));
+    assert!(p.libtorch.starts_with("2."), "{p:?}");
+    assert_ne!(p.git_commit, "", "{p:?}");
+    assert_eq!(p.device, "Cpu");
+    assert!(p.threads >= 1 && p.wall_seconds > 0.0 && p.finished_at > 0);
+    assert_eq!(p.task_fingerprint, data.fingerprint);
+    assert!(
+        worker.run(&exp.students[0]).is_ok(),
+        "runs once its supervisor exists"
+    );
+}
