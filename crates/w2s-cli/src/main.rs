@@ -37,8 +37,8 @@ enum Command {
     Datasets(DatasetsCommand),
     /// Plan and run a grid of experiments from a TOML file (see the README); resumable.
     Sweep(SweepArgs),
-    /// Tables (accuracy, PGR with 95% bootstrap intervals over seeds, agreement) and a CSV of
-    /// every run in a results folder.
+    /// Tables (accuracy, PGR with 95% intervals from resampling test examples, per-seed PGR,
+    /// agreement), medians, plots, an HTML page and a CSV of every run in a results folder.
     Report(ReportArgs),
     /// Run one stored run spec (what sweep workers and Slurm tasks call).
     #[command(hide = true)]
@@ -61,7 +61,7 @@ struct SweepArgs {
     /// Devices for the job slots, comma-separated (e.g. cuda:0,cuda:1), given out round-robin.
     #[arg(long, value_delimiter = ',', default_value = "cpu")]
     device: Vec<String>,
-    /// CPU threads per run (default: cores / jobs).
+    /// CPU threads per run. [default: cores / jobs]
     #[arg(long)]
     threads: Option<i32>,
     /// local, or slurm (submits job arrays with sbatch and returns).
@@ -70,7 +70,7 @@ struct SweepArgs {
     /// Extra #SBATCH lines for the slurm executor, e.g. --sbatch=--gres=gpu:1
     #[arg(long)]
     sbatch: Vec<String>,
-    /// Results folder (overrides the file's `results`).
+    /// Results folder. [default: the file's `results`, else results/sweep]
     #[arg(long)]
     results: Option<PathBuf>,
     /// Retrain runs that are already complete.
@@ -93,13 +93,18 @@ struct ReportArgs {
 
 #[derive(Args)]
 struct ExecArgs {
+    /// The run spec (JSON) that `w2s sweep` wrote.
     spec: PathBuf,
+    /// The sweep's results folder.
     #[arg(long)]
     results: PathBuf,
+    /// cpu, cuda, cuda:N or mps.
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// CPU threads for libtorch. [default: all cores]
     #[arg(long)]
     threads: Option<i32>,
+    /// Retrain the run even when a complete result exists.
     #[arg(long)]
     force: bool,
 }
@@ -129,6 +134,7 @@ struct BenchArgs {
     /// Hugging Face model folder (or hub id).
     #[arg(long, default_value = "models/all-MiniLM-L6-v2")]
     model: String,
+    /// Examples per batch.
     #[arg(long, default_value_t = 32)]
     batch: i64,
     /// Tokens per example.
@@ -137,9 +143,10 @@ struct BenchArgs {
     /// Timed steps (after two warm-up steps).
     #[arg(long, default_value_t = 5)]
     steps: usize,
-    /// CPU threads for both sides (default: all cores).
+    /// CPU threads for both sides. [default: all cores]
     #[arg(long)]
     threads: Option<i32>,
+    /// cpu, cuda, cuda:N or mps.
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Python with torch and transformers for the baseline (default: $VIRTUAL_ENV/bin/python,
@@ -151,12 +158,13 @@ struct BenchArgs {
 #[derive(Args)]
 struct Common {
     /// Folder where runs are stored (one sub-folder per run, reused when complete).
+    /// [default: results (run), results/demo (demo), or the config's `results`]
     #[arg(long)]
     results: Option<PathBuf>,
-    /// cpu, cuda, cuda:N or mps.
+    /// cpu, cuda, cuda:N or mps. [default: cpu, or the config's `device`]
     #[arg(long)]
     device: Option<String>,
-    /// CPU threads for libtorch (default: all cores).
+    /// CPU threads for libtorch. [default: all cores]
     #[arg(long)]
     threads: Option<i32>,
     /// Retrain runs even when a complete result exists.
@@ -175,10 +183,12 @@ struct DemoArgs {
     /// Train examples (half to the weak supervisor, half weakly labelled).
     #[arg(long, default_value_t = 2000)]
     n_docs: usize,
+    /// Test examples.
     #[arg(long, default_value_t = 1000)]
     n_test_docs: usize,
     /// Losses for the students, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "xent,logconf")]
+    #[arg(long, value_delimiter = ',', default_value = "xent,logconf",
+          value_parser = clap::builder::PossibleValuesParser::new(Loss::NAMES))]
     losses: Vec<String>,
     #[command(flatten)]
     common: Common,
@@ -218,17 +228,16 @@ struct RunArgs {
     /// Drop examples this many tokens long or longer. [default: 1024]
     #[arg(long)]
     max_ctx: Option<usize>,
-    /// xent, logconf, logconf_reference, product, entropy, entropy_eleuther, window, kl,
-    /// reverse_kl or adaptive (docs/METHODS.md). [default: xent]
-    #[arg(long)]
+    /// The student's loss (docs/METHODS.md). [default: xent]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(Loss::NAMES))]
     loss: Option<String>,
     /// Keep the best checkpoint on held-out train examples labelled `weak` (by the
     /// supervisor) or `oracle` (ground truth: an upper bound). [default: off]
     #[arg(long)]
     early_stopping: Option<String>,
-    /// Clean the weak labels with a probe on the student's features: knn, knn_eleuther,
-    /// logreg, knn_filter or logreg_filter. [default: off]
-    #[arg(long)]
+    /// Clean the weak labels with a probe on the student's features (docs/METHODS.md).
+    /// [default: off]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(w2s::config::RELABEL_NAMES))]
     relabel: Option<String>,
     /// Learning rate. [default: the reference's table (gpt2, gpt2-medium 5e-5; larger 1e-5),
     /// else 5e-5 under 500M parameters, 1e-5 above; bow 1e-2]

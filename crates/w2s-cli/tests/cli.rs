@@ -46,8 +46,47 @@ fn help_explains_commands_and_options() {
         "--lora",
         "--iterations",
         "--generative",
+        "--weak-lr",
+        "--weak-epochs",
     ] {
         assert!(out.contains(flag), "{flag} missing from:\n{out}");
+    }
+    // Every flag of every command says what it does; the sizes' defaults are the reference's.
+    for (flag, default) in [
+        ("--n-docs", w2s::experiment::DEFAULT_N_DOCS.to_string()),
+        (
+            "--n-test-docs",
+            w2s::experiment::DEFAULT_N_TEST_DOCS.to_string(),
+        ),
+        ("--max-ctx", w2s::experiment::DEFAULT_MAX_CTX.to_string()),
+        ("--epochs", "2".into()),
+        ("--batch-size", "32".into()),
+        ("--seed", "0".into()),
+    ] {
+        let at = out
+            .find(&format!("{flag} <"))
+            .unwrap_or_else(|| panic!("{flag}"));
+        let help = &out[at..at + out[at..].find("\n  -").unwrap_or(out.len() - at)];
+        assert!(
+            help.contains(&format!("default: {default}")),
+            "{flag}:\n{help}"
+        );
+    }
+    for cmd in ["run", "demo", "sweep", "report", "bench", "exec-run"] {
+        let o = w2s(&[cmd, "--help"]);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let mut lines = out.lines().peekable();
+        while let Some(l) = lines.next() {
+            let l = l.trim_start();
+            if l.starts_with("--") && !l.contains("  ") && !l.starts_with("--help") {
+                // A flag whose help is on the next line(s): it must have some.
+                let next = lines.peek().map_or("", |n| n.trim());
+                assert!(
+                    !next.is_empty() && !next.starts_with('-'),
+                    "{cmd} {l}: no help"
+                );
+            }
+        }
     }
 }
 

@@ -84,7 +84,17 @@ impl EarlyStoppingField {
     }
 }
 
-/// `relabel = "knn"` (`logreg`, `knn_filter`, `logreg_filter`) or a full table.
+/// The relabelling methods by name ([`RelabelField::resolve`]).
+pub const RELABEL_NAMES: [&str; 6] = [
+    "knn",
+    "logreg",
+    "knn_eleuther",
+    "knn_filter",
+    "logreg_filter",
+    "knn_eleuther_filter",
+];
+
+/// `relabel = "knn"` (or another of [`RELABEL_NAMES`]) or a full table.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum RelabelField {
@@ -107,8 +117,8 @@ impl RelabelField {
             "logreg" => Probe::Logreg { l2: 1e-3 },
             "knn_eleuther" => Probe::KnnEleuther { k: 20 },
             _ => anyhow::bail!(
-                "relabel = \"{name}\": use knn, logreg, knn_eleuther (each with or without \
-                 _filter) or a table"
+                "relabel = \"{name}\": use one of {} or a table",
+                RELABEL_NAMES.join(", ")
             ),
         };
         // EleutherAI/w2s's relabelling replaces every label with the probe's.

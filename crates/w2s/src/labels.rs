@@ -287,6 +287,13 @@ mod tests {
             .resolve()
             .unwrap();
         assert_eq!((r.name().as_str(), r.fraction), ("knn_eleuther", 1.0));
+        // Every name the command line offers parses, and names itself back.
+        for name in crate::config::RELABEL_NAMES {
+            let r = crate::config::RelabelField::Name(name.into())
+                .resolve()
+                .unwrap();
+            assert_eq!(r.name(), name);
+        }
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! w2s: weak-to-strong generalization experiments (Burns et al., 2023) on libtorch.
 //!
-//! Read in this order: [`dataset`] (examples and splits), [`model`] (backbones with a
-//! zero-initialised two-class head), [`loss`], [`train`] (the loop), [`labels`] (combining
-//! and cleaning weak labels), [`experiment`] (runs and how they feed each other), [`metrics`], [`store`] (results on disk), [`report`].
+//! Read in this order: [`dataset`] (examples, splits, registered and user tasks), [`model`]
+//! (backbones with a zero-initialised two-class head, one file per family), [`loss`],
+//! [`train`] (the loop; [`tensorboard`] writes its curves), [`labels`] (combining and cleaning
+//! weak labels), [`experiment`] (runs, and how they feed each other), [`store`] (results on
+//! disk, named by content), [`config`] (run files), [`sweep`] (grids of runs, local and on
+//! Slurm), [`metrics`], [`report`] and [`plots`] (tables and figures), [`bench`].
 
 pub mod bench;
 pub mod config;
@@ -16,6 +19,7 @@ pub mod plots;
 pub mod report;
 pub mod store;
 pub mod sweep;
+pub mod tensorboard;
 pub mod train;
 
 pub use tch;

@@ -7,33 +7,20 @@ use crate::report::SweepRow;
 use anyhow::{Context, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::{Path, PathBuf};
 
-/// PNG text needs a font file; SVG text does not. DejaVu Sans is in Debian's
-/// `fonts-dejavu-core`; `W2S_FONT` names another TTF.
+/// PNG text is drawn with a font embedded in the binary (DejaVu Sans, Bitstream Vera
+/// licence, `assets/DejaVuSans-LICENSE.txt`), so reports look the same on every machine and
+/// need no fonts installed. SVG text names the family and the viewer draws it.
 fn register_font() -> Result<()> {
-    static DONE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    DONE.get_or_init(|| {
-        let candidates = [
-            std::env::var("W2S_FONT").unwrap_or_default(),
-            "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf".into(),
-            "/usr/share/fonts/TTF/DejaVuSans.ttf".into(),
-            "/System/Library/Fonts/Supplemental/Arial.ttf".into(),
-        ];
-        let path = candidates
-            .iter()
-            .find(|p| !p.is_empty() && Path::new(p).exists())
-            .ok_or("no TTF font found for PNG plots: install fonts-dejavu-core or set W2S_FONT")?;
-        let bytes: &'static [u8] = Box::leak(
-            std::fs::read(path)
-                .map_err(|e| e.to_string())?
-                .into_boxed_slice(),
-        );
-        plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
-            .map_err(|_| "bad font file".to_string())
-    })
-    .clone()
-    .map_err(anyhow::Error::msg)
+    static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+    static DONE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = DONE.get_or_init(|| {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok()
+    });
+    anyhow::ensure!(*ok, "the embedded font could not be registered");
+    Ok(())
 }
 
 type Panel<'a, DB> = DrawingArea<DB, Shift>;
@@ -56,7 +43,12 @@ fn direct<'a>(rows: &'a [SweepRow], dataset: &str) -> Vec<&'a SweepRow> {
         .collect()
 }
 
-fn draw_accuracy<DB: DrawingBackend>(area: &Panel<DB>, rows: &[&SweepRow], loss: &str) -> Result<()>
+fn draw_accuracy<DB: DrawingBackend>(
+    area: &Panel<DB>,
+    rows: &[&SweepRow],
+    loss: &str,
+    weak: &[String],
+) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
@@ -86,20 +78,23 @@ where
     let mut gt: Vec<(f64, f64)> = rows.iter().map(|r| (r.ceiling, r.ceiling)).collect();
     gt.sort_by(|a, b| a.0.total_cmp(&b.0));
     gt.dedup();
-    chart
-        .draw_series(LineSeries::new(gt.clone(), BLACK.stroke_width(2)))?
-        .label("ground truth")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], BLACK));
+    chart.draw_series(LineSeries::new(gt.clone(), BLACK.stroke_width(2)))?;
     chart.draw_series(gt.iter().map(|p| Circle::new(*p, 3, BLACK.filled())))?;
     weak_lines(
         &mut chart,
+        weak,
         rows.iter()
             .map(|r| (r.chain[0].as_str(), (r.ceiling, r.student))),
     )?;
     Ok(())
 }
 
-fn draw_pgr<DB: DrawingBackend>(area: &Panel<DB>, rows: &[&SweepRow], loss: &str) -> Result<()>
+fn draw_pgr<DB: DrawingBackend>(
+    area: &Panel<DB>,
+    rows: &[&SweepRow],
+    loss: &str,
+    weak: &[String],
+) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
@@ -124,14 +119,31 @@ where
         .x_label_area_size(35)
         .y_label_area_size(45)
         .build_cartesian_2d((xmin * 0.7..xmax * 1.4).log_scale(), ylo..yhi)?;
+    // A log axis labels only round values; label every model size instead.
     chart
         .configure_mesh()
+        .disable_x_mesh()
         .x_desc("strong model parameters")
         .y_desc("PGR")
-        .x_label_formatter(&|x| format!("{:.0}M", x / 1e6))
+        .x_label_formatter(&|_| String::new())
         .draw()?;
+    let mut sizes = sizes;
+    sizes.sort_by(f64::total_cmp);
+    sizes.dedup();
+    let grey = RGBColor(200, 200, 200);
+    for &x in &sizes {
+        chart.draw_series(LineSeries::new([(x, ylo), (x, yhi)], grey))?;
+        chart.draw_series(std::iter::once(Text::new(
+            size_label(x),
+            (x, ylo),
+            ("sans-serif", 12)
+                .into_text_style(chart.plotting_area())
+                .pos(Pos::new(HPos::Center, VPos::Bottom)),
+        )))?;
+    }
     weak_lines(
         &mut chart,
+        weak,
         rows.iter().map(|r| {
             (
                 r.chain[0].as_str(),
@@ -142,9 +154,21 @@ where
     Ok(())
 }
 
-/// One line (and its points) per weak supervisor, then the legend.
+/// `22.7M`, `109M`, `1.5B`.
+fn size_label(parameters: f64) -> String {
+    if parameters >= 1e9 {
+        format!("{:.1}B", parameters / 1e9)
+    } else if parameters >= 1e8 {
+        format!("{:.0}M", parameters / 1e6)
+    } else {
+        format!("{:.1}M", parameters / 1e6)
+    }
+}
+
+/// One line (and its points) per weak supervisor, coloured by its place in `weak`.
 fn weak_lines<'a, 'c, DB: DrawingBackend + 'c, CT>(
     chart: &mut ChartContext<'c, DB, CT>,
+    weak: &[String],
     points: impl Iterator<Item = (&'a str, (f64, f64))>,
 ) -> Result<()>
 where
@@ -155,20 +179,37 @@ where
     for (w, p) in points {
         by_weak.entry(w).or_default().push(p);
     }
-    for (i, (w, mut pts)) in by_weak.into_iter().enumerate() {
+    for (w, mut pts) in by_weak {
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let c = series_color(i);
-        chart
-            .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
-            .label(format!("weak: {w}"))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], c));
+        let c = series_color(weak.iter().position(|x| x == w).unwrap_or(0));
+        chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?;
         chart.draw_series(pts.iter().map(|p| Circle::new(*p, 3, c.filled())))?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
+    Ok(())
+}
+
+/// Height of one legend entry, in pixels.
+const LEGEND_ROW: u32 = 18;
+
+/// The legend in its own strip below the charts, so it never covers a line.
+fn draw_legend<DB: DrawingBackend>(area: &Panel<DB>, entries: &[(String, RGBColor)]) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    for (i, (name, color)) in entries.iter().enumerate() {
+        let y = (LEGEND_ROW / 2 + LEGEND_ROW * i as u32) as i32;
+        area.draw(&PathElement::new(
+            vec![(60, y), (90, y)],
+            color.stroke_width(2),
+        ))?;
+        area.draw(&Text::new(
+            name.clone(),
+            (98, y),
+            ("sans-serif", 13)
+                .into_text_style(area)
+                .pos(Pos::new(HPos::Left, VPos::Center)),
+        ))?;
+    }
     Ok(())
 }
 
@@ -182,16 +223,44 @@ where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE)?;
-    let panels = root.split_evenly((1, losses.len().max(1)));
+    let weak = weak_names(rows);
+    let mut legend: Vec<(String, RGBColor)> = Vec::new();
+    if !pgr {
+        legend.push(("ground truth (ceiling)".into(), BLACK));
+    }
+    // Colours follow `weak` in both figures; the legend names those this figure draws.
+    let drawn: Vec<&&SweepRow> = rows
+        .iter()
+        .filter(|r| !pgr || (r.pgr.is_some() && r.chain[0] != r.chain[1]))
+        .collect();
+    legend.extend(
+        weak.iter()
+            .enumerate()
+            .filter(|(_, w)| drawn.iter().any(|r| &r.chain[0] == *w))
+            .map(|(i, w)| (format!("weak: {w}"), series_color(i))),
+    );
+    let legend_height = LEGEND_ROW * legend.len() as u32 + 6;
+    let (_, height) = root.dim_in_pixel();
+    let (charts, strip) = root.split_vertically(height.saturating_sub(legend_height));
+    let panels = charts.split_evenly((1, losses.len().max(1)));
     for (panel, loss) in panels.iter().zip(losses) {
         if pgr {
-            draw_pgr(panel, rows, loss)?;
+            draw_pgr(panel, rows, loss, &weak)?;
         } else {
-            draw_accuracy(panel, rows, loss)?;
+            draw_accuracy(panel, rows, loss, &weak)?;
         }
     }
+    draw_legend(&strip, &legend)?;
     root.present()?;
     Ok(())
+}
+
+/// The weak supervisors of some rows, in name order: each keeps its colour in every panel.
+fn weak_names(rows: &[&SweepRow]) -> Vec<String> {
+    let mut weak: Vec<String> = rows.iter().map(|r| r.chain[0].clone()).collect();
+    weak.sort();
+    weak.dedup();
+    weak
 }
 
 /// Write `<dataset>-accuracy.{svg,png}` and `<dataset>-pgr.{svg,png}` into `out`; returns the
@@ -207,7 +276,11 @@ pub fn write_plots(rows: &[SweepRow], out: &Path) -> Result<Vec<PathBuf>> {
         let mut losses: Vec<String> = rs.iter().map(|r| r.loss.clone()).collect();
         losses.sort();
         losses.dedup();
-        let size = (420 * losses.len().max(1) as u32, 380);
+        let legend_rows = weak_names(&rs).len() as u32 + 1;
+        let size = (
+            420 * losses.len().max(1) as u32,
+            380 + LEGEND_ROW * legend_rows + 6,
+        );
         for (kind, pgr) in [("accuracy", false), ("pgr", true)] {
             let svg = out.join(format!("{d}-{kind}.svg"));
             draw(

@@ -235,7 +235,11 @@ impl SweepRow {
                 ));
             }
         }
-        if self.pgr.is_none() {
+        if self.pgr.is_none() && self.chain.first() == self.chain.last() {
+            out.push(format!(
+                "{name}: weak model = strong model (no gap by construction)"
+            ));
+        } else if self.pgr.is_none() {
             out.push(format!(
                 "{name}: no measurable gap: ceiling - weak = {:+.1} points [{:+.1}, {:+.1}]",
                 100.0 * self.gap.value,
@@ -786,9 +790,11 @@ pub fn sweep_html(
     }
     if !curves.is_empty() {
         h += "<h2 id=\"curves\">Training curves</h2>\n<p>Loss and training accuracy per step, for every run.</p>\n";
-        for (name, svg) in curves {
+        for (i, (name, svg)) in curves.iter().enumerate() {
+            // The first run's curves open, the others one click away.
+            let open = if i == 0 { " open" } else { "" };
             h += &format!(
-                "<details class=\"curve\"><summary>{}</summary>{svg}</details>\n",
+                "<details class=\"curve\"{open}><summary>{}</summary>{svg}</details>\n",
                 escape(name)
             );
         }

@@ -319,8 +319,12 @@ pub fn train(
         (n * opts.epochs / opts.batch_size).max(1)
     };
     let mut optimizer = nn::Adam::default().build(&model.vs, opts.lr)?;
+    // One JSON line per step, and the same scalars as TensorBoard events beside it.
     let mut log = match log {
-        Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p)?)),
+        Some(p) => Some((
+            std::io::BufWriter::new(std::fs::File::create(p)?),
+            crate::tensorboard::EventWriter::create(p.parent().unwrap_or(Path::new(".")))?,
+        )),
         None => None,
     };
     let bar = ProgressBar::new(nsteps as u64).with_style(
@@ -403,7 +407,15 @@ pub fn train(
         }
         bar.set_message(format!("loss {loss_sum:.4} acc {accuracy:.3}"));
         bar.inc(1);
-        if let Some(w) = log.as_mut() {
+        if let Some((w, events)) = log.as_mut() {
+            let mut scalars = vec![
+                ("loss", loss_sum),
+                ("train_accuracy", accuracy),
+                ("lr", lr),
+                ("aux_weight", opts.loss.aux_weight(frac)),
+            ];
+            scalars.extend(val_score.map(|v| ("validation", v)));
+            events.scalars(step as i64, &scalars)?;
             let line = StepLog {
                 step,
                 progress: frac,
@@ -418,8 +430,9 @@ pub fn train(
         }
     }
     bar.finish_and_clear();
-    if let Some(mut w) = log {
+    if let Some((mut w, events)) = log {
         w.flush()?;
+        events.finish()?;
     }
     if let Some((_, _, saved)) = &best {
         restore(model, saved);

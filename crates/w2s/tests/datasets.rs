@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use w2s::dataset::{load_pools, positive_rate, registry, Example};
 
 fn write(dir: &Path, name: &str, text: &str) {
@@ -181,18 +181,6 @@ fn bad_inputs_name_the_place() {
     assert!(e.contains("unknown dataset") && e.contains("sciq"), "{e}");
 }
 
-fn shared() -> PathBuf {
-    let dir = std::env::var("W2S_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| common::root().join("../shared"));
-    assert!(
-        dir.join("datasets").is_dir(),
-        "shared datasets not found at {}: set W2S_SHARED",
-        dir.display()
-    );
-    dir.join("datasets")
-}
-
 /// Every task with a copy in ../shared loads from it, with sane sizes and label balance.
 #[test]
 fn shared_copies_load() {
@@ -208,7 +196,9 @@ fn shared_copies_load() {
         ("tweet_eval_sentiment", 0, 0), // checked below: neutral dropped
         ("anli_r2", 0, 0),
     ];
-    let root = shared();
+    let Some(root) = common::shared_datasets("shared_copies_load") else {
+        return;
+    };
     let mut report = String::new();
     for &(name, n_train, n_test) in expect {
         let dir = root.join(name);

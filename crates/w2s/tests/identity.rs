@@ -126,3 +126,50 @@ fn a_worker_never_trains_a_missing_supervisor_and_results_carry_provenance() {
         "runs once its supervisor exists"
     );
 }
+
+/// Each run's TensorBoard events hold the same curves as its `train_log.jsonl`, read back by
+/// TensorBoard's own reader.
+#[test]
+fn training_curves_read_back_with_tensorboard() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataSpec::new("demo", None, 400, 200).unwrap();
+    let spec = RunSpec::ground_truth(&data, 1, 64, "bow", opts(1e-2, 2)).unwrap();
+    let runner = Runner::new(dir.path().to_path_buf(), Device::Cpu, false);
+    runner.run(&spec).unwrap();
+    let run = runner.run_dir(&spec);
+    let out = std::process::Command::new(common::python())
+        .arg(common::root().join("scripts/read_tensorboard.py"))
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let curves: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let log = std::fs::read_to_string(run.join("train_log.jsonl")).unwrap();
+    let steps: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        steps.len(),
+        400 / 2 * 2 / 32,
+        "steps of 2 epochs over train1"
+    );
+    for tag in ["loss", "train_accuracy", "lr", "aux_weight"] {
+        let points = curves[tag]
+            .as_array()
+            .unwrap_or_else(|| panic!("{tag}: {curves}"));
+        assert_eq!(points.len(), steps.len(), "{tag}");
+        for (p, s) in points.iter().zip(&steps) {
+            assert_eq!(p[0], s["step"]);
+            let (got, want) = (p[1].as_f64().unwrap(), s[tag].as_f64().unwrap());
+            assert!(
+                (got - want).abs() <= 1e-6 * want.abs().max(1.0),
+                "{tag}: {got} vs {want}"
+            );
+        }
+    }
+}

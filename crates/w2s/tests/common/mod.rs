@@ -31,6 +31,29 @@ pub fn mpnet() -> PathBuf {
     pretrained("W2S_MPNET", "all-mpnet-base-v2")
 }
 
+/// `../shared/datasets` (or `$W2S_SHARED/datasets`), the real dataset copies beside the
+/// repository. Without them the test skips, saying so in one line, unless
+/// `W2S_REQUIRE_SHARED` is set (CI sets it), when their absence fails it.
+pub fn shared_datasets(test: &str) -> Option<PathBuf> {
+    let dir = std::env::var("W2S_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join("../shared"))
+        .join("datasets");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("W2S_REQUIRE_SHARED").is_none(),
+        "{test}: shared datasets not found at {} and W2S_REQUIRE_SHARED is set: set W2S_SHARED",
+        dir.display()
+    );
+    eprintln!(
+        "skipping {test}: no shared datasets at {} (set W2S_SHARED to run it)",
+        dir.display()
+    );
+    None
+}
+
 /// The Python of the project's virtual environment (torch + transformers).
 pub fn python() -> PathBuf {
     match std::env::var("VIRTUAL_ENV") {
