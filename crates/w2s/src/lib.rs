@@ -11,6 +11,7 @@ pub mod bench;
 pub mod config;
 pub mod dataset;
 pub mod experiment;
+pub mod hub;
 pub mod labels;
 pub mod loss;
 pub mod metrics;

@@ -4,6 +4,7 @@
 //! `encoder.layer.0.attention.self.query.weight`, ...).
 
 use super::attention::{attend, encoder_mask};
+use super::layers::{activation, layer_norm};
 use super::lora::{self, Adapters, Linear};
 use serde::Deserialize;
 use tch::nn::{self, Module};
@@ -37,16 +38,6 @@ fn default_eps() -> f64 {
     1e-12
 }
 
-/// The activation functions Hugging Face configs name.
-pub fn activation(name: &str, xs: &Tensor) -> Tensor {
-    match name {
-        "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => xs.gelu("tanh"),
-        "relu" => xs.relu(),
-        "silu" | "swish" => xs.silu(),
-        _ => xs.gelu("none"),
-    }
-}
-
 struct Embeddings {
     word: nn::Embedding,
     position: nn::Embedding,
@@ -71,17 +62,6 @@ pub struct Bert {
     roberta_positions: bool,
     embeddings: Embeddings,
     layers: Vec<Layer>,
-}
-
-pub fn layer_norm(p: nn::Path, size: i64, eps: f64) -> nn::LayerNorm {
-    nn::layer_norm(
-        p,
-        vec![size],
-        nn::LayerNormConfig {
-            eps,
-            ..Default::default()
-        },
-    )
 }
 
 impl Bert {

@@ -3,7 +3,7 @@
 //! as `[in, out]`, the transpose of a linear layer's ([`lora::conv1d`]).
 
 use super::attention::{attend, decoder_mask, heads, merge, positions};
-use super::bert::{activation, layer_norm};
+use super::layers::{activation, layer_norm};
 use super::lora::{self, Adapters, Linear};
 use serde::Deserialize;
 use tch::nn::{self, Module};

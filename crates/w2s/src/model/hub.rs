@@ -2,28 +2,14 @@
 //! `huggingface_hub` writes, so models downloaded by either are shared), else downloaded
 //! with the `hf-hub` crate unless `HF_HUB_OFFLINE=1`.
 
+use crate::hub::{cache, offline};
 use anyhow::{bail, Result};
-use hf_hub::{Cache, Repo, RepoType};
+use hf_hub::{Repo, RepoType};
 use std::path::PathBuf;
 
 /// Files a model folder needs; the weights come on top (single file or shards).
 const REQUIRED: &[&str] = &["config.json", "tokenizer.json"];
 const OPTIONAL: &[&str] = &["tokenizer_config.json", "special_tokens_map.json"];
-
-/// The cache folder: `HF_HUB_CACHE`, else `HF_HOME/hub`, else `~/.cache/huggingface/hub`.
-pub fn cache() -> Cache {
-    if let Ok(dir) = std::env::var("HF_HUB_CACHE") {
-        return Cache::new(dir.into());
-    }
-    Cache::from_env()
-}
-
-fn offline() -> bool {
-    matches!(
-        std::env::var("HF_HUB_OFFLINE").as_deref(),
-        Ok("1") | Ok("true") | Ok("TRUE") | Ok("yes")
-    )
-}
 
 /// `org/name` or `org/name@revision` to a folder holding the model's files.
 pub fn resolve(id: &str) -> Result<PathBuf> {

@@ -7,7 +7,7 @@ use super::attention::{
     attend, decoder_mask, heads, inv_freq, merge, positions, rotary_tables, rotate,
 };
 use super::lora::{self, Adapters, Linear};
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde::Deserialize;
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
@@ -28,13 +28,29 @@ pub struct LlamaConfig {
     #[serde(default = "theta")]
     pub rope_theta: f64,
     #[serde(default)]
-    pub rope_scaling: Option<serde_json::Value>,
+    pub rope_scaling: Option<RopeScaling>,
     #[serde(default = "silu")]
     pub hidden_act: String,
     pub max_position_embeddings: i64,
     /// Qwen2 has biases on q/k/v; Llama has `attention_bias` (default false).
     #[serde(default)]
     pub attention_bias: bool,
+}
+
+/// `rope_scaling` in config.json, as candle's `Llama3RopeConfig`: the variants w2s computes;
+/// any other type is an error naming it. (The older key `type` is renamed `rope_type` when
+/// config.json is read.)
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "rope_type", rename_all = "lowercase")]
+pub enum RopeScaling {
+    Default {},
+    /// Llama 3's long-context rescaling of the rotary frequencies.
+    Llama3 {
+        factor: f64,
+        low_freq_factor: f64,
+        high_freq_factor: f64,
+        original_max_position_embeddings: f64,
+    },
 }
 
 fn eps() -> f64 {
@@ -89,17 +105,7 @@ pub struct Llama {
 }
 
 /// Llama 3's long-context rescaling of the rotary frequencies (`rope_type: "llama3"`).
-fn llama3_scaling(inv: &Tensor, s: &serde_json::Value) -> Result<Tensor> {
-    let get = |k: &str| {
-        s[k].as_f64()
-            .ok_or_else(|| anyhow::anyhow!("rope_scaling lacks `{k}`"))
-    };
-    let (factor, low, high, old) = (
-        get("factor")?,
-        get("low_freq_factor")?,
-        get("high_freq_factor")?,
-        get("original_max_position_embeddings")?,
-    );
+fn llama3_scaling(inv: &Tensor, factor: f64, low: f64, high: f64, old: f64) -> Result<Tensor> {
     let v: Vec<f32> = Vec::<f32>::try_from(inv)?
         .into_iter()
         .map(|f| {
@@ -150,15 +156,20 @@ impl Llama {
             })
             .collect();
         let mut inv = inv_freq(d, cfg.rope_theta);
-        match &cfg.rope_scaling {
-            None | Some(serde_json::Value::Null) => {}
-            Some(s) => match s["rope_type"].as_str().or(s["type"].as_str()) {
-                Some("default") => {}
-                Some("llama3") => inv = llama3_scaling(&inv, s)?,
-                other => bail!(
-                    "rope_scaling type {other:?} is not supported (supported: default, llama3)"
-                ),
-            },
+        if let Some(RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings,
+        }) = cfg.rope_scaling
+        {
+            inv = llama3_scaling(
+                &inv,
+                factor,
+                low_freq_factor,
+                high_freq_factor,
+                original_max_position_embeddings,
+            )?;
         }
         Ok(Llama {
             cfg: cfg.clone(),
@@ -192,7 +203,7 @@ impl Llama {
             };
             x = &x + l.o.forward(&merge(&attend(&q, &k, &v, &allowed, None)));
             let hnorm = l.post_norm.forward(&x);
-            let act = super::bert::activation(&self.cfg.hidden_act, &l.gate.forward(&hnorm));
+            let act = super::layers::activation(&self.cfg.hidden_act, &l.gate.forward(&hnorm));
             x = &x + l.down.forward(&(act * l.up.forward(&hnorm)));
         }
         self.norm.forward(&x)

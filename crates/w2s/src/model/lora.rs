@@ -55,17 +55,6 @@ pub enum Save {
     Merged,
 }
 
-/// PEFT's default targets per `model_type`.
-pub fn default_targets(family: &str) -> &'static [&'static str] {
-    match family {
-        "bert" | "roberta" | "xlm-roberta" | "camembert" => &["query", "value"],
-        "mpnet" => &["q", "v"],
-        "gpt2" => &["c_attn"],
-        "gpt_neox" => &["query_key_value"],
-        _ => &["q_proj", "v_proj"],
-    }
-}
-
 /// The adapters to build: the configuration with its targets resolved for one family.
 #[derive(Debug, Clone)]
 pub struct Adapters {
@@ -75,12 +64,9 @@ pub struct Adapters {
 }
 
 impl Adapters {
-    pub fn new(cfg: &LoraConfig, family: &str) -> Adapters {
+    pub fn new(cfg: &LoraConfig, family: &super::family::Family) -> Adapters {
         let targets = if cfg.targets.is_empty() {
-            default_targets(family)
-                .iter()
-                .map(|s| s.to_string())
-                .collect()
+            family.lora_targets.iter().map(|s| s.to_string()).collect()
         } else {
             cfg.targets.clone()
         };

@@ -4,8 +4,10 @@
 pub mod attention;
 pub mod bert;
 pub mod bow;
+pub mod family;
 pub mod gpt2;
 pub mod hub;
+pub mod layers;
 pub mod llama;
 pub mod lora;
 pub mod mpnet;
@@ -43,10 +45,6 @@ enum Backbone {
     Neox(neox::Neox),
 }
 
-/// The `model_type`s w2s can build, for error messages.
-pub const FAMILIES: &str =
-    "bert, roberta, xlm-roberta, mpnet, gpt2, llama, mistral, qwen2, gpt_neox";
-
 /// What a model is, for run folders and defaults.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ModelInfo {
@@ -74,12 +72,7 @@ impl ModelInfo {
             });
         }
         let dir = locate(name)?;
-        let path = dir.join("config.json");
-        let json: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read {}", path.display()))?,
-        )
-        .with_context(|| format!("{}: not valid JSON", path.display()))?;
+        let json = read_config(&dir)?;
         tokenizer::require_tokenizer(&dir)?;
         let mut parameters = 0;
         for f in weights::checkpoint_files(&dir)? {
@@ -118,6 +111,21 @@ impl ModelInfo {
             1e-5
         }
     }
+}
+
+/// A model folder's config.json, read once per load, with the rotary settings of every
+/// transformers version in one form (see `normalize_rope`).
+fn read_config(dir: &Path) -> Result<serde_json::Value> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "{}: cannot read it; a model folder needs config.json, tokenizer.json and model.safetensors",
+            path.display()
+        )
+    })?;
+    let json = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not valid JSON", path.display()))?;
+    Ok(normalize_rope(json))
 }
 
 /// The reference's default learning rates (openai/weak-to-strong `train_simple.py`).
@@ -185,6 +193,8 @@ pub fn fingerprint(name: &str) -> Result<String> {
 
 pub struct Classifier {
     pub vs: nn::VarStore,
+    /// config.json's `tie_word_embeddings`: the LM head is the input embeddings.
+    tied_embeddings: bool,
     /// alpha / rank of the LoRA adapters, if any.
     lora_scale: Option<f64>,
     backbone: Backbone,
@@ -257,18 +267,17 @@ impl Classifier {
         }
         let dir = locate(name)?;
         let config_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&config_path).with_context(|| {
+        let json = read_config(&dir)?;
+        let model_type = json["model_type"].as_str().unwrap_or("").to_owned();
+        let fam = family::find(&model_type).with_context(|| {
             format!(
-                "{}: cannot read it; a model folder needs config.json, tokenizer.json and model.safetensors",
-                config_path.display()
+                "{}: model_type `{model_type}` is not supported; w2s knows: {}",
+                config_path.display(),
+                family::known()
             )
         })?;
-        let json: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not valid JSON", config_path.display()))?;
-        let family = json["model_type"].as_str().unwrap_or("").to_owned();
-        let adapters = lora.map(|c| lora::Adapters::new(c, &family));
+        let adapters = lora.map(|c| lora::Adapters::new(c, fam));
         let adapters = adapters.as_ref();
-        let json = normalize_rope(json);
         let encoder = TextEncoder::from_folder(&dir, json["eos_token_id"].as_i64())?;
         let mut vs = nn::VarStore::new(device);
         let root = vs.root();
@@ -280,78 +289,51 @@ impl Classifier {
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
         }
         let p = &config_path;
-        let (backbone, hidden, max_positions, pooling, prefixes): (
-            Backbone,
-            i64,
-            i64,
-            Pooling,
-            &[&str],
-        ) = match family.as_str() {
-            "bert" | "roberta" | "xlm-roberta" | "camembert" => {
+        // (backbone, hidden size, longest input)
+        let (backbone, hidden, max_positions) = match fam.arch {
+            family::Arch::Bert | family::Arch::Roberta => {
                 let cfg: bert::BertConfig = parse(&json, p)?;
-                let roberta = family != "bert";
+                let roberta = fam.arch == family::Arch::Roberta;
                 let offset = if roberta { cfg.pad_token_id + 1 } else { 0 };
                 let m = bert::Bert::new(&root, &cfg, roberta, adapters);
-                let prefixes: &[&str] = if roberta { &["roberta."] } else { &["bert."] };
-                (
-                    Backbone::Bert(m),
-                    cfg.hidden_size,
-                    cfg.max_position_embeddings - offset,
-                    Pooling::Mean,
-                    prefixes,
-                )
+                let max = cfg.max_position_embeddings - offset;
+                (Backbone::Bert(m), cfg.hidden_size, max)
             }
-            "mpnet" => {
+            family::Arch::Mpnet => {
                 let cfg: mpnet::MpnetConfig = parse(&json, p)?;
                 let m = mpnet::Mpnet::new(&root, &cfg, adapters);
                 let max = cfg.max_position_embeddings - cfg.pad_token_id - 1;
-                (
-                    Backbone::Mpnet(m),
-                    cfg.hidden_size,
-                    max,
-                    Pooling::Mean,
-                    &["mpnet."],
-                )
+                (Backbone::Mpnet(m), cfg.hidden_size, max)
             }
-            "gpt2" => {
+            family::Arch::Gpt2 => {
                 let cfg: gpt2::Gpt2Config = parse(&json, p)?;
                 let m = gpt2::Gpt2::new(&root, &cfg, adapters);
-                (
-                    Backbone::Gpt2(m),
-                    cfg.n_embd,
-                    cfg.n_positions,
-                    Pooling::Last,
-                    &["transformer."],
-                )
+                (Backbone::Gpt2(m), cfg.n_embd, cfg.n_positions)
             }
-            "llama" | "mistral" | "qwen2" => {
+            family::Arch::Llama | family::Arch::Qwen2 => {
                 let cfg: llama::LlamaConfig = parse(&json, p)?;
-                let m = llama::Llama::new(&root, &cfg, family == "qwen2", adapters)
+                let qwen = fam.arch == family::Arch::Qwen2;
+                let m = llama::Llama::new(&root, &cfg, qwen, adapters)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
                 (
                     Backbone::Llama(m),
                     cfg.hidden_size,
                     cfg.max_position_embeddings,
-                    Pooling::Last,
-                    &["model."],
                 )
             }
-            "gpt_neox" => {
+            family::Arch::Neox => {
                 let cfg: neox::NeoxConfig = parse(&json, p)?;
                 let m = neox::Neox::new(&root, &cfg, adapters);
                 (
                     Backbone::Neox(m),
                     cfg.hidden_size,
                     cfg.max_position_embeddings,
-                    Pooling::Last,
-                    &["gpt_neox."],
                 )
             }
-            other => bail!(
-                "{}: model_type `{other}` is not supported; w2s knows: {FAMILIES}",
-                config_path.display()
-            ),
         };
+        let family = model_type;
+        let pooling = fam.pooling;
+        let prefixes = fam.prefixes;
         let max_positions = max_positions.max(1) as usize;
         let head = zero_head(&root, hidden);
         let files = weights::checkpoint_files(&dir)?;
@@ -367,7 +349,7 @@ impl Classifier {
                 bail!(
                     "LoRA targets {:?} match no module of this {family} model; name modules as in its checkpoint (e.g. {:?})",
                     a.targets,
-                    lora::default_targets(&family)
+                    fam.lora_targets
                 );
             }
         }
@@ -380,6 +362,7 @@ impl Classifier {
             .sum();
         Ok(Classifier {
             vs,
+            tied_embeddings: json["tie_word_embeddings"].as_bool().unwrap_or(true),
             lora_scale: adapters.map(|a| a.scale),
             backbone,
             head,
@@ -407,6 +390,7 @@ impl Classifier {
             .sum();
         Classifier {
             vs,
+            tied_embeddings: false,
             lora_scale: None,
             backbone,
             head,
@@ -465,23 +449,10 @@ impl Classifier {
         }
         let dir = locate(&self.info.name)?;
         let checkpoint = weights::read_checkpoint(&weights::checkpoint_files(&dir)?)?;
-        let config: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json"))?)?;
-        let tied = config["tie_word_embeddings"].as_bool().unwrap_or(true);
-        let mut names = vec![
-            "lm_head.weight",
-            "embed_out.weight",
-            "gpt_neox.embed_out.weight",
-        ];
-        if tied {
-            names.extend([
-                "wte.weight",
-                "transformer.wte.weight",
-                "embed_tokens.weight",
-                "model.embed_tokens.weight",
-                "embed_in.weight",
-                "gpt_neox.embed_in.weight",
-            ]);
+        let fam = family::find(&self.info.family).context("a known decoder family")?;
+        let mut names: Vec<&str> = fam.lm_head.to_vec();
+        if self.tied_embeddings {
+            names.extend(fam.tied_embeddings);
         }
         let Some(lm) = names.iter().find_map(|n| checkpoint.get(*n)) else {
             bail!(
@@ -604,6 +575,14 @@ impl Classifier {
 /// (and most checkpoints on the hub) use top-level `rope_theta`, `rope_scaling`,
 /// `rotary_pct` / `partial_rotary_factor`. Map the new form onto the old keys.
 fn normalize_rope(mut json: serde_json::Value) -> serde_json::Value {
+    // Older checkpoints name the scaling's kind `type`.
+    if let Some(s) = json.get_mut("rope_scaling").and_then(|s| s.as_object_mut()) {
+        if !s.contains_key("rope_type") {
+            if let Some(t) = s.get("type").cloned() {
+                s.insert("rope_type".into(), t);
+            }
+        }
+    }
     let Some(params) = json
         .get("rope_parameters")
         .and_then(|p| p.as_object())

@@ -4,7 +4,7 @@
 //! `encoder.relative_attention_bias.weight`, ...).
 
 use super::attention::{attend, encoder_mask, heads, merge};
-use super::bert::{activation, layer_norm};
+use super::layers::{activation, layer_norm};
 use super::lora::{self, Adapters, Linear};
 use serde::Deserialize;
 use tch::nn::{self, Module};

@@ -4,7 +4,7 @@
 //! `layers.0.attention.query_key_value.weight`, ...).
 
 use super::attention::{attend, decoder_mask, inv_freq, merge, positions, rotary_tables, rotate};
-use super::bert::{activation, layer_norm};
+use super::layers::{activation, layer_norm};
 use super::lora::{self, Adapters, Linear};
 use serde::Deserialize;
 use tch::nn::{self, Module};

@@ -1,0 +1,184 @@
+//! Local execution: the plan wave by wave, each run a `w2s exec-run` worker process in one of
+//! `--jobs` slots, each slot with its device and thread count.
+
+use super::Planned;
+use crate::experiment::RunSpec;
+use crate::store::{self, is_complete, run_dir};
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A run that could not finish, and why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Failure {
+    pub hash: String,
+    pub folder: PathBuf,
+    pub reason: String,
+}
+
+/// The spec file a worker process reads: `RESULTS/.sweep/specs/<hash>.json`.
+pub fn spec_file(results: &Path, spec: &RunSpec) -> Result<PathBuf> {
+    let path = results
+        .join(".sweep")
+        .join("specs")
+        .join(format!("{}.json", spec.hash()));
+    if !path.exists() {
+        store::write_json(&path, spec)?;
+    }
+    Ok(path)
+}
+
+/// How worker processes are started.
+#[derive(Debug, Clone)]
+pub struct Local {
+    /// The `w2s` binary.
+    pub exe: PathBuf,
+    pub jobs: usize,
+    /// Devices handed out round-robin to job slots.
+    pub devices: Vec<String>,
+    pub threads_per_job: i32,
+    pub force: bool,
+}
+
+/// The outcome of executing a plan.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub reused: usize,
+    pub trained: usize,
+    pub failed: Vec<Failure>,
+    pub skipped: Vec<Failure>,
+}
+
+/// Run the plan wave by wave with up to `jobs` worker processes at a time. A failed run is
+/// recorded (`failed.json` in its folder) and its dependents are skipped; the rest goes on.
+pub fn execute_local(
+    plan: &[Planned],
+    results: &Path,
+    local: &Local,
+    progress: &indicatif::ProgressBar,
+) -> Result<Summary> {
+    let mut summary = Summary::default();
+    let mut failed_hashes = std::collections::HashSet::new();
+    let logs = results.join(".sweep").join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let max_depth = plan.iter().map(|p| p.depth).max().unwrap_or(0);
+    for depth in 0..=max_depth {
+        let mut queue: Vec<&Planned> = Vec::new();
+        for p in plan.iter().filter(|p| p.depth == depth) {
+            if !local.force && is_complete(results, &p.spec) {
+                summary.reused += 1;
+                progress.inc(1);
+                continue;
+            }
+            let sup_failed = p
+                .spec
+                .supervisor
+                .iter()
+                .map(|s| s.as_ref())
+                .chain(&p.spec.co_supervisors)
+                .any(|s| failed_hashes.contains(&s.hash()));
+            if sup_failed {
+                failed_hashes.insert(p.spec.hash());
+                summary.skipped.push(Failure {
+                    hash: p.spec.hash(),
+                    folder: run_dir(results, &p.spec),
+                    reason: "its supervisor failed".into(),
+                });
+                progress.inc(1);
+                continue;
+            }
+            queue.push(p);
+        }
+        // A fixed pool of job slots; each slot keeps its device.
+        let mut running: Vec<(std::process::Child, &Planned, usize, PathBuf)> = Vec::new();
+        let mut free: Vec<usize> = (0..local.jobs.max(1)).rev().collect();
+        let mut next = 0;
+        while next < queue.len() || !running.is_empty() {
+            while next < queue.len() && !free.is_empty() {
+                let slot = free.pop().unwrap();
+                let p = queue[next];
+                next += 1;
+                let spec_path = spec_file(results, &p.spec)?;
+                let log = logs.join(format!("{}.log", p.spec.hash()));
+                let device = &local.devices[slot % local.devices.len()];
+                let mut cmd = Command::new(&local.exe);
+                cmd.args(["exec-run", "--results"])
+                    .arg(results)
+                    .arg("--device")
+                    .arg(device)
+                    .arg("--threads")
+                    .arg(local.threads_per_job.to_string())
+                    .arg(&spec_path)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::fs::File::create(&log)?);
+                if local.force {
+                    cmd.arg("--force");
+                }
+                die_with_parent(&mut cmd);
+                progress.set_message(p.spec.folder_name());
+                running.push((
+                    cmd.spawn()
+                        .with_context(|| format!("starting {}", local.exe.display()))?,
+                    p,
+                    slot,
+                    log,
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let mut i = 0;
+            while i < running.len() {
+                if let Some(status) = running[i].0.try_wait()? {
+                    let (_, p, slot, log) = running.swap_remove(i);
+                    free.push(slot);
+                    progress.inc(1);
+                    if status.success() && is_complete(results, &p.spec) {
+                        summary.trained += 1;
+                    } else {
+                        let tail = std::fs::read_to_string(&log).unwrap_or_default();
+                        let reason = tail
+                            .lines()
+                            .rev()
+                            .find(|l| l.starts_with("error"))
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| {
+                                format!("worker exited with {status}; log: {}", log.display())
+                            });
+                        let f = Failure {
+                            hash: p.spec.hash(),
+                            folder: run_dir(results, &p.spec),
+                            reason,
+                        };
+                        store::write_json(&f.folder.join("failed.json"), &f)?;
+                        failed_hashes.insert(p.spec.hash());
+                        summary.failed.push(f);
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+        }
+    }
+    Ok(summary)
+}
+
+/// Workers die with the sweep, however it dies (SIGINT, SIGKILL, a crash): a rerun then never
+/// races an orphan for the same run. Linux's parent-death signal; elsewhere workers finish
+/// their run (their writes are atomic either way).
+fn die_with_parent(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
+}

@@ -1,0 +1,348 @@
+//! Planning: every run a sweep file implies (ground truth per model, each weak-strong pair
+//! per method, ensembles, bootstrapping chains, strong-to-strong rounds), deduplicated by
+//! hash, ordered by supervision depth so each wave depends only on earlier ones.
+
+use super::SweepFile;
+use crate::config::TrainFields;
+use crate::experiment::{DataSpec, RunSpec};
+use crate::model::ModelInfo;
+use crate::train::TrainOptions;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// What a planned run is, for progress lines and reports.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum Role {
+    GroundTruth,
+    Student,
+    /// A link of a bootstrapping chain (index in `bootstrap`, link number from 1).
+    Bootstrap {
+        chain: usize,
+        link: usize,
+    },
+    /// A strong-to-strong round: the student relabels train2 for a fresh copy of itself.
+    Iteration {
+        round: usize,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub spec: RunSpec,
+    pub role: Role,
+    /// 0 for ground truth, else 1 + the supervisor's depth: runs of one depth are independent.
+    pub depth: usize,
+}
+
+/// Every run of the sweep, deduplicated by hash, in dependency order (by depth).
+pub fn plan(file: &SweepFile) -> Result<Vec<Planned>> {
+    let mut infos: HashMap<&str, ModelInfo> = HashMap::new();
+    for m in file
+        .models
+        .iter()
+        .chain(file.bootstrap.iter().flatten())
+        .chain(file.ensembles.iter().flatten())
+    {
+        if !infos.contains_key(m.as_str()) {
+            infos.insert(
+                m,
+                ModelInfo::describe(m).with_context(|| format!("model `{m}`"))?,
+            );
+        }
+    }
+    let fields = |model: &str| -> TrainFields {
+        match file.model_train.get(model) {
+            Some(over) => file.train.merged(over),
+            None => file.train.clone(),
+        }
+    };
+    let ground_truth_options = |model: &str| -> Result<TrainOptions> {
+        Ok(fields(model).resolve(&infos[model])?.for_ground_truth())
+    };
+    // The students' options: one per loss, then one per method.
+    let student_options = |model: &str| -> Result<Vec<TrainOptions>> {
+        let mut out = Vec::new();
+        for loss in &file.losses {
+            let mut o = fields(model).resolve(&infos[model])?;
+            o.loss = crate::loss::Loss::from_name(loss)?;
+            out.push(o);
+        }
+        for (name, over) in &file.methods {
+            let o = fields(model)
+                .merged(over)
+                .resolve(&infos[model])
+                .with_context(|| format!("method `{name}`"))?;
+            out.push(o);
+        }
+        Ok(out)
+    };
+    let mut out: Vec<Planned> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut push = |spec: RunSpec, role: Role, depth: usize, out: &mut Vec<Planned>| {
+        if seen.insert(spec.hash()) {
+            out.push(Planned { spec, role, depth });
+        }
+    };
+    for dataset in &file.datasets {
+        let data = DataSpec::new(
+            dataset,
+            file.data_dirs.get(dataset).map(PathBuf::as_path),
+            file.n_docs,
+            file.n_test_docs,
+        )
+        .with_context(|| format!("dataset `{dataset}`"))?;
+        for &seed in &file.seeds {
+            let gt = |model: &str| -> Result<RunSpec> {
+                RunSpec::ground_truth(
+                    &data,
+                    seed,
+                    file.max_ctx,
+                    model,
+                    ground_truth_options(model)?,
+                )
+            };
+            let models_in_use = file
+                .models
+                .iter()
+                .chain(file.bootstrap.iter().flatten())
+                .chain(file.ensembles.iter().flatten());
+            for m in models_in_use {
+                push(gt(m)?, Role::GroundTruth, 0, &mut out);
+            }
+            // Every (weak, strong) pair with the weak model no larger than the strong one,
+            // each student followed by `iterations` strong-to-strong rounds.
+            for (i, weak) in file.models.iter().enumerate() {
+                let first = if file.diagonal { i } else { i + 1 };
+                for strong in &file.models[first..] {
+                    for train in student_options(strong)? {
+                        let mut spec = gt(strong)?.student(train, &[gt(weak)?]);
+                        push(spec.clone(), Role::Student, 1, &mut out);
+                        for round in 1..=file.iterations {
+                            spec = spec.next_round();
+                            push(spec.clone(), Role::Iteration { round }, 1 + round, &mut out);
+                        }
+                    }
+                }
+            }
+            // Ensembles supervise every model listed after their last member.
+            for members in &file.ensembles {
+                let after = members
+                    .iter()
+                    .filter_map(|m| file.models.iter().position(|x| x == m))
+                    .max()
+                    .map_or(0, |p| p + 1);
+                let supervisors: Vec<RunSpec> =
+                    members.iter().map(|m| gt(m)).collect::<Result<_>>()?;
+                for strong in &file.models[after..] {
+                    for train in student_options(strong)? {
+                        push(
+                            gt(strong)?.student(train, &supervisors),
+                            Role::Student,
+                            1,
+                            &mut out,
+                        );
+                    }
+                }
+            }
+            // Bootstrapping: each student option is carried down its own chain.
+            for (c, chain) in file.bootstrap.iter().enumerate() {
+                // The previous link's student, per option (none yet: the root supervisor).
+                let mut previous: Vec<RunSpec> = Vec::new();
+                for (link, m) in chain.iter().enumerate().skip(1) {
+                    let mut this_link = Vec::new();
+                    for (v, train) in student_options(m)?.into_iter().enumerate() {
+                        let sup = match previous.get(v) {
+                            Some(s) => s.clone(),
+                            None => gt(&chain[0])?,
+                        };
+                        let spec = gt(m)?.student(train, &[sup]);
+                        let role = if link == 1 {
+                            Role::Student
+                        } else {
+                            Role::Bootstrap { chain: c, link }
+                        };
+                        push(spec.clone(), role, link, &mut out);
+                        this_link.push(spec);
+                    }
+                    previous = this_link;
+                }
+            }
+        }
+    }
+    out.sort_by_key(|p| p.depth);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn file(
+        models: &[&str],
+        losses: &[&str],
+        seeds: &[u64],
+        bootstrap: Vec<Vec<String>>,
+    ) -> SweepFile {
+        SweepFile {
+            results: None,
+            datasets: vec!["demo".into()],
+            data_dirs: Default::default(),
+            models: models.iter().map(|s| s.to_string()).collect(),
+            losses: losses.iter().map(|s| s.to_string()).collect(),
+            seeds: seeds.to_vec(),
+            n_docs: 100,
+            n_test_docs: 50,
+            max_ctx: 64,
+            train: Default::default(),
+            model_train: Default::default(),
+            bootstrap,
+            methods: Default::default(),
+            ensembles: Vec::new(),
+            iterations: 0,
+            diagonal: true,
+        }
+    }
+
+    #[test]
+    fn counts_runs_for_a_ladder() {
+        // n models: n ground-truth runs and n(n+1)/2 pairs per loss, per seed.
+        // "bow" is the only model that needs no files; distinct training options make
+        // distinct models of it for planning purposes.
+        let mut f = file(&["bow"], &["xent", "logconf"], &[0, 1, 2], vec![]);
+        let p = plan(&f).unwrap();
+        assert_eq!(p.iter().filter(|p| p.role == Role::GroundTruth).count(), 3);
+        assert_eq!(p.iter().filter(|p| p.role == Role::Student).count(), 3 * 2);
+        assert!(
+            p.windows(2).all(|w| w[0].depth <= w[1].depth),
+            "dependency order"
+        );
+
+        f.bootstrap = vec![vec!["bow".into(), "bow".into(), "bow".into()]];
+        let p = plan(&f).unwrap();
+        // The chain's first link equals the direct pair (bow <- bow): shared, not duplicated.
+        let links = p
+            .iter()
+            .filter(|p| matches!(p.role, Role::Bootstrap { .. }))
+            .count();
+        assert_eq!(links, 3 * 2, "one extra link per seed and loss");
+        assert_eq!(p.iter().map(|p| p.depth).max(), Some(2));
+        let mut hashes: Vec<_> = p.iter().map(|p| p.spec.hash()).collect();
+        hashes.sort();
+        hashes.dedup();
+        assert_eq!(hashes.len(), p.len());
+    }
+
+    /// A model folder that `ModelInfo::describe` accepts (planning never loads weights). Runs
+    /// are identified by content, so each fake model's config differs.
+    fn fake_model(dir: &Path, name: &str) -> String {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("config.json"),
+            format!(r#"{{"model_type": "bert", "vocab_size": 10, "max_position_embeddings": 8, "_name_or_path": "{name}"}}"#),
+        )
+        .unwrap();
+        std::fs::write(d.join("tokenizer.json"), "{}").unwrap();
+        let t = tch::Tensor::zeros([10, 4], (tch::Kind::Float, tch::Device::Cpu));
+        tch::Tensor::write_safetensors(&[("w", &t)], d.join("model.safetensors")).unwrap();
+        d.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn counts_runs_for_a_three_model_ladder_and_a_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let (m1, m2) = (fake_model(dir.path(), "m1"), fake_model(dir.path(), "m2"));
+        let mut f = file(&["bow", &m1, &m2], &["xent", "logconf"], &[0, 1], vec![]);
+        let p = plan(&f).unwrap();
+        // Per seed: 3 ground-truth runs and 3 * 4 / 2 = 6 pairs for each of 2 losses.
+        assert_eq!(
+            p.iter().filter(|p| p.role == Role::GroundTruth).count(),
+            2 * 3
+        );
+        assert_eq!(
+            p.iter().filter(|p| p.role == Role::Student).count(),
+            2 * 6 * 2
+        );
+        f.bootstrap = vec![vec!["bow".into(), m1.clone(), m2.clone()]];
+        let q = plan(&f).unwrap();
+        // bow -> m1 is a direct pair already; only m1 -> m2 on bow-supervised m1 is new.
+        assert_eq!(q.len(), p.len() + 2 * 2);
+        let link = q
+            .iter()
+            .find(|p| matches!(p.role, Role::Bootstrap { .. }))
+            .unwrap();
+        assert_eq!(link.depth, 2);
+        let sup = link.spec.supervisor.as_ref().unwrap();
+        assert!(sup.supervisor.as_ref().unwrap().model == "bow" && sup.model.ends_with("m1"));
+    }
+
+    #[test]
+    fn methods_ensembles_and_iterations_add_students() {
+        let dir = tempfile::tempdir().unwrap();
+        let (m1, m2) = (fake_model(dir.path(), "m1"), fake_model(dir.path(), "m2"));
+        let mut f = file(&["bow", &m1, &m2], &["xent"], &[0], vec![]);
+        let base = plan(&f).unwrap();
+        // 3 ground-truth runs, 6 pairs.
+        assert_eq!(base.len(), 3 + 6);
+        f.methods.insert(
+            "es".into(),
+            toml::from_str("early_stopping = \"weak\"").unwrap(),
+        );
+        f.methods.insert(
+            "knn".into(),
+            toml::from_str("relabel = \"knn\"\nloss = \"logconf\"").unwrap(),
+        );
+        f.train.relabel = Some(crate::config::RelabelField::Name("logreg".into()));
+        let p = plan(&f).unwrap();
+        assert_eq!(p.len(), 3 + 6 * 3);
+        let mut names: Vec<String> = p
+            .iter()
+            .filter(|p| p.role == Role::Student)
+            .map(|p| p.spec.train.method())
+            .collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names, ["logconf+knn", "xent+es+logreg", "xent+logreg"]);
+        // Ground-truth runs (supervisors and ceilings) carry no student options, so every
+        // method shares them.
+        for g in p.iter().filter(|p| p.role == Role::GroundTruth) {
+            assert!(g.spec.train.relabel.is_none() && g.spec.train.early_stopping.is_none());
+        }
+        f.train.relabel = None;
+
+        f.iterations = 2;
+        let q = plan(&f).unwrap();
+        assert_eq!(q.len(), 3 + 6 * 3 * 3, "two rounds after every student");
+        let last = q.last().unwrap();
+        assert_eq!(last.role, Role::Iteration { round: 2 });
+        assert_eq!(last.depth, 3);
+        let sup = last.spec.supervisor.as_ref().unwrap();
+        assert_eq!(sup.model, last.spec.model);
+        assert_eq!(sup.train, last.spec.train);
+        f.iterations = 0;
+
+        f.ensembles = vec![vec!["bow".into(), m1.clone()]];
+        let e = plan(&f).unwrap();
+        // The ensemble supervises m2 only, once per loss and method.
+        let ens: Vec<_> = e
+            .iter()
+            .filter(|p| !p.spec.co_supervisors.is_empty())
+            .collect();
+        assert_eq!(ens.len(), 3);
+        assert!(ens.iter().all(|p| p.spec.model.ends_with("m2")
+            && p.spec.supervisor.as_ref().unwrap().model == "bow"
+            && p.spec.co_supervisors[0].model.ends_with("m1")));
+        assert_eq!(e.len(), p.len() + 3);
+
+        f.ensembles.clear();
+        f.diagonal = false;
+        assert_eq!(
+            plan(&f).unwrap().len(),
+            3 + 3 * 3,
+            "no weak == strong pairs"
+        );
+    }
+}

@@ -1,0 +1,128 @@
+//! The Slurm executor: one job array per supervision depth, from the template
+//! `slurm.sbatch` beside this file.
+
+use super::{spec_file, Planned};
+use crate::store::{self, is_complete};
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use std::process::Command;
+
+/// The batch script of one wave; `{name}` placeholders are filled by [`fill`].
+const TEMPLATE: &str = include_str!("slurm.sbatch");
+
+/// `template` with each `{key}` replaced by its value.
+fn fill(template: &str, values: &[(&str, String)]) -> String {
+    values.iter().fold(template.to_owned(), |t, (k, v)| {
+        t.replace(&format!("{{{k}}}"), v)
+    })
+}
+
+/// A word for the shell, single-quoted.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// Slurm: one job array per depth, each depending (`afterany`) on the previous one so that
+/// students start after their supervisors and one failure does not block the rest. Every
+/// task runs `w2s exec-run` on one spec. Returns the submitted job ids.
+pub fn submit_slurm(
+    plan: &[Planned],
+    results: &Path,
+    exe: &Path,
+    extra_sbatch: &[String],
+    force: bool,
+) -> Result<Vec<String>> {
+    let dir = results.join(".sweep").join("slurm");
+    std::fs::create_dir_all(dir.join("logs"))?;
+    let max_depth = plan.iter().map(|p| p.depth).max().unwrap_or(0);
+    let mut ids: Vec<String> = Vec::new();
+    for depth in 0..=max_depth {
+        let todo: Vec<&Planned> = plan
+            .iter()
+            .filter(|p| p.depth == depth && (force || !is_complete(results, &p.spec)))
+            .collect();
+        if todo.is_empty() {
+            continue;
+        }
+        let list = dir.join(format!("wave{depth}.txt"));
+        let specs: Vec<String> = todo
+            .iter()
+            .map(|p| spec_file(results, &p.spec).map(|s| s.display().to_string()))
+            .collect::<Result<_>>()?;
+        store::write_atomic(&list, (specs.join("\n") + "\n").as_bytes())?;
+        let script = dir.join(format!("wave{depth}.sbatch"));
+        let extra: String = extra_sbatch
+            .iter()
+            .map(|a| format!("#SBATCH {a}\n"))
+            .collect();
+        let body = fill(
+            TEMPLATE,
+            &[
+                ("depth", depth.to_string()),
+                ("last", (todo.len() - 1).to_string()),
+                ("logs", dir.join("logs").display().to_string()),
+                ("extra", extra),
+                ("list", shell_quote(&list.display().to_string())),
+                ("exe", shell_quote(&exe.display().to_string())),
+                ("results", shell_quote(&results.display().to_string())),
+                ("force", if force { " --force" } else { "" }.into()),
+            ],
+        );
+        store::write_atomic(&script, body.as_bytes())?;
+        let mut cmd = Command::new("sbatch");
+        cmd.arg("--parsable");
+        if let Some(prev) = ids.last() {
+            cmd.arg(format!("--dependency=afterany:{prev}"));
+        }
+        let out = cmd
+            .arg(&script)
+            .output()
+            .context("running sbatch (is Slurm installed?)")?;
+        if !out.status.success() {
+            bail!(
+                "sbatch {}: {}",
+                script.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let id = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_fills_every_placeholder_and_quotes_paths() {
+        let body = fill(
+            TEMPLATE,
+            &[
+                ("depth", "1".into()),
+                ("last", "4".into()),
+                ("logs", "/r/.sweep/slurm/logs".into()),
+                ("extra", "#SBATCH --gres=gpu:1\n".into()),
+                ("list", shell_quote("/r/wave1.txt")),
+                ("exe", shell_quote("/opt/my w2s/w2s")),
+                ("results", shell_quote("/r/it's")),
+                ("force", String::new()),
+            ],
+        );
+        assert!(
+            !body.contains('{') || body.contains("$((SLURM_ARRAY_TASK_ID"),
+            "{body}"
+        );
+        assert!(body.contains("#SBATCH --array=0-4") && body.contains("#SBATCH --gres=gpu:1"));
+        assert!(
+            body.contains("exec '/opt/my w2s/w2s' exec-run --results '/r/it'\\''s' \"$SPEC\""),
+            "{body}"
+        );
+    }
+}
