@@ -325,9 +325,12 @@ fn real_main() -> Result<()> {
             Ok(())
         }
         Command::Datasets(DatasetsCommand::List) => {
-            for (name, about) in w2s::dataset::registry::list() {
-                println!("{name:<22} {about}");
+            println!("{:<22} {:<7} about", "task", "tested");
+            for (name, about, tested) in w2s::dataset::registry::list() {
+                let mark = if tested { "yes" } else { "" };
+                println!("{name:<22} {mark:<7} {about}");
             }
+            println!("\ntested: a test loads the task from real files (a shared copy, or files laid out as on the hub)");
             Ok(())
         }
         Command::Datasets(DatasetsCommand::Show {

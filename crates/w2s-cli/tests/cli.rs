@@ -183,8 +183,11 @@ fn weak_to_strong_run_with_methods_from_a_config() {
     assert!(out.contains("round 2"), "{out}");
     // Weak supervisor, ceiling, student and its second round.
     assert_eq!(std::fs::read_dir(results.join("demo")).unwrap().count(), 4);
-    let e = one_line_error(&w2s(&["run", "--model", "bow", "--relabel", "knearest"]));
-    assert!(e.contains("knn, logreg"), "{e}");
+    // An unknown name is refused before anything runs, listing the names that exist.
+    let o = w2s(&["run", "--model", "bow", "--relabel", "knearest"]);
+    let e = one_line_error(&o);
+    assert!(e.contains("knearest"), "{e}");
+    assert!(stderr(&o).contains("knn, logreg"), "{}", stderr(&o));
 }
 
 #[test]
@@ -266,4 +269,59 @@ fn hub_id_from_the_local_cache_offline() {
         e.contains("HF_HUB_OFFLINE") && e.contains("acme/nothere"),
         "{e}"
     );
+}
+
+/// A multiple-choice dataset of one's own (context, question, three answers; the right one's
+/// number in a side `.lst` file) becomes a task without a converter and runs end to end.
+#[test]
+fn multiple_choice_user_task_runs_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut rows, mut labels) = (String::new(), String::new());
+    let colours = ["red", "green", "blue"];
+    for i in 0..300 {
+        let right = i % 3;
+        rows += &format!(
+            "{{\"context\": \"The ball number {i} is {}.\", \"question\": \"What colour is the ball?\", \"answers\": [\"red\", \"green\", \"blue\"]}}\n",
+            colours[right]
+        );
+        labels += &format!("{right}\n");
+    }
+    std::fs::write(dir.path().join("balls.jsonl"), rows).unwrap();
+    std::fs::write(dir.path().join("balls-labels.lst"), labels).unwrap();
+    let task = dir.path().join("balls.toml");
+    std::fs::write(
+        &task,
+        "train = \"balls.jsonl\"\ntrain_labels = \"balls-labels.lst\"\ntest = \"balls.jsonl\"\ntest_labels = \"balls-labels.lst\"\ntext = \"{context} Q: {question} A: {choice}\"\nchoices = \"answers\"\nlabel = \"right\"\n",
+    )
+    .unwrap();
+    let o = w2s(&["datasets", "show", task.to_str().unwrap(), "--n", "2"]);
+    let shown = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        shown.contains("train: 300 examples") && shown.contains("Q: What colour is the ball? A: "),
+        "{shown}"
+    );
+    let results = dir.path().join("results");
+    let o = w2s(&[
+        "run",
+        "--dataset",
+        task.to_str().unwrap(),
+        "--model",
+        "bow",
+        "--weak-model",
+        "bow",
+        "--n-docs",
+        "300",
+        "--n-test-docs",
+        "300",
+        "--results",
+        results.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        out.contains("balls: 300 train") && out.contains("xent acc"),
+        "{out}"
+    );
+    assert!(results.join("balls").is_dir());
 }

@@ -195,6 +195,11 @@ fn shared_copies_load() {
         ("openbookqa", 4957, 500),
         ("tweet_eval_sentiment", 0, 0), // checked below: neutral dropped
         ("anli_r2", 0, 0),
+        ("wic", 5428, 638),       // TSV + gold T/F files; test = dev
+        ("multirc", 27243, 4848), // nested SuperGLUE JSONL: one example per answer
+        ("mc_taco", 9442, 3783),  // train = its test split, test = dev
+        ("dream", 6116, 2041),    // JSON lists: one example per question
+        ("quail", 278, 278),      // challenge split only here: carved
     ];
     let Some(root) = common::shared_datasets("shared_copies_load") else {
         return;
@@ -225,4 +230,280 @@ fn shared_copies_load() {
     }
     println!("{report}");
     assert!(registry::list().len() >= 12);
+}
+
+/// Hub-layout files (`<config>/<split>.jsonl`, field names as on the hub) for `task`.
+fn hub_task(
+    root: &Path,
+    task: &str,
+    config: Option<&str>,
+    rows: &[serde_json::Value],
+) -> std::path::PathBuf {
+    let dir = root.join(task);
+    let sub = config.map_or(dir.clone(), |c| dir.join(c));
+    let t = registry::find(task).unwrap();
+    write(&sub, &format!("{}.jsonl", t.train[0]), &jsonl(rows));
+    write(&sub, &format!("{}.jsonl", t.test[0]), &jsonl(rows));
+    dir
+}
+
+/// (task, config, row, a text piece every example has, the right answer if multiple choice)
+type Case = (
+    &'static str,
+    Option<&'static str>,
+    serde_json::Value,
+    &'static str,
+    Option<&'static str>,
+);
+
+/// The paper's tasks without a shared copy, each loaded from files laid out and named as on
+/// the hub; multiple-choice ones show the right answer exactly when the label is 1.
+#[test]
+fn paper_tasks_load_from_hub_layouts() {
+    use serde_json::json;
+    let d = tempfile::tempdir().unwrap();
+    let n = 40;
+    let many =
+        |v: serde_json::Value| -> Vec<serde_json::Value> { (0..n).map(|_| v.clone()).collect() };
+    // (task, config, row, a text piece every example has, the right answer if multiple choice)
+    let cases: Vec<Case> = vec![
+        (
+            "paws",
+            Some("labeled_final"),
+            json!({"id": 1, "sentence1": "A cat sat.", "sentence2": "A cat was sitting.", "label": 1}),
+            "semantically equivalent",
+            None,
+        ),
+        (
+            "quartz",
+            None,
+            json!({"id": "q", "question": "More heat makes water?", "choices": {"text": ["warmer", "colder"], "label": ["A", "B"]}, "answerKey": "A", "para": "Heat warms things.", "para_id": "p"}),
+            "Heat warms things.",
+            Some("\"warmer\""),
+        ),
+        (
+            "social_iqa",
+            None,
+            json!({"context": "Sam helped Ann.", "question": "How does Ann feel?", "answerA": "grateful", "answerB": "angry", "answerC": "bored", "label": "1"}),
+            "Sam helped Ann.",
+            Some("Is the answer \"grateful\""),
+        ),
+        (
+            "hellaswag",
+            None,
+            json!({"ind": 1, "activity_label": "x", "ctx": "He opens the door", "endings": ["and walks in.", "and flies.", "and melts.", "and sings."], "source_id": "s", "split": "train", "split_type": "indomain", "label": "0"}),
+            "He opens the door",
+            Some("Is \"and walks in.\""),
+        ),
+        (
+            "ethics_justice",
+            Some("justice"),
+            json!({"label": 1, "scenario": "I paid him because he did the work."}),
+            "exemplify justice",
+            None,
+        ),
+        (
+            "ethics_deontology",
+            Some("deontology"),
+            json!({"label": 0, "scenario": "Can you feed the dog?", "excuse": "No, the dog is a cat."}),
+            "morally valid excuse",
+            None,
+        ),
+        (
+            "ethics_virtue",
+            Some("virtue"),
+            json!({"label": 1, "scenario": "She gave away her lunch. [SEP] generous"}),
+            "match the adjective",
+            None,
+        ),
+        (
+            "ethics_utilitarianism",
+            Some("utilitarianism"),
+            json!({"baseline": "I won a prize.", "less_pleasant": "I lost my keys."}),
+            "Which is more pleasant?",
+            None,
+        ),
+    ];
+    for (task, config, row, piece, right) in cases {
+        let dir = hub_task(d.path(), task, config, &many(row.clone()));
+        let pools =
+            load_pools(task, Some(&dir), 0, (100, 100)).unwrap_or_else(|e| panic!("{task}: {e:#}"));
+        assert_eq!((pools.train.len(), pools.test.len()), (n, n), "{task}");
+        for e in &pools.train {
+            assert!(e.text.contains(piece), "{task}: {}", e.text);
+            match right {
+                Some(r) => assert_eq!(
+                    e.text.contains(r),
+                    e.label == 1,
+                    "{task}: {} (label {})",
+                    e.text,
+                    e.label
+                ),
+                None if row.get("label").is_some() => {
+                    assert_eq!(e.label as i64, row["label"].as_i64().unwrap(), "{task}")
+                }
+                None => {}
+            }
+        }
+        if right.is_some() || task == "ethics_utilitarianism" {
+            let rate = positive_rate(&pools.train);
+            assert!(
+                rate > 0.0 && rate < 1.0,
+                "{task}: the coin never flipped ({rate})"
+            );
+        }
+    }
+    // Utilitarianism: the stated answer names the pleasant scenario exactly when label is 1.
+    let dir = d.path().join("ethics_utilitarianism");
+    for e in load_pools("ethics_utilitarianism", Some(&dir), 5, (100, 100))
+        .unwrap()
+        .train
+    {
+        let first_is_pleasant = e.text.contains("1) I won a prize.");
+        let says_first = e.text.ends_with("A: 1");
+        assert_eq!(first_is_pleasant == says_first, e.label == 1, "{}", e.text);
+    }
+}
+
+/// A hub repository with several configs (`nyu-mll/glue`: `cola/`, `sst2/`, ...): a task reads
+/// only its own config's files. zstd-compressed Parquet (polars' default) reads too.
+#[test]
+fn configs_pick_their_folder_and_zstd_parquet_reads() {
+    use parquet::basic::{Compression, ZstdLevel};
+    use parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use std::sync::Arc;
+    let d = tempfile::tempdir().unwrap();
+    let glue = d.path().join("glue");
+    let parquet = |path: &Path, sentences: &[&str], labels: &[i64]| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let schema = Arc::new(
+            parquet::schema::parser::parse_message_type(
+                "message m { REQUIRED BYTE_ARRAY sentence (UTF8); REQUIRED INT64 label; }",
+            )
+            .unwrap(),
+        );
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .build();
+        let file = std::fs::File::create(path).unwrap();
+        let mut w = SerializedFileWriter::new(file, schema, Arc::new(props)).unwrap();
+        let mut g = w.next_row_group().unwrap();
+        let mut c = g.next_column().unwrap().unwrap();
+        let v: Vec<ByteArray> = sentences.iter().map(|s| ByteArray::from(*s)).collect();
+        c.typed::<ByteArrayType>()
+            .write_batch(&v, None, None)
+            .unwrap();
+        c.close().unwrap();
+        let mut c = g.next_column().unwrap().unwrap();
+        c.typed::<Int64Type>()
+            .write_batch(labels, None, None)
+            .unwrap();
+        c.close().unwrap();
+        g.close().unwrap();
+        w.close().unwrap();
+    };
+    for split in ["train", "validation"] {
+        let f = format!("{split}-00000-of-00001.parquet");
+        parquet(
+            &glue.join("cola").join(&f),
+            &["The book was read.", "Book the read was."],
+            &[1, 0],
+        );
+        parquet(
+            &glue.join("sst2").join(&f),
+            &["a joyous film", "a dull film", "fine"],
+            &[1, 0, 1],
+        );
+    }
+    let cola = load_pools("cola", Some(&glue), 0, (100, 100)).unwrap();
+    assert_eq!(
+        (cola.train.len(), cola.test.len()),
+        (2, 2),
+        "only cola's files"
+    );
+    assert_eq!(cola.train[0].text, "The book was read.");
+    let sst2 = load_pools("sst2", Some(&glue.join("sst2")), 0, (100, 100)).unwrap();
+    assert_eq!(sst2.train.len(), 3);
+}
+
+/// `w2s datasets list` marks the tasks a test has loaded from real files; this file's tests
+/// load every registered task, so every task must be marked.
+#[test]
+fn every_registered_task_is_loaded_by_a_test() {
+    let tested = [
+        "sciq",
+        "boolq",
+        "cosmos_qa",
+        "anthropic_hh",
+        "amazon_polarity",
+        "sst2",
+        "cola",
+        "piqa",
+        "openbookqa",
+        "anli_r2",
+        "tweet_eval_sentiment",
+        "wic",
+        "multirc",
+        "mc_taco",
+        "dream",
+        "quail",
+        "paws",
+        "quartz",
+        "social_iqa",
+        "hellaswag",
+        "ethics_justice",
+        "ethics_deontology",
+        "ethics_virtue",
+        "ethics_utilitarianism",
+    ];
+    for t in registry::TASKS {
+        assert_eq!(t.tested, tested.contains(&t.name), "{}", t.name);
+    }
+    assert!(registry::TASKS.len() >= 20);
+}
+
+/// A user task naming a hub dataset, its config and its splits, read from files laid out as
+/// the hub lays out a multi-config repository.
+#[test]
+fn user_task_from_a_hub_dataset_and_config() {
+    let d = tempfile::tempdir().unwrap();
+    let repo = d.path().join("tweet_eval");
+    let rows = |label: i64| -> String {
+        (0..10)
+            .map(|i| {
+                format!(
+                    "{{\"text\": \"tweet {i}\", \"label\": {}}}\n",
+                    (i + label) % 2
+                )
+            })
+            .collect()
+    };
+    write(&repo, "irony/train-00000-of-00001.jsonl", &rows(0));
+    write(&repo, "irony/validation-00000-of-00001.jsonl", &rows(1));
+    write(
+        &repo,
+        "emoji/train-00000-of-00001.jsonl",
+        "{\"text\": \"x\", \"label\": 7}\n",
+    );
+    let task = d.path().join("irony.toml");
+    std::fs::write(
+        &task,
+        "hub = \"cardiffnlp/tweet_eval\"\nconfig = \"irony\"\ntrain = \"train\"\ntest = \"validation\"\ntext = \"text\"\nlabel = \"label\"\n",
+    )
+    .unwrap();
+    let pools = load_pools(task.to_str().unwrap(), Some(&repo), 0, (100, 100)).unwrap();
+    assert_eq!((pools.train.len(), pools.test.len()), (10, 10));
+    assert_eq!(
+        pools.train[1],
+        Example {
+            text: "tweet 1".into(),
+            label: 1
+        }
+    );
+    assert_eq!(
+        pools.test[1].label, 0,
+        "the validation split is the test split"
+    );
 }

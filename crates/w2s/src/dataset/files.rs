@@ -48,6 +48,12 @@ impl Row {
         }
     }
 
+    /// A list of texts.
+    pub fn strings(&self, field: &str) -> Result<Vec<String>> {
+        serde_json::from_value(self.get(field)?.clone())
+            .with_context(|| format!("{}: field `{field}` should be a list of texts", self.at()))
+    }
+
     /// A label given as a bool, 0/1, or the strings true/false/yes/no/0/1 (any case).
     pub fn binary(&self, field: &str) -> Result<u8> {
         let v = self.get(field)?;
@@ -113,6 +119,8 @@ pub fn format_of(path: &Path) -> Option<Format> {
         "csv" => Format::Csv,
         "tsv" => Format::Tsv,
         "parquet" => Format::Parquet,
+        // WiC's release names its TSV files `*.data.txt`.
+        "txt" if name.ends_with(".data.txt") => Format::Tsv,
         "txt" => Format::Lines,
         _ => return None,
     })
@@ -143,6 +151,16 @@ pub fn read_rows(path: &Path, limit: Option<usize>, columns: Option<&[&str]>) ->
                 file: file.clone(),
                 line,
                 fields,
+            }),
+            // A record written as a list (DREAM's `[turns, questions, id]`): fields "0", "1", ...
+            Value::Array(items) => Ok(Row {
+                file: file.clone(),
+                line,
+                fields: items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| (i.to_string(), v))
+                    .collect(),
             }),
             other => bail!(
                 "{}:{line}: expected a JSON object, found {}",
@@ -265,6 +283,8 @@ pub fn sibling_labels(path: &Path) -> Option<PathBuf> {
     let stem = name.split('.').next()?.to_owned();
     let candidates = [
         format!("{stem}-labels.lst"),
+        // WiC's release: `train.data.txt` beside `train.gold.txt`.
+        format!("{stem}.gold.txt"),
         stem.strip_suffix("_text")
             .map(|s| format!("{s}_labels.txt"))
             .unwrap_or_default(),
@@ -278,6 +298,11 @@ pub fn sibling_labels(path: &Path) -> Option<PathBuf> {
 
 /// Put the lines of `labels` into each row's `label` field; the counts must agree.
 pub fn attach_labels(rows: &mut [Row], labels: &Path) -> Result<()> {
+    attach_labels_as(rows, labels, "label")
+}
+
+/// Put the lines of `labels` into each row's `field`; there must be a line per row.
+pub fn attach_labels_as(rows: &mut [Row], labels: &Path, field: &str) -> Result<()> {
     let text = std::fs::read_to_string(labels)
         .with_context(|| format!("cannot read {}", labels.display()))?;
     let lines: Vec<&str> = text.lines().collect();
@@ -292,7 +317,7 @@ pub fn attach_labels(rows: &mut [Row], labels: &Path) -> Result<()> {
     }
     for (row, l) in rows.iter_mut().zip(lines) {
         row.fields
-            .insert("label".into(), Value::String(l.trim().to_owned()));
+            .insert(field.into(), Value::String(l.trim().to_owned()));
     }
     Ok(())
 }

@@ -24,7 +24,7 @@ pub fn download(id: &str, what: &str, wanted: impl Fn(&Path) -> bool) -> Result<
             "dataset {what} ({id}) is not downloaded and HF_HUB_OFFLINE is set: pass --data-dir with its files"
         );
     }
-    let api = hf_hub::api::sync::ApiBuilder::from_cache(cache.clone()).build()?;
+    let api = crate::hub::api()?;
     for revision in ["main", "refs/convert/parquet"] {
         let repo = api.repo(Repo::with_revision(
             id.to_owned(),

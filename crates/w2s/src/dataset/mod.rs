@@ -90,7 +90,7 @@ pub fn load_pools(
     if is_user_task(name) {
         let path = std::path::Path::new(name);
         let base = path.parent().unwrap_or(std::path::Path::new("."));
-        return user::UserTask::read(path)?.load(base, limits);
+        return user::UserTask::read(path)?.load(base, data_dir, seed, limits);
     }
     let task = registry::find(name)?;
     let dir = registry::locate(task, data_dir)?;
@@ -126,7 +126,7 @@ pub fn task_fingerprint(name: &str, data_dir: Option<&std::path::Path>) -> anyho
         let text = std::fs::read(path)
             .map_err(|e| anyhow::anyhow!("cannot read task file {}: {e}", path.display()))?;
         let base = path.parent().unwrap_or(std::path::Path::new("."));
-        let files = user::UserTask::read(path)?.files(base);
+        let files = user::UserTask::read(path)?.files(base, data_dir)?;
         return Ok(store::config_hash(&(
             store::config_hash(&text),
             store::files_fingerprint(base, &files)?,

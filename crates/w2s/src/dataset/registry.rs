@@ -32,7 +32,17 @@ pub struct Task {
     pub format: Formatter,
     /// Bumped when the formatter changes what examples it makes: runs on the task retrain.
     pub version: u32,
+    /// The hub repository's config (subset), whose files sit in a folder of that name.
+    pub config: Option<&'static str>,
+    /// Turns one record of an original release's nested layout into the hub's flat rows
+    /// (MultiRC's passages, DREAM's dialogues); rows already flat pass through.
+    pub expand: Option<Expander>,
+    /// A test has loaded this task from real files (shared copies, or files laid out as the
+    /// hub lays them out): `w2s datasets list` marks it.
+    pub tested: bool,
 }
+
+type Expander = fn(Row) -> Result<Vec<Row>>;
 
 pub const TASKS: &[Task] = &[
     Task {
@@ -44,6 +54,9 @@ pub const TASKS: &[Task] = &[
         tsv_columns: None,
         format: format_sciq,
         version: 1,
+        config: None,
+        expand: None,
+        tested: true,
     },
     Task {
         name: "boolq",
@@ -54,6 +67,9 @@ pub const TASKS: &[Task] = &[
         tsv_columns: None,
         format: format_boolq,
         version: 1,
+        config: None,
+        expand: None,
+        tested: true,
     },
     Task {
         name: "cosmos_qa",
@@ -64,6 +80,9 @@ pub const TASKS: &[Task] = &[
         tsv_columns: None,
         format: format_cosmos_qa,
         version: 1,
+        config: None,
+        expand: None,
+        tested: true,
     },
     Task {
         name: "anthropic_hh",
@@ -74,6 +93,9 @@ pub const TASKS: &[Task] = &[
         tsv_columns: None,
         format: format_anthropic_hh,
         version: 1,
+        config: None,
+        expand: None,
+        tested: true,
     },
     Task {
         name: "amazon_polarity",
@@ -84,6 +106,9 @@ pub const TASKS: &[Task] = &[
         tsv_columns: None,
         format: format_amazon_polarity,
         version: 1,
+        config: None,
+        expand: None,
+        tested: true,
     },
     Task {
         name: "sst2",
@@ -94,6 +119,9 @@ pub const TASKS: &[Task] = &[
         tsv_columns: None,
         format: format_sentence_label,
         version: 1,
+        config: None,
+        expand: None,
+        tested: true,
     },
     Task {
         name: "cola",
@@ -104,6 +132,9 @@ pub const TASKS: &[Task] = &[
         tsv_columns: Some(&["source", "label", "judgment", "sentence"]),
         format: format_sentence_label,
         version: 1,
+        config: Some("cola"),
+        expand: None,
+        tested: true,
     },
     Task {
         name: "piqa",
@@ -114,6 +145,9 @@ pub const TASKS: &[Task] = &[
         tsv_columns: None,
         format: format_piqa,
         version: 1,
+        config: None,
+        expand: None,
+        tested: true,
     },
     Task {
         name: "openbookqa",
@@ -124,6 +158,9 @@ pub const TASKS: &[Task] = &[
         tsv_columns: None,
         format: format_openbookqa,
         version: 1,
+        config: None,
+        expand: None,
+        tested: true,
     },
     Task {
         name: "anli_r2",
@@ -134,6 +171,9 @@ pub const TASKS: &[Task] = &[
         tsv_columns: None,
         format: format_anli,
         version: 1,
+        config: None,
+        expand: None,
+        tested: true,
     },
     Task {
         name: "tweet_eval_sentiment",
@@ -144,6 +184,178 @@ pub const TASKS: &[Task] = &[
         tsv_columns: None,
         format: format_tweet_sentiment,
         version: 1,
+        config: Some("sentiment"),
+        expand: None,
+        tested: true,
+    },
+    Task {
+        name: "wic",
+        about: "SuperGLUE WiC: does a word mean the same in two sentences; test = validation",
+        hub: "aps/super_glue",
+        train: &["train"],
+        test: &["validation", "dev"],
+        tsv_columns: Some(&["word", "pos", "indices", "sentence1", "sentence2"]),
+        format: format_wic,
+        version: 1,
+        config: Some("wic"),
+        expand: None,
+        tested: true,
+    },
+    Task {
+        name: "multirc",
+        about: "SuperGLUE MultiRC: is this answer to a question about a passage right; test = validation",
+        hub: "aps/super_glue",
+        train: &["train"],
+        test: &["validation", "val", "dev"],
+        tsv_columns: None,
+        format: format_multirc,
+        version: 1,
+        config: Some("multirc"),
+        expand: Some(expand_multirc),
+        tested: true,
+    },
+    Task {
+        name: "mc_taco",
+        about: "temporal commonsense: is this answer plausible; train = test (larger), test = validation, as EleutherAI/w2s",
+        hub: "CogComp/mc_taco",
+        train: &["test"],
+        test: &["validation", "dev"],
+        tsv_columns: Some(&["sentence", "question", "answer", "label", "category"]),
+        format: format_mc_taco,
+        version: 1,
+        config: None,
+        expand: None,
+        tested: true,
+    },
+    Task {
+        name: "dream",
+        about: "dialogue reading comprehension, 3 choices: correct vs a random wrong one (coin flip)",
+        hub: "dataset-org/dream",
+        train: &["train"],
+        test: &["test"],
+        tsv_columns: None,
+        format: format_dream,
+        version: 1,
+        config: None,
+        expand: Some(expand_dream),
+        tested: true,
+    },
+    Task {
+        name: "quail",
+        about: "reading comprehension, 4 choices: correct vs a random wrong one (coin flip); test = validation",
+        hub: "textmachinelab/quail",
+        train: &["train"],
+        test: &["validation", "dev", "challenge"],
+        tsv_columns: None,
+        format: format_quail,
+        version: 1,
+        config: None,
+        expand: None,
+        tested: true,
+    },
+    Task {
+        name: "paws",
+        about: "PAWS paraphrase identification (labeled_final)",
+        hub: "google-research-datasets/paws",
+        train: &["train"],
+        test: &["test"],
+        tsv_columns: None,
+        format: format_paws,
+        version: 1,
+        config: Some("labeled_final"),
+        expand: None,
+        tested: true,
+    },
+    Task {
+        name: "quartz",
+        about: "QuaRTz qualitative relations, 2 choices: correct or the other (coin flip)",
+        hub: "allenai/quartz",
+        train: &["train"],
+        test: &["test"],
+        tsv_columns: None,
+        format: format_quartz,
+        version: 1,
+        config: None,
+        expand: None,
+        tested: true,
+    },
+    Task {
+        name: "social_iqa",
+        about: "Social IQa, 3 choices: correct vs a random wrong one (coin flip); test = validation",
+        hub: "allenai/social_i_qa",
+        train: &["train"],
+        test: &["validation", "dev"],
+        tsv_columns: None,
+        format: format_social_iqa,
+        version: 1,
+        config: None,
+        expand: None,
+        tested: true,
+    },
+    Task {
+        name: "hellaswag",
+        about: "HellaSwag continuations, 4 endings: correct vs a random wrong one (coin flip); test = validation",
+        hub: "Rowan/hellaswag",
+        train: &["train"],
+        test: &["validation", "dev"],
+        tsv_columns: None,
+        format: format_hellaswag,
+        version: 1,
+        config: None,
+        expand: None,
+        tested: true,
+    },
+    Task {
+        name: "ethics_justice",
+        about: "ETHICS justice: does the statement exemplify justice",
+        hub: "hendrycks/ethics",
+        train: &["train"],
+        test: &["test"],
+        tsv_columns: None,
+        format: format_ethics_justice,
+        version: 1,
+        config: Some("justice"),
+        expand: None,
+        tested: true,
+    },
+    Task {
+        name: "ethics_deontology",
+        about: "ETHICS deontology: is the excuse morally valid",
+        hub: "hendrycks/ethics",
+        train: &["train"],
+        test: &["test"],
+        tsv_columns: None,
+        format: format_ethics_deontology,
+        version: 1,
+        config: Some("deontology"),
+        expand: None,
+        tested: true,
+    },
+    Task {
+        name: "ethics_virtue",
+        about: "ETHICS virtue: does the behaviour match the adjective",
+        hub: "hendrycks/ethics",
+        train: &["train"],
+        test: &["test"],
+        tsv_columns: None,
+        format: format_ethics_virtue,
+        version: 1,
+        config: Some("virtue"),
+        expand: None,
+        tested: true,
+    },
+    Task {
+        name: "ethics_utilitarianism",
+        about: "ETHICS utilitarianism: which of two scenarios is more pleasant (coin flip on the answer)",
+        hub: "hendrycks/ethics",
+        train: &["train"],
+        test: &["test"],
+        tsv_columns: None,
+        format: format_ethics_utilitarianism,
+        version: 1,
+        config: Some("utilitarianism"),
+        expand: None,
+        tested: true,
     },
 ];
 
@@ -157,13 +369,15 @@ pub fn find(name: &str) -> Result<&'static Task> {
     })
 }
 
-/// Names `load` accepts, with a line on each.
-pub fn list() -> Vec<(&'static str, &'static str)> {
+/// Names `load` accepts, with a line on each and whether a test loads the task from real
+/// files (the built-in demo is generated, so always).
+pub fn list() -> Vec<(&'static str, &'static str, bool)> {
     let mut v = vec![(
         "demo",
         "built-in: templated sentiment, adjectives unseen in train",
+        true,
     )];
-    v.extend(TASKS.iter().map(|t| (t.name, t.about)));
+    v.extend(TASKS.iter().map(|t| (t.name, t.about, t.tested)));
     v
 }
 
@@ -356,6 +570,250 @@ fn format_tweet_sentiment(r: &Row, _: &mut ChaCha8Rng) -> Result<Option<Example>
     }))
 }
 
+/// The seeded coin of the multiple-choice tasks: label 1 shows the right answer, label 0 a
+/// random wrong one (as the reference does for sciq).
+fn right_or_wrong(
+    r: &Row,
+    rng: &mut ChaCha8Rng,
+    answers: &[String],
+    right: usize,
+) -> Result<(u8, String)> {
+    let label = coin(rng);
+    if label == 1 {
+        return Ok((1, answers[right].clone()));
+    }
+    let wrong: Vec<&String> = answers
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| *i != right && **a != answers[right])
+        .map(|(_, a)| a)
+        .collect();
+    match wrong.choose(rng) {
+        Some(a) => Ok((0, (*a).clone())),
+        None => bail!("{}: no wrong answer to show", r.at()),
+    }
+}
+
+fn example(text: String, label: u8) -> Result<Option<Example>> {
+    Ok(Some(Example { text, label }))
+}
+
+/// Hub: `word`, `sentence1`, `sentence2`, `label`; original release: the same columns in a
+/// header-less TSV, labels T/F in the `*.gold.txt` beside it.
+fn format_wic(r: &Row, _: &mut ChaCha8Rng) -> Result<Option<Example>> {
+    let text = format!(
+        "Sentence 1:\n{}\n\nSentence 2:\n{}\n\nQ: Does \"{}\" have the same meaning in the above sentences?",
+        r.str("sentence1")?,
+        r.str("sentence2")?,
+        r.str("word")?
+    );
+    example(text, r.binary("label")?)
+}
+
+/// Hub rows: `paragraph`, `question`, `answer`, `label`.
+fn format_multirc(r: &Row, _: &mut ChaCha8Rng) -> Result<Option<Example>> {
+    let text = format!(
+        "Passage:\n\n{}\n\nQ: \"{}\" Is the answer \"{}\"?",
+        r.str("paragraph")?,
+        r.str("question")?,
+        r.str("answer")?
+    );
+    example(text, r.binary("label")?)
+}
+
+/// The SuperGLUE release's passage records (`passage: {text, questions: [{question,
+/// answers: [{text, label}]}]}`) as the hub's one row per answer.
+fn expand_multirc(row: Row) -> Result<Vec<Row>> {
+    let Some(passage) = row.fields.get("passage").filter(|p| p.is_object()) else {
+        return Ok(vec![row]);
+    };
+    let text = passage["text"].clone();
+    let mut out = Vec::new();
+    for q in passage["questions"].as_array().into_iter().flatten() {
+        for a in q["answers"].as_array().into_iter().flatten() {
+            let mut fields = serde_json::Map::new();
+            fields.insert("paragraph".into(), text.clone());
+            fields.insert("question".into(), q["question"].clone());
+            fields.insert("answer".into(), a["text"].clone());
+            fields.insert("label".into(), a["label"].clone());
+            out.push(Row {
+                file: row.file.clone(),
+                line: row.line,
+                fields,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `sentence`, `question`, `answer`, `label` (hub 0/1, original yes/no).
+fn format_mc_taco(r: &Row, _: &mut ChaCha8Rng) -> Result<Option<Example>> {
+    let text = format!(
+        "{}\n\nGiven the above, {} Is the answer {}?",
+        r.str("sentence")?,
+        r.str("question")?,
+        r.str("answer")?
+    );
+    example(text, r.binary("label")?)
+}
+
+/// Hub rows: `dialogue` (turns), `question`, `choice` (3), `answer` (the right choice's text).
+fn format_dream(r: &Row, rng: &mut ChaCha8Rng) -> Result<Option<Example>> {
+    let choices = r.strings("choice")?;
+    let answer = r.str("answer")?;
+    let right = choices
+        .iter()
+        .position(|c| *c == answer)
+        .with_context(|| format!("{}: the answer is not among the choices", r.at()))?;
+    let (label, shown) = right_or_wrong(r, rng, &choices, right)?;
+    let text = format!(
+        "{}\n\nQ: {} A: {shown}",
+        r.strings("dialogue")?.join("\n"),
+        r.str("question")?
+    );
+    example(text, label)
+}
+
+/// The original release's `[turns, [{question, choice, answer}], id]` records as hub rows.
+fn expand_dream(row: Row) -> Result<Vec<Row>> {
+    let (Some(turns), Some(questions)) = (row.fields.get("0"), row.fields.get("1")) else {
+        return Ok(vec![row]);
+    };
+    let mut out = Vec::new();
+    for q in questions.as_array().into_iter().flatten() {
+        let mut fields = serde_json::Map::new();
+        fields.insert("dialogue".into(), turns.clone());
+        for k in ["question", "choice", "answer"] {
+            fields.insert(k.into(), q[k].clone());
+        }
+        out.push(Row {
+            file: row.file.clone(),
+            line: row.line,
+            fields,
+        });
+    }
+    Ok(out)
+}
+
+/// `context`, `question`, `answers` (4), `correct_answer_id` (hub and the release's JSONL).
+fn format_quail(r: &Row, rng: &mut ChaCha8Rng) -> Result<Option<Example>> {
+    let answers = r.strings("answers")?;
+    let right = r.index("correct_answer_id", answers.len() as i64)?;
+    let (label, shown) = right_or_wrong(r, rng, &answers, right)?;
+    let text = format!(
+        "Passage:\n\n{}\n\nQ: \"{}\" Is the answer \"{shown}\"?",
+        r.str("context")?,
+        r.str("question")?
+    );
+    example(text, label)
+}
+
+fn format_paws(r: &Row, _: &mut ChaCha8Rng) -> Result<Option<Example>> {
+    let text = format!(
+        "Sent 1: {}\nSent 2: {}\n\nQ: Are these sentences semantically equivalent?",
+        r.str("sentence1")?,
+        r.str("sentence2")?
+    );
+    example(text, r.binary("label")?)
+}
+
+/// `para`, `question`, `choices: {text, label}`, `answerKey`.
+fn format_quartz(r: &Row, rng: &mut ChaCha8Rng) -> Result<Option<Example>> {
+    let c = r.get("choices")?;
+    let texts: Vec<String> = serde_json::from_value(c["text"].clone())
+        .with_context(|| format!("{}: field `choices` has no list `text`", r.at()))?;
+    let letters: Vec<String> = serde_json::from_value(c["label"].clone())
+        .with_context(|| format!("{}: field `choices` has no list `label`", r.at()))?;
+    let key = r.str("answerKey")?;
+    let right = letters
+        .iter()
+        .position(|l| *l == key)
+        .with_context(|| format!("{}: answer key `{key}` is not among the choices", r.at()))?;
+    let (label, shown) = right_or_wrong(r, rng, &texts, right)?;
+    let text = format!(
+        "Passage:\n{}\n\nQ: \"{}\" Is the answer \"{shown}\"?",
+        r.str("para")?,
+        r.str("question")?
+    );
+    example(text, label)
+}
+
+/// `context`, `question`, `answerA`..`answerC`, `label` "1".."3".
+fn format_social_iqa(r: &Row, rng: &mut ChaCha8Rng) -> Result<Option<Example>> {
+    let answers: Vec<String> = ["answerA", "answerB", "answerC"]
+        .iter()
+        .map(|k| r.str(k))
+        .collect::<Result<_>>()?;
+    let n = r.index("label", 4)?;
+    if n == 0 {
+        bail!("{}: field `label` is 0; expected 1, 2 or 3", r.at());
+    }
+    let (label, shown) = right_or_wrong(r, rng, &answers, n - 1)?;
+    let text = format!(
+        "Context:\n{}\n\nQuestion: \"{}\"\n\nChoices:\n{}\n\nIs the answer \"{shown}\"?",
+        r.str("context")?,
+        r.str("question")?,
+        answers.join("\n")
+    );
+    example(text, label)
+}
+
+/// `ctx`, `endings` (4), `label` (the right ending's index).
+fn format_hellaswag(r: &Row, rng: &mut ChaCha8Rng) -> Result<Option<Example>> {
+    let endings = r.strings("endings")?;
+    let right = r.index("label", endings.len() as i64)?;
+    let (label, shown) = right_or_wrong(r, rng, &endings, right)?;
+    let text = format!(
+        "Context:\n{}\n\nContinuations:\n\n{}\n\nQ: Is \"{shown}\" the best continuation?",
+        r.str("ctx")?,
+        endings.join("\n")
+    );
+    example(text, label)
+}
+
+fn format_ethics_justice(r: &Row, _: &mut ChaCha8Rng) -> Result<Option<Example>> {
+    let text = format!(
+        "Q: Does this statement exemplify justice?\n\n{}\n\nA:",
+        r.str("scenario")?
+    );
+    example(text, r.binary("label")?)
+}
+
+fn format_ethics_deontology(r: &Row, _: &mut ChaCha8Rng) -> Result<Option<Example>> {
+    let text = format!(
+        "Q: Is the following a morally valid excuse?\n\n{}\n\n{}\n\nA:",
+        r.str("scenario")?,
+        r.str("excuse")?
+    );
+    example(text, r.binary("label")?)
+}
+
+fn format_ethics_virtue(r: &Row, _: &mut ChaCha8Rng) -> Result<Option<Example>> {
+    let text = format!(
+        "Q: Does this behavior match the adjective that follows?\n\n{}\n\nA:",
+        r.str("scenario")?
+    );
+    example(text, r.binary("label")?)
+}
+
+/// `baseline` (the more pleasant scenario) and `less_pleasant`, shown in a seeded order; the
+/// coin decides whether the stated answer is the right one.
+fn format_ethics_utilitarianism(r: &Row, rng: &mut ChaCha8Rng) -> Result<Option<Example>> {
+    let label = coin(rng);
+    let mut pair = [r.str("baseline")?, r.str("less_pleasant")?];
+    let swapped = rng.gen_bool(0.5);
+    if swapped {
+        pair.swap(0, 1);
+    }
+    let right = if swapped { 2 } else { 1 };
+    let stated = if label == 1 { right } else { 3 - right };
+    let text = format!(
+        "Which is more pleasant?\n1) {}\n2) {} A: {stated}",
+        pair[0], pair[1]
+    );
+    example(text, label)
+}
+
 /// The file stem without format and compression extensions.
 fn stem(path: &Path) -> String {
     let name = path
@@ -381,6 +839,7 @@ pub fn in_split(relative: &Path, alias: &str) -> bool {
         return false;
     }
     s == alias
+        || s == format!("{alias}.data")
         || s.starts_with(&format!("{alias}-"))
         || s.starts_with(&format!("{alias}_"))
         || s.ends_with(&format!("_{alias}"))
@@ -410,7 +869,7 @@ fn data_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The files of the first alias that has any.
-fn split_files(dir: &Path, aliases: &[&str]) -> Vec<PathBuf> {
+pub fn split_files(dir: &Path, aliases: &[&str]) -> Vec<PathBuf> {
     let all = data_files(dir);
     for a in aliases {
         let found: Vec<PathBuf> = all
@@ -448,6 +907,13 @@ fn read_split(
         if let Some(labels) = files::sibling_labels(f) {
             files::attach_labels(&mut rows, &labels)?;
         }
+        if let Some(expand) = task.expand {
+            rows = rows
+                .into_iter()
+                .map(expand)
+                .collect::<Result<Vec<_>>>()?
+                .concat();
+        }
         for row in &rows {
             if limit.is_some_and(|l| out.len() >= l) {
                 break;
@@ -471,14 +937,35 @@ fn has_header(path: &Path) -> bool {
 }
 
 /// Where a task's raw files are: `data_dir`, or the hub's copy in the Hugging Face cache.
+/// With a config, only that config's folder (`<dir>/<config>/`) where the folder holds several,
+/// as hub repositories like `nyu-mll/glue` do.
 pub fn locate(task: &Task, data_dir: Option<&Path>) -> Result<PathBuf> {
-    match data_dir {
-        Some(d) if d.is_dir() => Ok(d.to_path_buf()),
+    let dir = match data_dir {
+        Some(d) if d.is_dir() => d.to_path_buf(),
         Some(d) => bail!("--data-dir {}: no such folder", d.display()),
         None => super::hub::download(task.hub, task.name, |f| {
-            task.train.iter().chain(task.test).any(|a| in_split(f, a))
-        }),
+            in_config(f, task.config) && task.train.iter().chain(task.test).any(|a| in_split(f, a))
+        })?,
+    };
+    Ok(config_folder(dir, task.config))
+}
+
+/// `dir/<config>` where that folder exists (a multi-config repository), else `dir`.
+pub fn config_folder(dir: PathBuf, config: Option<&str>) -> PathBuf {
+    match config.map(|c| dir.join(c)) {
+        Some(sub) if sub.is_dir() => sub,
+        _ => dir,
     }
+}
+
+/// Whether a hub file belongs to `config`: some folder on its path has that name (the hub's
+/// Parquet conversion puts each config's files in `<config>/`, repositories in `data/<config>/`
+/// or `<config>/`).
+pub fn in_config(relative: &Path, config: Option<&str>) -> bool {
+    let Some(config) = config else { return true };
+    relative
+        .parent()
+        .is_some_and(|p| p.components().any(|c| c.as_os_str() == config))
 }
 
 /// The pools of a task. `limits` (train, test) caps how many rows are read, as the reference

@@ -7,12 +7,35 @@
 //! text = "{title}: {content}"          # a field name, or a template over fields
 //! label = "stars"                      # the field holding the label
 //! label_map = { "5" = 1, "4" = 1, "2" = 0, "1" = 0 }  # optional; default true/false, yes/no, 0/1
+//! drop_unmapped = true                 # optional: drop rows the map does not name (counted)
 //! ```
-//! Rows whose label the map does not name are an error (map them, or filter the file).
+//! Rows whose label the map does not name are an error, unless `drop_unmapped` drops them.
+//!
+//! A multiple-choice task becomes one binary example per question, as the reference does for
+//! SciQ: a seeded coin shows the right choice (label 1) or a random wrong one (label 0), as
+//! `{choice}` in the template:
+//!
+//! ```toml
+//! train = "train.jsonl"
+//! train_labels = "train-labels.lst"    # optional side file: one label per row, in `label`
+//! test = "dev.jsonl"
+//! test_labels = "dev-labels.lst"
+//! text = "{context}\nQ: {question}\nA: {choice}"
+//! choices = ["answerA", "answerB", "answerC"]  # several fields, or one list field: "endings"
+//! label = "label"                      # the right choice: an index, a letter (A, B, ...), or its text
+//! answer_base = 1                      # optional: indices count from 1 (default 0)
+//! ```
+//!
+//! A dataset on the Hugging Face hub: `hub = "cardiffnlp/tweet_eval"`, `config = "irony"`, and
+//! `train` / `test` name its splits (`"train"`, `"validation"`), found as for registered tasks
+//! (downloaded into the cache, or under `--data-dir`).
 
 use super::files::{self, Row};
 use super::{Example, Pools};
 use anyhow::{bail, Context, Result};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,15 +47,47 @@ enum OneOrMany {
     Many(Vec<PathBuf>),
 }
 
+/// The choices of a multiple-choice task: several fields, or one field holding a list.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Choices {
+    Field(String),
+    Fields(Vec<String>),
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserTask {
+    /// A dataset repository on the Hugging Face hub; `train` and `test` then name its splits.
+    #[serde(default)]
+    hub: Option<String>,
+    /// The repository's config (subset): its files' folder.
+    #[serde(default)]
+    config: Option<String>,
     train: OneOrMany,
     test: OneOrMany,
+    /// Side files with one label per row (aligned with the split's files).
+    #[serde(default)]
+    train_labels: Option<OneOrMany>,
+    #[serde(default)]
+    test_labels: Option<OneOrMany>,
     text: String,
     label: String,
     #[serde(default)]
     label_map: BTreeMap<String, u8>,
+    #[serde(default)]
+    drop_unmapped: bool,
+    #[serde(default)]
+    choices: Option<Choices>,
+    #[serde(default)]
+    answer_base: usize,
+}
+
+fn paths(files: &OneOrMany) -> Vec<PathBuf> {
+    match files {
+        OneOrMany::One(p) => vec![p.clone()],
+        OneOrMany::Many(v) => v.clone(),
+    }
 }
 
 impl UserTask {
@@ -50,56 +105,203 @@ impl UserTask {
         Ok(task)
     }
 
-    fn example(&self, row: &Row) -> Result<Example> {
-        let text = if self.text.contains('{') {
-            render(&self.text, row)?
-        } else {
-            row.str(&self.text)?
-        };
+    /// A row's example; `None` for a row that `drop_unmapped` drops.
+    fn example(&self, row: &Row, rng: &mut ChaCha8Rng) -> Result<Option<Example>> {
+        if let Some(choices) = &self.choices {
+            return self.choice_example(row, choices, rng).map(Some);
+        }
         let label = if self.label_map.is_empty() {
             row.binary(&self.label)?
         } else {
-            let raw = match row.get(&self.label)? {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            *self.label_map.get(raw.trim()).with_context(|| {
-                format!(
-                    "{}: field `{}` has value `{raw}`, which label_map does not name (it names: {})",
+            let raw = raw_text(row.get(&self.label)?);
+            match self.label_map.get(raw.trim()) {
+                Some(l) => *l,
+                None if self.drop_unmapped => return Ok(None),
+                None => bail!(
+                    "{}: field `{}` has value `{raw}`, which label_map does not name (it names: {}; \
+                     drop_unmapped = true drops such rows)",
                     row.at(),
                     self.label,
                     self.label_map.keys().cloned().collect::<Vec<_>>().join(", ")
-                )
-            })?
+                ),
+            }
         };
-        Ok(Example { text, label })
+        Ok(Some(Example {
+            text: self.render(row)?,
+            label,
+        }))
     }
 
-    /// The data files the task reads, with paths relative to `base` resolved.
-    pub fn files(&self, base: &Path) -> Vec<PathBuf> {
-        [&self.train, &self.test]
+    fn render(&self, row: &Row) -> Result<String> {
+        if self.text.contains('{') {
+            render(&self.text, row)
+        } else {
+            row.str(&self.text)
+        }
+    }
+
+    /// One binary example of a multiple-choice row: the seeded coin shows the right choice
+    /// (label 1) or a random wrong one (label 0) as `{choice}`.
+    fn choice_example(
+        &self,
+        row: &Row,
+        choices: &Choices,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Example> {
+        let options: Vec<String> = match choices {
+            Choices::Field(f) => row.strings(f)?,
+            Choices::Fields(fs) => fs.iter().map(|f| row.str(f)).collect::<Result<_>>()?,
+        };
+        if options.len() < 2 {
+            bail!("{}: fewer than two choices", row.at());
+        }
+        let answer = raw_text(row.get(&self.label)?);
+        let right = self
+            .right_choice(answer.trim(), &options)
+            .with_context(|| {
+                format!(
+                "{}: field `{}` = `{answer}` names none of the {} choices (an index from {}, a \
+                 letter, or a choice's text)",
+                row.at(),
+                self.label,
+                options.len(),
+                self.answer_base
+            )
+            })?;
+        let label = rng.gen_bool(0.5) as u8;
+        let shown = if label == 1 {
+            right
+        } else {
+            let wrong: Vec<usize> = (0..options.len()).filter(|&i| i != right).collect();
+            *wrong.choose(rng).expect("two choices or more")
+        };
+        let mut with_choice = row.clone();
+        with_choice.fields.insert(
+            "choice".into(),
+            serde_json::Value::String(options[shown].clone()),
+        );
+        Ok(Example {
+            text: self.render(&with_choice)?,
+            label,
+        })
+    }
+
+    /// The right choice's position from an index (counted from `answer_base`), a letter, or
+    /// the choice's own text.
+    fn right_choice(&self, answer: &str, options: &[String]) -> Option<usize> {
+        if let Ok(i) = answer.parse::<usize>() {
+            return i
+                .checked_sub(self.answer_base)
+                .filter(|&i| i < options.len());
+        }
+        let mut chars = answer.chars();
+        if let (Some(c), None) = (chars.next(), chars.next()) {
+            if c.is_ascii_alphabetic() && options.len() <= 26 {
+                let i = (c.to_ascii_uppercase() as u8 - b'A') as usize;
+                return (i < options.len()).then_some(i);
+            }
+        }
+        options.iter().position(|o| o.trim() == answer)
+    }
+
+    /// The train and test data files: paths relative to `base` (the task file's folder), or
+    /// for a hub dataset the files of the named splits in its snapshot (or `data_dir`).
+    fn split_files(&self, base: &Path, data_dir: Option<&Path>) -> Result<[Vec<PathBuf>; 2]> {
+        let Some(repo) = &self.hub else {
+            let resolve = |f: &OneOrMany| paths(f).into_iter().map(|p| base.join(p)).collect();
+            return Ok([resolve(&self.train), resolve(&self.test)]);
+        };
+        let names = |f: &OneOrMany| -> Vec<String> {
+            paths(f)
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect()
+        };
+        let (train, test) = (names(&self.train), names(&self.test));
+        let config = self.config.as_deref();
+        let dir = match data_dir {
+            Some(d) => d.to_path_buf(),
+            None => super::hub::download(repo, repo, |f| {
+                super::registry::in_config(f, config)
+                    && train
+                        .iter()
+                        .chain(&test)
+                        .any(|a| super::registry::in_split(f, a))
+            })?,
+        };
+        let dir = super::registry::config_folder(dir, config);
+        let find = |aliases: &[String]| -> Result<Vec<PathBuf>> {
+            let a: Vec<&str> = aliases.iter().map(String::as_str).collect();
+            let found = super::registry::split_files(&dir, &a);
+            if found.is_empty() {
+                bail!("{}: no files for split {a:?} of {repo}", dir.display());
+            }
+            Ok(found)
+        };
+        Ok([find(&train)?, find(&test)?])
+    }
+
+    /// The data and label files the task reads.
+    pub fn files(&self, base: &Path, data_dir: Option<&Path>) -> Result<Vec<PathBuf>> {
+        let [train, test] = self.split_files(base, data_dir)?;
+        let labels = [self.train_labels.as_ref(), self.test_labels.as_ref()]
             .into_iter()
-            .flat_map(|f| match f {
-                OneOrMany::One(p) => vec![base.join(p)],
-                OneOrMany::Many(v) => v.iter().map(|p| base.join(p)).collect(),
-            })
-            .collect()
+            .flatten()
+            .flat_map(paths)
+            .map(|p| base.join(p));
+        Ok(train.into_iter().chain(test).chain(labels).collect())
     }
 
-    /// Read both splits; paths relative to `base` (the task file's folder).
-    pub fn load(&self, base: &Path, limits: (usize, usize)) -> Result<Pools> {
-        let read = |files: &OneOrMany, limit: usize, what: &str| -> Result<Vec<Example>> {
-            let list = match files {
-                OneOrMany::One(p) => vec![p.clone()],
-                OneOrMany::Many(v) => v.clone(),
-            };
-            let mut out = Vec::new();
-            for f in list {
-                let f = base.join(f);
-                let rows = files::read_rows(&f, Some(limit.saturating_sub(out.len())), None)?;
-                for r in &rows {
-                    out.push(self.example(r)?);
+    /// Read both splits; paths relative to `base` (the task file's folder); `seed` drives
+    /// the multiple-choice coin.
+    pub fn load(
+        &self,
+        base: &Path,
+        data_dir: Option<&Path>,
+        seed: u64,
+        limits: (usize, usize),
+    ) -> Result<Pools> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let [train_files, test_files] = self.split_files(base, data_dir)?;
+        let mut read = |files: &[PathBuf],
+                        labels: Option<&OneOrMany>,
+                        limit: usize,
+                        what: &str|
+         -> Result<Vec<Example>> {
+            let labels = labels.map(paths);
+            if let Some(l) = &labels {
+                if l.len() != files.len() {
+                    bail!(
+                        "{what}_labels names {} files for {} data files; give one per data file",
+                        l.len(),
+                        files.len()
+                    );
                 }
+            }
+            let (mut out, mut dropped) = (Vec::new(), 0);
+            for (k, f) in files.iter().enumerate() {
+                // With side labels every row is read, so that the two files line up.
+                let cap = labels.is_none().then(|| limit.saturating_sub(out.len()));
+                let mut rows = files::read_rows(f, cap, None)?;
+                if let Some(l) = &labels {
+                    files::attach_labels_as(&mut rows, &base.join(&l[k]), &self.label)?;
+                }
+                for r in &rows {
+                    if out.len() >= limit {
+                        break;
+                    }
+                    match self.example(r, &mut rng)? {
+                        Some(e) => out.push(e),
+                        None => dropped += 1,
+                    }
+                }
+            }
+            if dropped > 0 {
+                tracing::warn!(
+                    "{}: dropped {dropped} {what} rows whose `{}` label_map does not name",
+                    base.display(),
+                    self.label
+                );
             }
             if out.is_empty() {
                 bail!("the {what} split of {} is empty", base.display());
@@ -107,9 +309,17 @@ impl UserTask {
             Ok(out)
         };
         Ok(Pools {
-            train: read(&self.train, limits.0, "train")?,
-            test: read(&self.test, limits.1, "test")?,
+            train: read(&train_files, self.train_labels.as_ref(), limits.0, "train")?,
+            test: read(&test_files, self.test_labels.as_ref(), limits.1, "test")?,
         })
+    }
+}
+
+/// A field's value as text (strings as they are, numbers and booleans printed).
+fn raw_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -150,7 +360,7 @@ mod tests {
         let toml = "train = \"train.jsonl\"\ntest = \"test.csv\"\ntext = \"{t}: {c} {{x}}\"\nlabel = \"s\"\nlabel_map = { \"5\" = 1, \"1\" = 0 }\n";
         std::fs::write(d.path().join("task.toml"), toml).unwrap();
         let task = UserTask::read(&d.path().join("task.toml")).unwrap();
-        let pools = task.load(d.path(), (100, 100)).unwrap();
+        let pools = task.load(d.path(), None, 0, (100, 100)).unwrap();
         assert_eq!(
             pools.train[0],
             Example {
@@ -162,14 +372,88 @@ mod tests {
         assert_eq!(pools.test[0].label, 1);
 
         std::fs::write(d.path().join("test.csv"), "t,c,s\nok,fine,3\n").unwrap();
-        let e = task.load(d.path(), (100, 100)).unwrap_err().to_string();
+        let e = task
+            .load(d.path(), None, 0, (100, 100))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("test.csv:2") && e.contains("`s`") && e.contains("`3`"),
             "{e}"
         );
 
         std::fs::write(d.path().join("test.csv"), "t,c,s\n").unwrap();
-        let e = task.load(d.path(), (100, 100)).unwrap_err().to_string();
+        let e = task
+            .load(d.path(), None, 0, (100, 100))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("test split") && e.contains("empty"), "{e}");
+    }
+
+    #[test]
+    fn multiple_choice_side_labels_and_dropped_rows() {
+        let d = tempfile::tempdir().unwrap();
+        let mut rows = String::new();
+        let mut labels = String::new();
+        for i in 0..40 {
+            rows += &format!(
+                "{{\"q\": \"question {i}\", \"a\": \"red\", \"b\": \"green\", \"c\": \"blue\", \"opts\": [\"red\", \"green\", \"blue\"]}}\n"
+            );
+            labels += "2\n"; // 1-based: green
+        }
+        std::fs::write(d.path().join("q.jsonl"), &rows).unwrap();
+        std::fs::write(d.path().join("q-labels.lst"), &labels).unwrap();
+        let task = |extra: &str| -> UserTask {
+            let t = format!(
+                "train = \"q.jsonl\"\ntest = \"q.jsonl\"\ntrain_labels = \"q-labels.lst\"\ntest_labels = \"q-labels.lst\"\ntext = \"{{q}}? {{choice}}\"\nlabel = \"answer\"\n{extra}"
+            );
+            toml::from_str(&t).unwrap()
+        };
+        for extra in [
+            "choices = [\"a\", \"b\", \"c\"]\nanswer_base = 1\n",
+            "choices = \"opts\"\nanswer_base = 1\n",
+        ] {
+            let pools = task(extra).load(d.path(), None, 7, (100, 100)).unwrap();
+            assert_eq!(pools.train.len(), 40);
+            for e in &pools.train {
+                assert_eq!(e.text.ends_with("? green"), e.label == 1, "{}", e.text);
+            }
+            let rate = super::super::positive_rate(&pools.train);
+            assert!(rate > 0.2 && rate < 0.8, "{rate}");
+        }
+        // The answer as a letter, as the choice's text, as a 0-based index.
+        let t = task("choices = [\"a\", \"b\", \"c\"]\n");
+        let opts: Vec<String> = ["red", "green", "blue"].map(String::from).to_vec();
+        assert_eq!(t.right_choice("B", &opts), Some(1));
+        assert_eq!(t.right_choice("blue", &opts), Some(2));
+        assert_eq!(t.right_choice("0", &opts), Some(0));
+        assert_eq!(t.right_choice("3", &opts), None);
+        assert_eq!(t.right_choice("purple", &opts), None);
+
+        // Binary labels through a map; rows it does not name are dropped and counted.
+        std::fs::write(
+            d.path().join("s.csv"),
+            "t,y\ngood,pos\nbad,neg\nmeh,neutral\n",
+        )
+        .unwrap();
+        let t: UserTask = toml::from_str(
+            "train = \"s.csv\"\ntest = \"s.csv\"\ntext = \"t\"\nlabel = \"y\"\nlabel_map = { pos = 1, neg = 0 }\ndrop_unmapped = true\n",
+        )
+        .unwrap();
+        let pools = t.load(d.path(), None, 0, (100, 100)).unwrap();
+        assert_eq!(pools.train.len(), 2);
+        std::fs::write(d.path().join("short.lst"), "1\n").unwrap();
+        let t = task("choices = \"opts\"\n");
+        let t = UserTask {
+            train_labels: Some(OneOrMany::One("short.lst".into())),
+            ..t
+        };
+        let e = t
+            .load(d.path(), None, 0, (100, 100))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("short.lst") && e.contains("1 labels for 40 rows"),
+            "{e}"
+        );
     }
 }

@@ -34,7 +34,7 @@ pub fn resolve(id: &str) -> Result<PathBuf> {
 }
 
 fn download(name: &str, revision: &str) -> Result<PathBuf> {
-    let api = hf_hub::api::sync::ApiBuilder::from_cache(cache()).build()?;
+    let api = crate::hub::api()?;
     let repo = api.repo(Repo::with_revision(
         name.to_owned(),
         RepoType::Model,
