@@ -320,9 +320,24 @@ fn real_main() -> Result<()> {
             let spec: w2s::experiment::RunSpec = w2s::store::read_json(&a.spec)?;
             let mut runner = Runner::new(a.results, parse_device(&a.device)?, a.force);
             runner.train_supervisors = false;
-            let r = runner.run(&spec)?;
-            println!("{}: test accuracy {:.4}", r.hash, r.test_accuracy);
-            Ok(())
+            match runner.run(&spec) {
+                Ok(r) => {
+                    println!("{}: test accuracy {:.4}", r.hash, r.test_accuracy);
+                    Ok(())
+                }
+                Err(e) => {
+                    // Recorded beside the run (as the local executor does), so a Slurm task's
+                    // failure, or its skip for a missing supervisor, is on disk with its reason.
+                    let folder = runner.run_dir(&spec);
+                    let failure = w2s::sweep::Failure {
+                        hash: spec.hash(),
+                        folder: folder.clone(),
+                        reason: format!("error: {e:#}"),
+                    };
+                    w2s::store::write_json(&folder.join("failed.json"), &failure)?;
+                    Err(e)
+                }
+            }
         }
         Command::Datasets(DatasetsCommand::List) => {
             println!("{:<22} {:<7} about", "task", "tested");

@@ -325,3 +325,42 @@ fn multiple_choice_user_task_runs_end_to_end() {
     );
     assert!(results.join("balls").is_dir());
 }
+
+/// A worker (a sweep slot or a Slurm array task) asked for a student whose supervisor has no
+/// result trains nothing: it fails naming the supervisor and records why beside the run.
+#[test]
+fn a_worker_with_a_missing_supervisor_fails_and_records_it() {
+    use w2s::experiment::{DataSpec, Experiment};
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataSpec::new("demo", None, 200, 100).unwrap();
+    let opts = w2s::config::resolve_for("bow", &Default::default()).unwrap();
+    let exp = Experiment::per_loss(
+        &data,
+        0,
+        64,
+        ("bow", opts.clone()),
+        ("bow", opts),
+        &[w2s::loss::Loss::Xent],
+    )
+    .unwrap();
+    let spec = dir.path().join("student.json");
+    w2s::store::write_json(&spec, &exp.students[0]).unwrap();
+    let results = dir.path().join("results");
+    let o = w2s(&[
+        "exec-run",
+        "--results",
+        results.to_str().unwrap(),
+        spec.to_str().unwrap(),
+    ]);
+    let e = one_line_error(&o);
+    assert!(
+        e.contains("supervisor") && e.contains("gt-bow") && e.contains("has no result"),
+        "{e}"
+    );
+    let folder = w2s::store::run_dir(&results, &exp.students[0]);
+    let failed = std::fs::read_to_string(folder.join("failed.json")).unwrap();
+    assert!(failed.contains("has no result"), "{failed}");
+    assert!(!w2s::store::run_dir(&results, &exp.weak[0])
+        .join("result.json")
+        .exists());
+}

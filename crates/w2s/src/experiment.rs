@@ -619,6 +619,8 @@ impl Runner {
         store::write_json(&dir.join("predictions.json"), &predictions)?;
         result.provenance = Provenance::new(spec, self.device, started);
         store::write_json(&dir.join("result.json"), &result)?;
+        // A failure recorded by an earlier attempt no longer holds.
+        let _ = std::fs::remove_file(dir.join("failed.json"));
         Ok(result)
     }
 
