@@ -598,7 +598,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
     let plan = sweep::plan(&file)?;
     let done = plan
         .iter()
-        .filter(|p| w2s::store::is_complete(&results, &p.spec))
+        .filter(|p| w2s::store::is_complete(&p.spec.dir(&results)))
         .count();
     println!(
         "{} runs planned in {}: {} complete (reused), {} to run",
@@ -609,7 +609,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
     );
     if a.dry_run {
         for p in &plan {
-            let state = if w2s::store::is_complete(&results, &p.spec) {
+            let state = if w2s::store::is_complete(&p.spec.dir(&results)) {
                 "done"
             } else {
                 "todo"

@@ -357,10 +357,8 @@ fn a_worker_with_a_missing_supervisor_fails_and_records_it() {
         e.contains("supervisor") && e.contains("gt-bow") && e.contains("has no result"),
         "{e}"
     );
-    let folder = w2s::store::run_dir(&results, &exp.students[0]);
+    let folder = exp.students[0].dir(&results);
     let failed = std::fs::read_to_string(folder.join("failed.json")).unwrap();
     assert!(failed.contains("has no result"), "{failed}");
-    assert!(!w2s::store::run_dir(&results, &exp.weak[0])
-        .join("result.json")
-        .exists());
+    assert!(!exp.weak[0].dir(&results).join("result.json").exists());
 }

@@ -183,6 +183,11 @@ impl RunSpec {
             .chain(&self.co_supervisors)
     }
 
+    /// This run's folder under `results` ([`store::run_dir`]).
+    pub fn dir(&self, results: &Path) -> PathBuf {
+        store::run_dir(results, &self.data.short_name(), &self.folder_name())
+    }
+
     /// A readable folder name: kind, models, loss, seed, then the hash.
     pub fn folder_name(&self) -> String {
         let kind = match &self.supervisor {
@@ -432,7 +437,7 @@ impl Runner {
     }
 
     pub fn run_dir(&self, spec: &RunSpec) -> PathBuf {
-        store::run_dir(&self.results, spec)
+        spec.dir(&self.results)
     }
 
     /// How many runs this runner has trained (not reused).
@@ -866,7 +871,7 @@ fn analyse(
     })
 }
 
-pub use crate::model::short_name;
+use crate::model::short_name;
 
 /// The canonical name under which a model is stored: absolute for folders, as given otherwise.
 pub fn canonical_model(name: &str) -> String {

@@ -350,7 +350,7 @@ fn curve_svg(steps: &[Step]) -> Result<String> {
 /// HTML report. Runs without a log (or with an empty one) are skipped.
 pub fn training_curves(results: &Path) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
-    for (dir, _) in crate::store::collect(results)? {
+    for (dir, _) in crate::store::collect::<serde_json::Value>(results)? {
         let Ok(text) = std::fs::read_to_string(dir.join("train_log.jsonl")) else {
             continue;
         };

@@ -118,7 +118,7 @@ pub struct ReportRun {
 
 /// Every complete run under `results`, with its test predictions.
 pub fn load_runs(results: &std::path::Path) -> anyhow::Result<Vec<ReportRun>> {
-    crate::store::collect(results)?
+    let mut runs = crate::store::collect::<RunResult>(results)?
         .into_iter()
         .map(|(dir, result)| {
             let p: crate::experiment::Predictions =
@@ -129,7 +129,9 @@ pub fn load_runs(results: &std::path::Path) -> anyhow::Result<Vec<ReportRun>> {
                 labels: p.test_labels,
             })
         })
-        .collect()
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    runs.sort_by(|a, b| a.result.hash.cmp(&b.result.hash));
+    Ok(runs)
 }
 
 /// How seeds are combined into one PGR per row.

@@ -51,22 +51,21 @@ pub fn write_safetensors(path: &Path, tensors: &[(&str, &tch::Tensor)]) -> Resul
     })
 }
 
-/// A run's folder: `RESULTS/<task folder>/<run folder>`, both names safe as one path
-/// component whatever the task is called (a user task's path gives its file stem).
-pub fn run_dir(results: &Path, spec: &crate::experiment::RunSpec) -> PathBuf {
-    results
-        .join(folder_safe(&spec.data.short_name()))
-        .join(spec.folder_name())
+/// A run's folder: `RESULTS/<task folder>/<run folder>`, the task's name made safe as one
+/// path component whatever it is (a user task's path gives its file stem).
+pub fn run_dir(results: &Path, task: &str, run: &str) -> PathBuf {
+    results.join(folder_safe(task)).join(run)
 }
 
-/// Whether a run has a stored result.
-pub fn is_complete(results: &Path, spec: &crate::experiment::RunSpec) -> bool {
-    run_dir(results, spec).join("result.json").exists()
+/// Whether a run folder holds a stored result (`result.json` is written last).
+pub fn is_complete(run_dir: &Path) -> bool {
+    run_dir.join("result.json").exists()
 }
 
-/// Every complete run under a results folder with its folder, in hash order.
-pub fn collect(results: &Path) -> Result<Vec<(PathBuf, crate::experiment::RunResult)>> {
-    let mut out: Vec<(PathBuf, crate::experiment::RunResult)> = Vec::new();
+/// Every complete run under a results folder: its folder and its `result.json`, in folder
+/// order.
+pub fn collect<T: DeserializeOwned>(results: &Path) -> Result<Vec<(PathBuf, T)>> {
+    let mut out = Vec::new();
     let datasets = std::fs::read_dir(results)
         .with_context(|| format!("{}: no such results folder", results.display()))?;
     for d in datasets.flatten() {
@@ -74,13 +73,12 @@ pub fn collect(results: &Path) -> Result<Vec<(PathBuf, crate::experiment::RunRes
             continue;
         }
         for run in std::fs::read_dir(d.path())?.flatten() {
-            let p = run.path().join("result.json");
-            if p.exists() {
-                out.push((run.path(), read_json(&p)?));
+            if is_complete(&run.path()) {
+                out.push((run.path(), read_json(&run.path().join("result.json"))?));
             }
         }
     }
-    out.sort_by(|a, b| a.1.hash.cmp(&b.1.hash));
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
 

@@ -3,7 +3,7 @@
 
 use super::Planned;
 use crate::experiment::RunSpec;
-use crate::store::{self, is_complete, run_dir};
+use crate::store::{self, is_complete};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -66,7 +66,7 @@ pub fn execute_local(
     for depth in 0..=max_depth {
         let mut queue: Vec<&Planned> = Vec::new();
         for p in plan.iter().filter(|p| p.depth == depth) {
-            if !local.force && is_complete(results, &p.spec) {
+            if !local.force && is_complete(&p.spec.dir(results)) {
                 summary.reused += 1;
                 progress.inc(1);
                 continue;
@@ -82,7 +82,7 @@ pub fn execute_local(
                 failed_hashes.insert(p.spec.hash());
                 summary.skipped.push(Failure {
                     hash: p.spec.hash(),
-                    folder: run_dir(results, &p.spec),
+                    folder: p.spec.dir(results),
                     reason: "its supervisor failed".into(),
                 });
                 progress.inc(1);
@@ -132,7 +132,7 @@ pub fn execute_local(
                     let (_, p, slot, log) = running.swap_remove(i);
                     free.push(slot);
                     progress.inc(1);
-                    if status.success() && is_complete(results, &p.spec) {
+                    if status.success() && is_complete(&p.spec.dir(results)) {
                         summary.trained += 1;
                     } else {
                         let tail = std::fs::read_to_string(&log).unwrap_or_default();
@@ -146,7 +146,7 @@ pub fn execute_local(
                             });
                         let f = Failure {
                             hash: p.spec.hash(),
-                            folder: run_dir(results, &p.spec),
+                            folder: p.spec.dir(results),
                             reason,
                         };
                         store::write_json(&f.folder.join("failed.json"), &f)?;

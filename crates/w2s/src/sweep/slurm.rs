@@ -39,7 +39,7 @@ pub fn submit_slurm(
     for depth in 0..=max_depth {
         let todo: Vec<&Planned> = plan
             .iter()
-            .filter(|p| p.depth == depth && (force || !is_complete(results, &p.spec)))
+            .filter(|p| p.depth == depth && (force || !is_complete(&p.spec.dir(results))))
             .collect();
         if todo.is_empty() {
             continue;
