@@ -361,15 +361,22 @@ fn aggregate_row(name: RowName, seeds: &[SeedRuns], aggregate: Aggregate) -> Swe
         .filter(|x| *x.1)
         .map(|x| x.0.seed)
         .collect();
-    let n_used = used.iter().filter(|u| **u).count().max(1) as f64;
+    // The accuracies shown: over the used seeds, or over all when none is used (then there
+    // is no PGR, but the row still says what the runs scored).
+    let shown: Vec<bool> = if used.contains(&true) {
+        used.clone()
+    } else {
+        vec![true; used.len()]
+    };
+    let n_shown = shown.iter().filter(|u| **u).count().max(1) as f64;
     let means = [0, 1, 2].map(|k| {
         point
             .iter()
-            .zip(&used)
+            .zip(&shown)
             .filter(|x| *x.1)
             .map(|(x, _)| [x.0, x.1, x.2][k])
             .sum::<f64>()
-            / n_used
+            / n_shown
     });
     let (gap, pgr) = gap_and_pgr(&point, &used, aggregate);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
@@ -1054,6 +1061,19 @@ mod aggregation_tests {
 
     #[test]
     fn per_seed_aggregation_leaves_out_seeds_whose_ceiling_is_below_weak() {
+        // With no seed whose ceiling beats its weak model, the row still shows the accuracies.
+        let mut both_below = seeds(50);
+        both_below.remove(0);
+        let name = RowName {
+            dataset: "t".into(),
+            sizes: (8, 4),
+            chain: vec!["a".into(), "b".into()],
+            loss: "xent".into(),
+            strong_parameters: 1,
+        };
+        let r = aggregate_row(name, &both_below, Aggregate::PerSeed);
+        assert!(r.seeds.is_empty() && r.pgr.is_none());
+        assert_eq!([r.weak, r.ceiling, r.student], [0.75, 0.5, 1.0]);
         let r = row(50, Aggregate::PerSeed);
         assert_eq!(r.seeds, [0]);
         assert_eq!([r.weak, r.ceiling, r.student], [0.5, 1.0, 0.75]);
