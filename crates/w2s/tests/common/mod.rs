@@ -47,7 +47,11 @@ pub fn shared_datasets(test: &str) -> Option<PathBuf> {
         "{test}: shared datasets not found at {} and W2S_REQUIRE_SHARED is set: set W2S_SHARED",
         dir.display()
     );
-    eprintln!(
+    // Straight to stderr, not through `eprintln!`, which the test harness captures and hides
+    // for passing tests: the skip must show in a plain `cargo test`.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
         "skipping {test}: no shared datasets at {} (set W2S_SHARED to run it)",
         dir.display()
     );
