@@ -58,8 +58,10 @@ struct SweepArgs {
     /// Runs at a time on this machine.
     #[arg(long, default_value_t = 1)]
     jobs: usize,
-    /// Devices for the job slots, comma-separated (e.g. cuda:0,cuda:1), given out round-robin.
-    #[arg(long, value_delimiter = ',', default_value = "cpu")]
+    /// Devices for the job slots, comma-separated (e.g. cuda:0,cuda:1), given out round-robin;
+    /// on Slurm the first, for every task (`auto` uses the GPU Slurm gives the task).
+    /// `auto`: CUDA if libtorch sees a GPU, then MPS, then the CPU.
+    #[arg(long, value_delimiter = ',', default_value = "auto")]
     device: Vec<String>,
     /// CPU threads per run. [default: cores / jobs]
     #[arg(long)]
@@ -98,8 +100,8 @@ struct ExecArgs {
     /// The sweep's results folder.
     #[arg(long)]
     results: PathBuf,
-    /// cpu, cuda, cuda:N or mps.
-    #[arg(long, default_value = "cpu")]
+    /// auto, cpu, cuda, cuda:N or mps.
+    #[arg(long, default_value = "auto")]
     device: String,
     /// CPU threads for libtorch. [default: all cores]
     #[arg(long)]
@@ -161,7 +163,8 @@ struct Common {
     /// [default: results (run), results/demo (demo), or the config's `results`]
     #[arg(long)]
     results: Option<PathBuf>,
-    /// cpu, cuda, cuda:N or mps. [default: cpu, or the config's `device`]
+    /// auto, cpu, cuda, cuda:N or mps. [default: the config's `device`, else auto: CUDA if
+    /// libtorch sees a GPU, then MPS, then the CPU]
     #[arg(long)]
     device: Option<String>,
     /// CPU threads for libtorch. [default: all cores]
@@ -388,7 +391,7 @@ fn runner(
         .device
         .clone()
         .or(file_device)
-        .unwrap_or_else(|| "cpu".into());
+        .unwrap_or_else(|| "auto".into());
     Ok(Runner::new(
         common
             .results
@@ -621,7 +624,12 @@ fn sweep(a: SweepArgs) -> Result<()> {
     let exe = std::env::current_exe()?;
     match a.executor.as_str() {
         "slurm" => {
-            let ids = sweep::submit_slurm(&plan, &results, &exe, &a.sbatch, a.force)?;
+            let task = sweep::TaskSettings {
+                device: a.device.first().cloned().unwrap_or_else(|| "auto".into()),
+                threads: a.threads,
+                force: a.force,
+            };
+            let ids = sweep::submit_slurm(&plan, &results, &exe, &a.sbatch, &task)?;
             println!("submitted Slurm job arrays {} (one per supervision depth); rerun `w2s sweep` to resubmit what is missing", ids.join(", "));
             Ok(())
         }

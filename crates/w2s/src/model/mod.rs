@@ -207,15 +207,18 @@ pub struct Classifier {
 /// Name under which the head's variables live; never looked up in a checkpoint.
 const HEAD: &str = "w2s_head";
 
-/// `cpu`, `cuda`, `cuda:N` or `mps`.
+/// `auto`, `cpu`, `cuda`, `cuda:N` or `mps`. `auto` is the first CUDA device if libtorch
+/// sees one, else Apple's MPS if present, else the CPU.
 pub fn parse_device(s: &str) -> Result<Device> {
     let d = match s {
-        "cpu" => Device::Cpu,
+        "auto" if tch::Cuda::is_available() => Device::Cuda(0),
+        "auto" if tch::utils::has_mps() => Device::Mps,
+        "auto" | "cpu" => Device::Cpu,
         "cuda" => Device::Cuda(0),
         "mps" => Device::Mps,
         _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
             Some(Ok(n)) => Device::Cuda(n),
-            _ => bail!("unknown device `{s}`: use cpu, cuda, cuda:N or mps"),
+            _ => bail!("unknown device `{s}`: use auto, cpu, cuda, cuda:N or mps"),
         },
     };
     if let Device::Cuda(n) = d {
@@ -700,6 +703,22 @@ mod lr_tests {
             parameters,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn auto_picks_what_libtorch_sees() {
+        let expected = if tch::Cuda::is_available() {
+            Device::Cuda(0)
+        } else if tch::utils::has_mps() {
+            Device::Mps
+        } else {
+            Device::Cpu
+        };
+        assert_eq!(parse_device("auto").unwrap(), expected);
+        assert!(parse_device("tpu")
+            .unwrap_err()
+            .to_string()
+            .contains("auto, cpu"));
     }
 
     #[test]

@@ -16,4 +16,4 @@ pub mod slurm;
 pub use file::SweepFile;
 pub use local::{execute_local, spec_file, Failure, Local, Summary};
 pub use plan::{plan, Planned, Role};
-pub use slurm::submit_slurm;
+pub use slurm::{submit_slurm, TaskSettings};

@@ -25,13 +25,23 @@ fn shell_quote(s: &str) -> String {
 /// Slurm: one job array per depth, each depending (`afterany`) on the previous one so that
 /// students start after their supervisors and one failure does not block the rest. Every
 /// task runs `w2s exec-run` on one spec. Returns the submitted job ids.
+/// How each array task runs: the device (`auto` takes the GPU Slurm hands the task through
+/// `CUDA_VISIBLE_DEVICES`, e.g. with `--sbatch=--gres=gpu:1`) and libtorch's CPU threads.
+#[derive(Debug, Clone)]
+pub struct TaskSettings {
+    pub device: String,
+    pub threads: Option<i32>,
+    pub force: bool,
+}
+
 pub fn submit_slurm(
     plan: &[Planned],
     results: &Path,
     exe: &Path,
     extra_sbatch: &[String],
-    force: bool,
+    task: &TaskSettings,
 ) -> Result<Vec<String>> {
+    let force = task.force;
     let dir = results.join(".sweep").join("slurm");
     std::fs::create_dir_all(dir.join("logs"))?;
     let max_depth = plan.iter().map(|p| p.depth).max().unwrap_or(0);
@@ -65,6 +75,12 @@ pub fn submit_slurm(
                 ("list", shell_quote(&list.display().to_string())),
                 ("exe", shell_quote(&exe.display().to_string())),
                 ("results", shell_quote(&results.display().to_string())),
+                ("device", shell_quote(&task.device)),
+                (
+                    "threads",
+                    task.threads
+                        .map_or(String::new(), |t| format!(" --threads {t}")),
+                ),
                 ("force", if force { " --force" } else { "" }.into()),
             ],
         );
@@ -112,6 +128,8 @@ mod tests {
                 ("list", shell_quote("/r/wave1.txt")),
                 ("exe", shell_quote("/opt/my w2s/w2s")),
                 ("results", shell_quote("/r/it's")),
+                ("device", shell_quote("auto")),
+                ("threads", " --threads 8".into()),
                 ("force", String::new()),
             ],
         );
@@ -121,7 +139,9 @@ mod tests {
         );
         assert!(body.contains("#SBATCH --array=0-4") && body.contains("#SBATCH --gres=gpu:1"));
         assert!(
-            body.contains("exec '/opt/my w2s/w2s' exec-run --results '/r/it'\\''s' \"$SPEC\""),
+            body.contains(
+                "exec '/opt/my w2s/w2s' exec-run --results '/r/it'\\''s' --device 'auto' --threads 8 \"$SPEC\""
+            ),
             "{body}"
         );
     }
