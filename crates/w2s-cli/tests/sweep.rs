@@ -280,34 +280,28 @@ fn user_tasks_at_nested_parent_and_absolute_paths_are_stored_and_reported() {
     assert!(html.contains("<h2 id=\"absolute\">") && html.contains("Training curves"));
 
     // A single run of the same task by its absolute path lands beside the sweep's runs.
-    let out = w2s()
-        .current_dir(dir.path())
-        .args([
-            "run",
-            "--model",
-            "bow",
-            "--dataset",
-            absolute.to_str().unwrap(),
-        ])
-        .args([
-            "--n-docs",
-            "200",
-            "--n-test-docs",
-            "100",
-            "--seed",
-            "0",
-            "--epochs",
-            "1",
-        ])
-        .arg("--results")
-        .arg(work.join("res"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = succeed(
+        w2s()
+            .current_dir(dir.path())
+            .args([
+                "run",
+                "--model",
+                "bow",
+                "--dataset",
+                absolute.to_str().unwrap(),
+            ])
+            .args([
+                "--n-docs",
+                "200",
+                "--n-test-docs",
+                "100",
+                "--seed",
+                "0",
+                "--epochs",
+                "1",
+            ])
+            .arg("--results")
+            .arg(work.join("res")),
     );
     assert!(
         text.contains(&format!(

@@ -723,38 +723,22 @@ mod lr_tests {
 
     #[test]
     fn default_learning_rates_follow_the_reference_table() {
-        // openai/weak-to-strong train_simple.py: gpt2 and gpt2-medium 5e-5, larger 1e-5.
-        assert_eq!(
-            info("openai-community/gpt2", "gpt2", 124_000_000).default_lr(),
-            5e-5
-        );
-        assert_eq!(info("gpt2-medium", "gpt2", 355_000_000).default_lr(), 5e-5);
-        assert_eq!(
-            info("/m/gpt2-medium/", "gpt2", 355_000_000).default_lr(),
-            5e-5
-        );
-        assert_eq!(
-            info("openai-community/gpt2-large", "gpt2", 774_000_000).default_lr(),
-            1e-5
-        );
-        assert_eq!(info("gpt2-xl", "gpt2", 1_500_000_000).default_lr(), 1e-5);
-        assert_eq!(
-            info("Qwen/Qwen-7B@main", "qwen", 7_000_000_000).default_lr(),
-            1e-5
-        );
-        // Elsewhere by size, cut where the table cuts.
-        assert_eq!(
-            info("EleutherAI/pythia-410m", "gpt_neox", 405_000_000).default_lr(),
-            5e-5
-        );
-        assert_eq!(
-            info("Qwen/Qwen2.5-0.5B", "qwen2", 494_000_000).default_lr(),
-            5e-5
-        );
-        assert_eq!(
-            info("meta-llama/Llama-3.2-1B", "llama", 1_236_000_000).default_lr(),
-            1e-5
-        );
+        let cases = [
+            // openai/weak-to-strong train_simple.py: gpt2 and gpt2-medium 5e-5, larger 1e-5.
+            ("openai-community/gpt2", "gpt2", 124_000_000, 5e-5),
+            ("gpt2-medium", "gpt2", 355_000_000, 5e-5),
+            ("/m/gpt2-medium/", "gpt2", 355_000_000, 5e-5),
+            ("openai-community/gpt2-large", "gpt2", 774_000_000, 1e-5),
+            ("gpt2-xl", "gpt2", 1_500_000_000, 1e-5),
+            ("Qwen/Qwen-7B@main", "qwen", 7_000_000_000, 1e-5),
+            // Elsewhere by size, cut where the table cuts.
+            ("EleutherAI/pythia-410m", "gpt_neox", 405_000_000, 5e-5),
+            ("Qwen/Qwen2.5-0.5B", "qwen2", 494_000_000, 5e-5),
+            ("meta-llama/Llama-3.2-1B", "llama", 1_236_000_000, 1e-5),
+        ];
+        for (name, family, parameters, lr) in cases {
+            assert_eq!(info(name, family, parameters).default_lr(), lr, "{name}");
+        }
         assert_eq!(info("bow", "bow", 1).default_lr(), 1e-2);
     }
 }
