@@ -30,6 +30,15 @@ fn main() {
     }
     if let Ok(dir) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
+        // libtorch's CUDA half registers its kernels when loaded, but nothing in w2s calls it
+        // by name, so the linker's as-needed default would drop it and libtorch would see no
+        // GPU (tch-rs issue #980). Link it whenever this libtorch has it. It costs about 1.3 s
+        // at every start with the CUDA wheel (docs/BENCHMARKS.md).
+        for cuda in ["torch_cuda", "c10_cuda"] {
+            if Path::new(&dir).join(format!("lib{cuda}.so")).exists() {
+                println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-l{cuda},--as-needed");
+            }
+        }
         // The torch wheel's `torch/version.py`, or a standalone libtorch's `build-version`.
         let lib = Path::new(&dir);
         let version = std::fs::read_to_string(lib.join("../version.py"))

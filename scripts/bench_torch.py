@@ -1,15 +1,30 @@
 """PyTorch + transformers side of `w2s bench`: the same model, head, batch and optimizer.
 
-Usage: bench_torch.py MODEL_DIR BATCH SEQ STEPS THREADS POOLING
-Prints one JSON line: {"train_step_s": ..., "infer_examples_per_s": ..., "torch": version}.
+Usage: bench_torch.py MODEL_DIR BATCH SEQ STEPS THREADS POOLING [--device D] [--checkpointing]
+                      [--lora] [--mixed-precision] [--bf16]
+Prints one JSON line: {"train_step_s", "infer_examples_per_s", "peak_rss", "torch"}.
 Token ids are pseudo-random but the same as w2s's (seeded linear congruential sequence).
+- --checkpointing: transformers' gradient checkpointing (it acts in training mode only, so the
+  model is put in training mode with every dropout probability at 0, as w2s trains).
+- --lora: PEFT, rank 8, alpha 16, no dropout, on w2s's default targets for the family.
+- --mixed-precision: torch.autocast to bf16 around the forward pass (f32 weights).
+- --bf16: the backbone's weights in bf16, the head in f32.
+peak_rss is the process's peak resident memory (Linux VmHWM) over the training steps, reset
+after loading as w2s's side does.
 """
+import argparse
 import json
-import sys
 import time
 
 import torch
-from transformers import AutoModel, AutoConfig
+from transformers import AutoConfig, AutoModel
+
+# w2s's model/family.rs: PEFT's default LoRA targets per family.
+LORA_TARGETS = {
+    "bert": ["query", "value"], "roberta": ["query", "value"], "mpnet": ["q", "v"],
+    "gpt2": ["c_attn"], "llama": ["q_proj", "v_proj"], "qwen2": ["q_proj", "v_proj"],
+    "mistral": ["q_proj", "v_proj"], "gpt_neox": ["query_key_value"],
+}  # fmt: skip
 
 
 def ids_like_w2s(batch, seq, vocab):
@@ -21,28 +36,70 @@ def ids_like_w2s(batch, seq, vocab):
     return torch.tensor(out, dtype=torch.long).view(batch, seq)
 
 
+def reset_peak_rss():
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def peak_rss():
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def main():
-    model_dir, batch, seq, steps, threads, pooling = sys.argv[1:7]
-    batch, seq, steps, threads = int(batch), int(seq), int(steps), int(threads)
-    torch.set_num_threads(threads)
-    config = AutoConfig.from_pretrained(model_dir)
-    model = AutoModel.from_pretrained(model_dir, torch_dtype=torch.float32)
+    p = argparse.ArgumentParser()
+    for name in ("model_dir", "batch", "seq", "steps", "threads", "pooling"):
+        p.add_argument(name)
+    p.add_argument("--device", default="cpu")
+    for flag in ("--checkpointing", "--lora", "--mixed-precision", "--bf16"):
+        p.add_argument(flag, action="store_true")
+    a = p.parse_args()
+    batch, seq, steps = int(a.batch), int(a.seq), int(a.steps)
+    torch.set_num_threads(int(a.threads))
+    device = torch.device(a.device)
+    config = AutoConfig.from_pretrained(a.model_dir)
+    dtype = torch.bfloat16 if a.bf16 else torch.float32
+    model = AutoModel.from_pretrained(a.model_dir, dtype=dtype).to(device)
     model.eval()  # no dropout, as in w2s and the reference
-    head = torch.nn.Linear(config.hidden_size, 2)
+    if a.checkpointing:
+        for m in model.modules():
+            if isinstance(m, torch.nn.Dropout):
+                m.p = 0.0
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.train()
+    if a.lora:
+        from peft import LoraConfig, get_peft_model
+
+        targets = LORA_TARGETS[config.model_type]
+        model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=targets))
+    head = torch.nn.Linear(config.hidden_size, 2).to(device)
     torch.nn.init.zeros_(head.weight)
     torch.nn.init.zeros_(head.bias)
-    ids = ids_like_w2s(batch, seq, config.vocab_size)
+    ids = ids_like_w2s(batch, seq, config.vocab_size).to(device)
     mask = torch.ones_like(ids)
-    labels = torch.zeros(batch, 2)
+    labels = torch.zeros(batch, 2, device=device)
     labels[:, 0] = 1.0
 
     def logits():
-        h = model(input_ids=ids, attention_mask=mask).last_hidden_state
-        pooled = h.mean(1) if pooling == "mean" else h[:, -1]
-        return head(pooled)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.mixed_precision):
+            h = model(input_ids=ids, attention_mask=mask).last_hidden_state
+        pooled = h.mean(1) if a.pooling == "mean" else h[:, -1]
+        return head(pooled.float())
 
-    params = list(model.parameters()) + list(head.parameters())
+    params = [p for p in list(model.parameters()) + list(head.parameters()) if p.requires_grad]
     opt = torch.optim.Adam(params, lr=1e-5)
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
 
     def step():
         opt.zero_grad()
@@ -50,20 +107,26 @@ def main():
         loss.backward()
         opt.step()
 
+    reset_peak_rss()
     for _ in range(2):
         step()
+    sync()
     t = time.perf_counter()
     for _ in range(steps):
         step()
+    sync()
     train = (time.perf_counter() - t) / steps
+    peak = peak_rss()
 
     with torch.no_grad():
         logits()
+        sync()
         t = time.perf_counter()
         for _ in range(steps):
             logits()
+        sync()
         infer = batch * steps / (time.perf_counter() - t)
-    print(json.dumps({"train_step_s": train, "infer_examples_per_s": infer, "torch": torch.__version__}))
+    print(json.dumps({"train_step_s": train, "infer_examples_per_s": infer, "peak_rss": peak, "torch": torch.__version__}))
 
 
 if __name__ == "__main__":

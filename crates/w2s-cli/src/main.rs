@@ -109,6 +109,9 @@ struct ExecArgs {
     /// Retrain the run even when a complete result exists.
     #[arg(long)]
     force: bool,
+    /// Predict train2 too: the sweep sets it for runs that supervise others.
+    #[arg(long)]
+    predict_train2: bool,
 }
 
 #[derive(Subcommand)]
@@ -128,6 +131,27 @@ enum DatasetsCommand {
         /// Seed for the formatting coin flips.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+    },
+    /// Write the splits a run sees (train1, train2, test) as JSON lines of text and label,
+    /// for other tools to train on the very same examples.
+    Export {
+        /// Task name, or a user task file (.toml).
+        name: String,
+        /// Folder with the raw files (default: the Hugging Face hub's copy).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Train examples, halved into train1 and train2.
+        #[arg(long, default_value_t = w2s::experiment::DEFAULT_N_DOCS)]
+        n_docs: usize,
+        /// Test examples.
+        #[arg(long, default_value_t = w2s::experiment::DEFAULT_N_TEST_DOCS)]
+        n_test_docs: usize,
+        /// Seed of the splits and the formatting coin flips.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Folder to write train1.jsonl, train2.jsonl and test.jsonl into.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -155,6 +179,18 @@ struct BenchArgs {
     /// else python3). `--baseline none` skips it.
     #[arg(long)]
     baseline: Option<String>,
+    /// Recompute each layer in the backward pass (both sides).
+    #[arg(long)]
+    checkpointing: bool,
+    /// Train LoRA adapters (rank 8, alpha 16, default targets; PEFT on the PyTorch side).
+    #[arg(long)]
+    lora: bool,
+    /// bf16 matmuls over f32 weights (torch.autocast on the PyTorch side).
+    #[arg(long)]
+    mixed_precision: bool,
+    /// Backbone weights in bf16.
+    #[arg(long)]
+    bf16: bool,
 }
 
 #[derive(Args)]
@@ -261,6 +297,13 @@ struct RunArgs {
     /// Backbone weights in bf16 (head in f32): for large models on GPU.
     #[arg(long)]
     bf16: bool,
+    /// Recompute each layer's activations during backpropagation: less memory, about a third
+    /// more compute, the same gradients.
+    #[arg(long)]
+    checkpointing: bool,
+    /// Mixed precision: f32 weights and optimizer state, bf16 projections and attention.
+    #[arg(long)]
+    mixed_precision: bool,
     /// Train LoRA adapters (rank 8, alpha 16, attention projections) and the head instead
     /// of the whole model; a [train.lora] table in the config sets more.
     #[arg(long)]
@@ -323,6 +366,7 @@ fn real_main() -> Result<()> {
             let spec: w2s::experiment::RunSpec = w2s::store::read_json(&a.spec)?;
             let mut runner = Runner::new(a.results, parse_device(&a.device)?, a.force);
             runner.train_supervisors = false;
+            runner.predict_train2 = a.predict_train2;
             match runner.run(&spec) {
                 Ok(r) => {
                     println!("{}: test accuracy {:.4}", r.hash, r.test_accuracy);
@@ -372,6 +416,36 @@ fn real_main() -> Result<()> {
             }
             for e in pools.train.iter().take(n) {
                 println!("\n--- label {}\n{}", e.label, e.text);
+            }
+            Ok(())
+        }
+        Command::Datasets(DatasetsCommand::Export {
+            name,
+            data_dir,
+            n_docs,
+            n_test_docs,
+            seed,
+            out,
+        }) => {
+            let pools =
+                w2s::dataset::load_pools(&name, data_dir.as_deref(), seed, (n_docs, n_test_docs))?;
+            let splits = w2s::dataset::Splits::new(pools, n_docs, n_test_docs, seed);
+            for (split, examples) in [
+                ("train1", &splits.train1),
+                ("train2", &splits.train2),
+                ("test", &splits.test),
+            ] {
+                let mut lines = Vec::new();
+                for e in examples {
+                    serde_json::to_writer(
+                        &mut lines,
+                        &serde_json::json!({"text": e.text, "label": e.label}),
+                    )?;
+                    lines.push(b'\n');
+                }
+                let path = out.join(format!("{split}.jsonl"));
+                w2s::store::write_atomic(&path, &lines)?;
+                println!("{}: {} examples", path.display(), examples.len());
             }
             Ok(())
         }
@@ -483,6 +557,8 @@ fn run(a: RunArgs) -> Result<()> {
             loss: a.loss.map(LossField::Name),
             linear_probe: a.linear_probe.then_some(true),
             bf16: a.bf16.then_some(true),
+            checkpointing: a.checkpointing.then_some(true),
+            mixed_precision: a.mixed_precision.then_some(true),
             early_stopping: a.early_stopping.map(EarlyStoppingField::Labels),
             relabel: a.relabel.map(RelabelField::Name),
             lora: a.lora.then_some(Switch::On(true)),
@@ -545,27 +621,71 @@ fn bench(a: BenchArgs) -> Result<()> {
         batch: a.batch,
         seq: a.seq,
         steps: a.steps,
+        threads,
+    };
+    let setup = w2s::bench::Setup {
+        checkpointing: a.checkpointing,
+        lora: a.lora,
+        mixed_precision: a.mixed_precision,
+        bf16: a.bf16,
     };
     let dir = w2s::model::locate(&a.model)?;
-    let model = Classifier::load(dir.to_str().context("model path is not UTF-8")?, device, 0)?;
+    let lora = a.lora.then(w2s::model::lora::LoraConfig::default);
+    let mut model = Classifier::load_with(
+        dir.to_str().context("model path is not UTF-8")?,
+        device,
+        0,
+        lora.as_ref(),
+    )?;
+    model.set_backbone_trainable(true);
+    if a.bf16 {
+        model.backbone_to_bf16();
+    }
+    model.mixed_precision = a.mixed_precision;
     println!(
-        "{}: {} parameters, batch {} x {} tokens, {} threads, {:?}",
+        "{}: {} parameters, batch {} x {} tokens, {} threads, {:?}, {setup:?}",
         a.model, model.info.parameters, a.batch, a.seq, threads, device
     );
-    let ours = w2s::bench::time_w2s(&model, model.info.vocab_size, shape)?;
+    let estimate = w2s::memory::estimate(
+        &model.info,
+        &w2s::memory::Training {
+            trainable: model.trainable_parameters(false),
+            examples: a.batch as usize,
+            seq: a.seq as usize,
+            bf16: a.bf16,
+            checkpointing: if a.checkpointing {
+                w2s::memory::Checkpointing::PerLayer
+            } else {
+                w2s::memory::Checkpointing::Off
+            },
+        },
+    );
+    println!("estimated peak memory: {estimate}");
+    let ours = w2s::bench::time_w2s(&model, model.info.vocab_size, shape, setup)?;
     let pooling = match model.pooling {
         w2s::model::Pooling::Last => "last",
         _ => "mean",
     };
     drop(model);
-    println!("{:<26} {:>12} {:>16}", "", "train step", "inference");
+    println!(
+        "{:<26} {:>12} {:>16} {:>16}",
+        "", "train step", "inference", "peak memory"
+    );
     let row = |name: &str, t: &w2s::bench::Timing| {
+        let peak = t.peak_rss.map_or("-".into(), w2s::memory::human);
         println!(
-            "{:<26} {:>10.3} s {:>11.1} ex/s",
-            name, t.train_step_s, t.infer_examples_per_s
+            "{:<26} {:>10.3} s {:>11.1} ex/s {:>16}",
+            name, t.train_step_s, t.infer_examples_per_s, peak
         )
     };
     row("w2s (tch)", &ours);
+    if let Some(peak) = ours.peak_rss {
+        println!(
+            "{:<26} {:>44.2}x",
+            "estimate / measured (w2s)",
+            estimate.total() as f64 / peak as f64
+        );
+    }
     let python = match a.baseline.as_deref() {
         Some("none") => return Ok(()),
         Some(p) => PathBuf::from(p),
@@ -573,18 +693,20 @@ fn bench(a: BenchArgs) -> Result<()> {
             .map(|v| PathBuf::from(v).join("bin/python"))
             .unwrap_or_else(|_| "python3".into()),
     };
-    if device != w2s::tch::Device::Cpu {
-        println!("(the PyTorch baseline runs on CPU only; skipped)");
-        return Ok(());
-    }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench_torch.py");
-    let theirs = w2s::bench::time_pytorch(&python, &script, &dir, shape, threads, pooling)?;
+    let script = std::env::var_os("W2S_BENCH_TORCH").map_or(script, PathBuf::from);
+    let theirs = w2s::bench::time_pytorch(&python, &script, &dir, shape, pooling, setup, device)?;
     row("PyTorch + transformers", &theirs);
+    let memory = match (ours.peak_rss, theirs.peak_rss) {
+        (Some(o), Some(t)) => format!("{:.2}x", o as f64 / t as f64),
+        _ => "-".into(),
+    };
     println!(
-        "{:<26} {:>11.2}x {:>15.2}x",
-        "w2s / PyTorch (time)",
+        "{:<26} {:>11.2}x {:>15.2}x {:>16}",
+        "w2s / PyTorch",
         ours.train_step_s / theirs.train_step_s,
-        theirs.infer_examples_per_s / ours.infer_examples_per_s
+        theirs.infer_examples_per_s / ours.infer_examples_per_s,
+        memory
     );
     Ok(())
 }
@@ -601,7 +723,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
     let plan = sweep::plan(&file)?;
     let done = plan
         .iter()
-        .filter(|p| w2s::store::is_complete(&p.spec.dir(&results)))
+        .filter(|p| w2s::experiment::is_done(&p.spec.dir(&results), p.supervises))
         .count();
     println!(
         "{} runs planned in {}: {} complete (reused), {} to run",
@@ -612,7 +734,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
     );
     if a.dry_run {
         for p in &plan {
-            let state = if w2s::store::is_complete(&p.spec.dir(&results)) {
+            let state = if w2s::experiment::is_done(&p.spec.dir(&results), p.supervises) {
                 "done"
             } else {
                 "todo"

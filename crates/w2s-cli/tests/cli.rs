@@ -362,3 +362,37 @@ fn a_worker_with_a_missing_supervisor_fails_and_records_it() {
     assert!(failed.contains("has no result"), "{failed}");
     assert!(!exp.weak[0].dir(&results).join("result.json").exists());
 }
+
+/// The binary links libtorch's CUDA half whenever the libtorch it was built against has one:
+/// without it libtorch sees no GPU (the linker drops a library nothing calls by name).
+#[test]
+fn the_binary_links_libtorch_cuda_when_libtorch_has_it() {
+    let exe = env!("CARGO_BIN_EXE_w2s");
+    let out = Command::new("readelf")
+        .args(["-d", exe])
+        .output()
+        .expect("readelf (binutils) on PATH");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let needed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("(NEEDED)"))
+        .filter_map(|l| l.split('[').nth(1)?.split(']').next())
+        .collect();
+    let libtorch = text
+        .lines()
+        .filter(|l| l.contains("(RUNPATH)") || l.contains("(RPATH)"))
+        .filter_map(|l| l.split('[').nth(1)?.split(']').next())
+        .flat_map(|paths| paths.split(':'))
+        .map(std::path::PathBuf::from)
+        .find(|d| d.join("libtorch_cpu.so").exists())
+        .expect("libtorch's folder in the binary's run path");
+    assert!(needed.contains(&"libtorch_cpu.so"), "{needed:?}");
+    let has_cuda = libtorch.join("libtorch_cuda.so").exists();
+    assert_eq!(
+        needed.contains(&"libtorch_cuda.so"),
+        has_cuda,
+        "libtorch at {} {} libtorch_cuda.so; the binary needs {needed:?}",
+        libtorch.display(),
+        if has_cuda { "has" } else { "has no" }
+    );
+}

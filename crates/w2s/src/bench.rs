@@ -11,18 +11,64 @@ use std::time::Instant;
 use tch::nn::OptimizerConfig;
 use tch::{Device, Kind, Tensor};
 
-/// What is timed: `steps` repetitions on a batch of `batch` x `seq` tokens.
+/// What is timed: `steps` repetitions on a batch of `batch` x `seq` tokens, with `threads`
+/// CPU threads.
 #[derive(Debug, Clone, Copy)]
 pub struct Shape {
     pub batch: i64,
     pub seq: i64,
     pub steps: usize,
+    pub threads: i32,
+}
+
+/// How the model trains: the same switches on both sides.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Setup {
+    /// Recompute each layer in the backward pass (transformers' gradient checkpointing).
+    pub checkpointing: bool,
+    /// LoRA adapters (rank 8, alpha 16, the family's default targets; PEFT on the other side).
+    pub lora: bool,
+    /// Mixed precision: bf16 matmuls over f32 weights (torch.autocast on the other side).
+    pub mixed_precision: bool,
+    /// Backbone weights in bf16.
+    pub bf16: bool,
+}
+
+impl Setup {
+    /// The flags `scripts/bench_torch.py` takes for this setup.
+    fn flags(&self) -> Vec<&'static str> {
+        [
+            (self.checkpointing, "--checkpointing"),
+            (self.lora, "--lora"),
+            (self.mixed_precision, "--mixed-precision"),
+            (self.bf16, "--bf16"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, f)| *f)
+        .collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Timing {
     pub train_step_s: f64,
     pub infer_examples_per_s: f64,
+    /// Peak resident memory while training (bytes; the high-water mark is reset after the
+    /// model is loaded), where the platform reports it.
+    #[serde(default)]
+    pub peak_rss: Option<u64>,
+}
+
+/// Reset this process's peak resident memory (Linux: `clear_refs` 5) so that it measures
+/// what comes next.
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// This process's peak resident memory since start or the last reset (Linux `VmHWM`).
+pub fn peak_rss() -> Option<u64> {
+    crate::memory::proc_bytes("/proc/self/status", "VmHWM:")
 }
 
 /// The token ids both sides use: a 64-bit LCG, ids in [1000, vocab).
@@ -39,10 +85,12 @@ pub fn token_ids(batch: i64, seq: i64, vocab: i64) -> Tensor {
     Tensor::from_slice(&ids).view([batch, seq])
 }
 
-/// Time `steps` full finetuning steps (forward, backward, Adam) after two warm-up steps, then
-/// `steps` no-grad forward passes.
-pub fn time_w2s(model: &Classifier, vocab: i64, shape: Shape) -> Result<Timing> {
-    let Shape { batch, seq, steps } = shape;
+/// Time `steps` training steps (forward, backward, Adam) after two warm-up steps, then
+/// `steps` no-grad forward passes. The model comes set up (LoRA, precision) by the caller.
+pub fn time_w2s(model: &Classifier, vocab: i64, shape: Shape, setup: Setup) -> Result<Timing> {
+    let Shape {
+        batch, seq, steps, ..
+    } = shape;
     let device = model.device();
     let b = Batch {
         ids: token_ids(batch, seq, vocab).to_device(device),
@@ -53,13 +101,18 @@ pub fn time_w2s(model: &Classifier, vocab: i64, shape: Shape) -> Result<Timing> 
         .expand([batch, 2], false)
         .to_device(device);
     let mut opt = tch::nn::Adam::default().build(&model.vs, 1e-5)?;
+    let loss =
+        |logits: &Tensor| soft_cross_entropy(logits, &Loss::Xent.target(logits, &labels, 0.0));
     let mut step = || {
         opt.zero_grad();
-        let logits = model.forward(&b);
-        let loss = soft_cross_entropy(&logits, &Loss::Xent.target(&logits, &labels, 0.0));
-        loss.backward();
+        if setup.checkpointing {
+            let _ = model.backward_checkpointed(&b, loss);
+        } else {
+            loss(&model.forward(&b)).backward();
+        }
         opt.step();
     };
+    reset_peak_rss();
     step();
     step();
     sync(device);
@@ -69,6 +122,7 @@ pub fn time_w2s(model: &Classifier, vocab: i64, shape: Shape) -> Result<Timing> 
     }
     sync(device);
     let train_step_s = t.elapsed().as_secs_f64() / steps as f64;
+    let peak_rss = peak_rss();
     let _guard = tch::no_grad_guard();
     let _ = model.forward(&b);
     sync(device);
@@ -80,6 +134,7 @@ pub fn time_w2s(model: &Classifier, vocab: i64, shape: Shape) -> Result<Timing> 
     Ok(Timing {
         train_step_s,
         infer_examples_per_s: (batch as usize * steps) as f64 / t.elapsed().as_secs_f64(),
+        peak_rss,
     })
 }
 
@@ -95,9 +150,15 @@ pub fn time_pytorch(
     script: &Path,
     model_dir: &Path,
     shape: Shape,
-    threads: i32,
     pooling: &str,
+    setup: Setup,
+    device: Device,
 ) -> Result<Timing> {
+    let device = match device {
+        Device::Cuda(i) => format!("cuda:{i}"),
+        Device::Mps => "mps".into(),
+        _ => "cpu".into(),
+    };
     let out = std::process::Command::new(python)
         .arg(script)
         .arg(model_dir)
@@ -105,9 +166,11 @@ pub fn time_pytorch(
             shape.batch.to_string(),
             shape.seq.to_string(),
             shape.steps.to_string(),
-            threads.to_string(),
+            shape.threads.to_string(),
             pooling.to_owned(),
         ])
+        .args(["--device", &device])
+        .args(setup.flags())
         .output()
         .with_context(|| format!("running {}", python.display()))?;
     if !out.status.success() {

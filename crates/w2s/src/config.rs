@@ -19,6 +19,8 @@
 //! # lr = 5e-5               # default: the reference's table, else by size (ModelInfo::default_lr)
 //! # linear_probe = false    # train the head only, on cached features
 //! # bf16 = false            # backbone weights in bf16
+//! # mixed_precision = false # f32 weights, bf16 matmuls (autocast)
+//! # checkpointing = false   # recompute layers in the backward pass: less memory
 //! # early_stopping = "weak" # or "oracle", or { labels = "weak", metric = "auroc", every = 20, val_frac = 0.2 }
 //! # lora = true             # or { rank = 8, alpha = 16, targets = ["query", "value"], save = "merged" }
 //! # generative = true       # score " No" / " Yes" with the LM head (decoders); epochs = 0: zero-shot
@@ -145,6 +147,8 @@ pub struct TrainFields {
     pub loss: Option<LossField>,
     pub linear_probe: Option<bool>,
     pub bf16: Option<bool>,
+    pub checkpointing: Option<bool>,
+    pub mixed_precision: Option<bool>,
     pub early_stopping: Option<EarlyStoppingField>,
     pub relabel: Option<RelabelField>,
     /// `lora = true` (rank 8, alpha 16, the family's attention projections) or a table
@@ -187,6 +191,8 @@ impl TrainFields {
             },
             linear_probe: self.linear_probe.unwrap_or(false),
             bf16: self.bf16.unwrap_or(false),
+            checkpointing: self.checkpointing.unwrap_or(false),
+            mixed_precision: self.mixed_precision.unwrap_or(false),
             early_stopping: match &self.early_stopping {
                 Some(e) => e.resolve()?,
                 None => None,
@@ -207,6 +213,8 @@ impl TrainFields {
             loss: over.loss.clone().or(self.loss.clone()),
             linear_probe: over.linear_probe.or(self.linear_probe),
             bf16: over.bf16.or(self.bf16),
+            checkpointing: over.checkpointing.or(self.checkpointing),
+            mixed_precision: over.mixed_precision.or(self.mixed_precision),
             early_stopping: over.early_stopping.clone().or(self.early_stopping.clone()),
             relabel: over.relabel.clone().or(self.relabel.clone()),
             lora: over.lora.clone().or(self.lora.clone()),
@@ -362,6 +370,7 @@ mod tests {
             parameters: 1,
             vocab_size: 10,
             max_positions: 10,
+            shape: None,
         };
         let t = f.train.resolve(&info).unwrap();
         assert_eq!(

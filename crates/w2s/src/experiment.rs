@@ -6,8 +6,9 @@
 //! - **weak-to-strong**: finetune a model on `train2` labelled with a supervisor run's soft
 //!   predictions.
 //!
-//! Every run then predicts `train2` (so that any run can supervise another: bootstrapping)
-//! and `test`. Runs are stored by the hash of their [`RunSpec`]; a supervisor's spec is part of
+//! Every run then predicts `test`, and `train2` when it supervises another run (a weak
+//! supervisor, a bootstrapping link, a round before the last): a stored run asked to supervise
+//! later that did not predict `train2` is trained again (deterministically) to predict it. Runs are stored by the hash of their [`RunSpec`]; a supervisor's spec is part of
 //! its student's, so one weak supervisor serves every student that names it.
 
 use crate::dataset::{self, Example, Splits};
@@ -160,7 +161,8 @@ impl RunSpec {
             "n_test_docs": self.data.n_test_docs,
             "seed": self.seed,
             "model": or(&self.model_fingerprint, self.model.clone()),
-            "train": self.train,
+            // Checkpointing changes memory, not results.
+            "train": TrainOptions { checkpointing: false, ..self.train.clone() },
             "max_ctx": self.max_ctx,
             "supervisor": self.supervisor.as_ref().map(|s| s.identity()),
             "co_supervisors": self.co_supervisors.iter().map(RunSpec::identity).collect::<Vec<_>>(),
@@ -210,7 +212,9 @@ impl RunSpec {
 /// example was too long for the model.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Predictions {
-    pub train2: Vec<Option<[f32; 2]>>,
+    /// Only for runs that supervise another (see the module's documentation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train2: Option<Vec<Option<[f32; 2]>>>,
     pub test: Vec<Option<[f32; 2]>>,
     /// The test split's true labels, so that reports can resample test examples.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -241,8 +245,24 @@ pub struct RunResult {
     pub n_dropped: (usize, usize),
     pub training: TrainSummary,
     pub device: String,
+    /// Whether predictions.json has train2 (results before it was optional always do).
+    #[serde(default = "yes")]
+    pub train2_predicted: bool,
     #[serde(default)]
     pub provenance: Provenance,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Whether the run folder `dir` holds a result that serves: complete, and with train2
+/// predictions when `supervises`.
+pub fn is_done(dir: &Path, supervises: bool) -> bool {
+    store::is_complete(dir)
+        && (!supervises
+            || store::read_json::<RunResult>(&dir.join("result.json"))
+                .is_ok_and(|r| r.train2_predicted))
 }
 
 /// The effect of probe relabelling on the training labels, measured against ground truth.
@@ -317,6 +337,9 @@ pub struct Runner {
     /// Train a missing supervisor first (`w2s run`); when false (sweep workers, Slurm tasks),
     /// a missing supervisor is an error naming it, so no task trains another's run.
     pub train_supervisors: bool,
+    /// Predict train2 for every run given to [`Runner::run`] (a sweep worker whose run
+    /// supervises another); supervisors the runner trains itself always predict it.
+    pub predict_train2: bool,
     pub eval_batch_size: usize,
     /// Hashes of runs this runner has trained, so `force` retrains a supervisor only once.
     trained: std::sync::Mutex<std::collections::HashSet<String>>,
@@ -345,10 +368,11 @@ fn kept(ids: &[Option<Vec<i64>>]) -> Vec<Vec<i64>> {
 impl Predictions {
     /// The mean of several runs' predictions (several supervisors).
     pub fn mean(all: &[Predictions]) -> Predictions {
-        let train2: Vec<&[Option<[f32; 2]>]> = all.iter().map(|p| p.train2.as_slice()).collect();
+        let train2: Option<Vec<&[Option<[f32; 2]>]>> =
+            all.iter().map(|p| p.train2.as_deref()).collect();
         let test: Vec<&[Option<[f32; 2]>]> = all.iter().map(|p| p.test.as_slice()).collect();
         Predictions {
-            train2: labels::mean_labels(&train2),
+            train2: train2.map(|t| labels::mean_labels(&t)),
             test: labels::mean_labels(&test),
             test_labels: all
                 .first()
@@ -431,6 +455,7 @@ impl Runner {
             device,
             force,
             train_supervisors: true,
+            predict_train2: false,
             eval_batch_size: 64,
             trained: Default::default(),
         }
@@ -539,24 +564,54 @@ impl Runner {
         Ok(f)
     }
 
-    /// Run `spec` (and its supervisors first, if needed), or reuse a stored result. A lock on
-    /// the run's folder makes a second process asking for the same run wait, then reuse.
+    /// Run `spec` (and its supervisors first, if needed), or reuse a stored result; train2 is
+    /// predicted when the runner's `predict_train2` says so. A lock on the run's folder makes a
+    /// second process asking for the same run wait, then reuse.
     pub fn run(&self, spec: &RunSpec) -> Result<RunResult> {
+        self.run_for(spec, self.predict_train2)
+    }
+
+    /// Run `spec` to supervise another run: with its train2 predictions.
+    pub fn run_supervisor(&self, spec: &RunSpec) -> Result<RunResult> {
+        self.run_for(spec, true)
+    }
+
+    /// The stored result of `spec` if it serves: complete, with train2 when `supervises`.
+    fn reusable(&self, spec: &RunSpec, supervises: bool) -> Option<RunResult> {
+        let done = self.existing(spec)?;
+        if supervises && !done.train2_predicted {
+            tracing::info!(
+                "{} did not predict train2, which a student now needs: training it again",
+                self.run_dir(spec).display()
+            );
+            return None;
+        }
+        Some(done)
+    }
+
+    fn run_for(&self, spec: &RunSpec, predict_train2: bool) -> Result<RunResult> {
         let hash = spec.hash();
         let reuse = !self.force || self.trained.lock().unwrap().contains(&hash);
         if reuse {
-            if let Some(done) = self.existing(spec) {
+            if let Some(done) = self.reusable(spec, predict_train2) {
                 tracing::debug!("reusing {}", self.run_dir(spec).display());
                 return Ok(done);
             }
         }
         for sup in spec.supervisors() {
             if self.train_supervisors {
-                self.run(sup)?;
+                self.run_supervisor(sup)?;
             } else if self.existing(sup).is_none() {
                 bail!(
                     "the supervisor {} has no result: it failed or has not run yet (a sweep runs \
                      supervisors first; a worker never trains another task's run)",
+                    self.run_dir(sup).display()
+                );
+            } else if !is_done(&self.run_dir(sup), true) {
+                bail!(
+                    "the supervisor {} did not predict train2 (it ran as no run's supervisor); \
+                     run it again with `w2s exec-run --predict-train2`, or let `w2s sweep` or \
+                     `w2s run` do it",
                     self.run_dir(sup).display()
                 );
             }
@@ -568,18 +623,23 @@ impl Runner {
         let _lock = store::RunLock::acquire(&dir)?;
         if reuse {
             // Another process may have finished it while this one waited for the lock.
-            if let Some(done) = self.existing(spec) {
+            if let Some(done) = self.reusable(spec, predict_train2) {
                 return Ok(done);
             }
         }
-        let result = self.train_and_store(spec, &dir)?;
+        let result = self.train_and_store(spec, predict_train2, &dir)?;
         self.trained.lock().unwrap().insert(hash);
         Ok(result)
     }
 
     /// The steps of one run, in order: data, model, training labels, hold-out, relabelling,
     /// fit and predict, analysis, then the files (`result.json` last).
-    fn train_and_store(&self, spec: &RunSpec, dir: &Path) -> Result<RunResult> {
+    fn train_and_store(
+        &self,
+        spec: &RunSpec,
+        predict_train2: bool,
+        dir: &Path,
+    ) -> Result<RunResult> {
         let started = std::time::Instant::now();
         store::write_json(&dir.join("config.json"), spec)?;
         let pools = dataset::load_pools(
@@ -591,6 +651,7 @@ impl Runner {
         let splits = Splits::new(pools, spec.data.n_docs, spec.data.n_test_docs, spec.seed);
         let mut model = self.load_model(spec)?;
         let mut set = self.training_set(spec, &model, &splits)?;
+        self.check_memory(spec, &model, &set.ids)?;
         let held_out = spec
             .train
             .early_stopping
@@ -600,14 +661,22 @@ impl Runner {
             Some(r) => Some(self.relabel(spec, &model, &mut set, r)?),
             None => None,
         };
-        let (training, predictions) =
-            self.fit_and_predict(spec, &mut model, &set, held_out.as_ref(), &splits, dir)?;
+        let (training, predictions) = self.fit_and_predict(
+            spec,
+            predict_train2,
+            &mut model,
+            &set,
+            held_out.as_ref(),
+            &splits,
+            dir,
+        )?;
         let mut result = analyse(spec, &predictions, set.supervision.as_ref(), &splits)?;
         result.model = model.info.clone();
         result.relabelling = relabelling;
         result.n_train = set.ids.len();
         result.n_dropped.0 = set.split_ids.iter().filter(|x| x.is_none()).count();
         result.training = training;
+        result.train2_predicted = predict_train2;
         result.device = format!("{:?}", self.device);
         if result.n_dropped != (0, 0) {
             tracing::warn!(
@@ -629,6 +698,48 @@ impl Runner {
         Ok(result)
     }
 
+    /// Log the run's estimated peak memory, and refuse, with what would make it fit, a run
+    /// that cannot fit on its device.
+    fn check_memory(&self, spec: &RunSpec, model: &Classifier, ids: &[Vec<i64>]) -> Result<()> {
+        let seq = ids.iter().map(Vec::len).max().unwrap_or(1);
+        let needs = |train: &TrainOptions| {
+            crate::memory::for_run(
+                &model.info,
+                train,
+                model.trainable_parameters(train.linear_probe),
+                seq,
+            )
+        };
+        let estimate = needs(&spec.train);
+        tracing::info!(
+            "{}: estimated peak memory {estimate} at {seq} tokens",
+            model.info.name
+        );
+        let Some(total) = crate::memory::total_bytes(self.device) else {
+            return Ok(());
+        };
+        if estimate.total() <= total {
+            return Ok(());
+        }
+        let fixes = crate::memory::what_would_fit(&spec.train, total, |t| {
+            let trainable = match (&t.lora, &spec.train.lora) {
+                (Some(_), None) => {
+                    model.trainable_parameters(true) + model.info.parameters as u64 / 100
+                }
+                _ => model.trainable_parameters(t.linear_probe),
+            };
+            crate::memory::for_run(&model.info, t, trainable, seq).total()
+        });
+        bail!(
+            "{}: this run needs about {} at its peak but {:?} has {}: {estimate}. {}",
+            model.info.name,
+            crate::memory::human(estimate.total()),
+            self.device,
+            crate::memory::human(total),
+            fixes
+        )
+    }
+
     /// The pretrained model with a zero head (or the LM head's rows for generative scoring).
     fn load_model(&self, spec: &RunSpec) -> Result<Classifier> {
         tch::manual_seed(spec.seed as i64);
@@ -648,6 +759,7 @@ impl Runner {
         if spec.train.bf16 {
             model.backbone_to_bf16();
         }
+        model.mixed_precision = spec.train.mixed_precision;
         Ok(model)
     }
 
@@ -668,9 +780,18 @@ impl Runner {
                 .collect::<Result<_>>()?;
             Some(Predictions::mean(&all))
         };
-        let (split, examples) = match supervision {
-            None => ("train1", &splits.train1),
-            Some(_) => ("train2", &splits.train2),
+        let (split, examples, weak) = match &supervision {
+            None => ("train1", &splits.train1, None),
+            Some(p) => (
+                "train2",
+                &splits.train2,
+                Some(p.train2.clone().with_context(|| {
+                    format!(
+                        "the supervisor of {} has no train2 predictions",
+                        self.run_dir(spec).display()
+                    )
+                })?),
+            ),
         };
         let split_ids = self.encode(spec, model, split, examples)?;
         let mut set = TrainingSet {
@@ -684,10 +805,9 @@ impl Runner {
         };
         let mut kept_so_far = 0;
         for (i, (tok, ex)) in split_ids.iter().zip(examples).enumerate() {
-            let label = match &set.supervision {
+            let label = match &weak {
                 None => Some(one_hot(ex.label)),
                 Some(p) => *p
-                    .train2
                     .get(i)
                     .context("supervisor predictions do not cover train2")?,
             };
@@ -733,10 +853,12 @@ impl Runner {
     }
 
     /// Train on the set (the whole model, or the head on cached features for a linear probe),
-    /// then predict train2 and test.
+    /// then predict test, and train2 when asked.
+    #[allow(clippy::too_many_arguments)]
     fn fit_and_predict(
         &self,
         spec: &RunSpec,
+        predict_train2: bool,
         model: &mut Classifier,
         set: &TrainingSet,
         held_out: Option<&HeldOut>,
@@ -753,7 +875,6 @@ impl Runner {
             ),
         };
         let test_ids = self.encode(spec, model, "test", &splits.test)?;
-        let train2_ids = self.encode(spec, model, "train2", &splits.train2)?;
         // A linear probe reads the frozen backbone's features, computed once per (model,
         // task, seed, split) and shared by every probe that needs them.
         let features = if spec.train.linear_probe {
@@ -797,7 +918,14 @@ impl Runner {
             Ok(scatter(ids, probs))
         };
         let predictions = Predictions {
-            train2: predict("train2", &train2_ids)?,
+            train2: if predict_train2 {
+                Some(predict(
+                    "train2",
+                    &self.encode(spec, model, "train2", &splits.train2)?,
+                )?)
+            } else {
+                None
+            },
             test: predict("test", &test_ids)?,
             test_labels: splits.test.iter().map(|e| e.label).collect(),
         };
@@ -867,6 +995,7 @@ fn analyse(
         n_dropped: (0, predictions.test.len() - probs.len()),
         training: TrainSummary::default(),
         device: String::new(),
+        train2_predicted: predictions.train2.is_some(),
         provenance: Provenance::default(),
     })
 }
@@ -978,13 +1107,21 @@ impl Experiment {
     }
 
     pub fn run(&self, runner: &Runner) -> Result<Outcome> {
-        let mut weak = runner.run(&self.weak[0])?.test_accuracy;
+        let mut weak = runner.run_supervisor(&self.weak[0])?.test_accuracy;
+        for w in &self.weak[1..] {
+            runner.run_supervisor(w)?;
+        }
         let ceiling = runner.run(&self.ceiling)?.test_accuracy;
         let mut students = Vec::new();
         for s in &self.students {
             let mut spec = s.clone();
             for round in 0..=self.iterations {
-                let r = runner.run(&spec)?;
+                // A round before the last supervises the next.
+                let r = if round < self.iterations {
+                    runner.run_supervisor(&spec)?
+                } else {
+                    runner.run(&spec)?
+                };
                 if round == 0 && self.weak.len() > 1 {
                     // The supervisor of record is the ensemble: its accuracy is the baseline.
                     weak = r.supervisor_accuracy.unwrap_or(weak);

@@ -3,7 +3,7 @@
 //! Read in this order: [`dataset`] (examples, splits, registered and user tasks), [`model`]
 //! (backbones with a zero-initialised two-class head, one file per family), [`loss`],
 //! [`train`] (the loop; [`tensorboard`] writes its curves), [`labels`] (combining and cleaning
-//! weak labels), [`experiment`] (runs, and how they feed each other), [`store`] (results on
+//! weak labels), [`memory`] (estimates before work), [`experiment`] (runs, and how they feed each other), [`store`] (results on
 //! disk, named by content), [`config`] (run files), [`sweep`] (grids of runs, local and on
 //! Slurm), [`metrics`], [`report`] and [`plots`] (tables and figures), [`bench`].
 
@@ -14,6 +14,7 @@ pub mod experiment;
 pub mod hub;
 pub mod labels;
 pub mod loss;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod plots;

@@ -11,7 +11,7 @@
 //! parameters are put back at the end (EleutherAI/w2s's weak-label early stopping).
 
 use crate::loss::Loss;
-use crate::model::{pad_batch, Classifier};
+use crate::model::{pad_batch, Batch, Classifier};
 use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,15 @@ pub struct TrainOptions {
     /// Backbone weights in bf16 (the head stays f32): half the memory, for large models on GPU.
     #[serde(default)]
     pub bf16: bool,
+    /// Recompute each layer's forward pass during backpropagation instead of keeping its
+    /// activations: less memory, about a third more compute, the same gradients (so not part
+    /// of a run's identity).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub checkpointing: bool,
+    /// Mixed precision: f32 weights and Adam state, projections and attention computed in
+    /// bf16 (autocast's choice for matmuls), the usual setting on GPUs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mixed_precision: bool,
     /// Keep the checkpoint that scores best on a held-out part of the training split.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_stopping: Option<EarlyStopping>,
@@ -231,18 +240,33 @@ impl Inputs<'_> {
         }
     }
 
+    /// The padded token batch of the examples at `index` (token inputs only).
+    fn tokens(&self, model: &Classifier, index: &[usize]) -> Batch {
+        let Inputs::Tokens(ids) = self else {
+            unreachable!("features have no tokens")
+        };
+        let seqs: Vec<&[i64]> = index.iter().map(|&i| ids[i].as_slice()).collect();
+        pad_batch(&seqs, model.encoder.pad_id(), model.device())
+    }
+
     /// Logits of the examples at `index`.
-    fn logits(&self, model: &Classifier, index: &[usize]) -> Tensor {
+    pub fn logits(&self, model: &Classifier, index: &[usize]) -> Tensor {
         match self {
-            Inputs::Tokens(ids) => {
-                let seqs: Vec<&[i64]> = index.iter().map(|&i| ids[i].as_slice()).collect();
-                model.forward(&pad_batch(&seqs, model.encoder.pad_id(), model.device()))
-            }
+            Inputs::Tokens(_) => model.forward(&self.tokens(model, index)),
             Inputs::Features(f) => {
                 let idx: Vec<i64> = index.iter().map(|&i| i as i64).collect();
                 let rows = Tensor::from_slice(&idx).to_device(f.device());
                 model.head_forward(&f.index_select(0, &rows))
             }
+        }
+    }
+
+    /// Order a batch's examples by length (stable), so that each minibatch holds sequences of
+    /// similar length and pads little. The batch, and so its mean loss and gradient, is
+    /// unchanged; only how it is cut into minibatches.
+    pub fn group_by_length(&self, batch: &mut [usize]) {
+        if let Inputs::Tokens(ids) = self {
+            batch.sort_by_key(|&i| ids[i].len());
         }
     }
 
@@ -253,6 +277,130 @@ impl Inputs<'_> {
             Inputs::Features(f) => predict_features(model, f),
         }
     }
+}
+
+/// How a loss whose target depends on the whole batch (`logconf`'s quantile) gets it when the
+/// batch is backpropagated in several minibatches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WholeBatch {
+    /// Keep every minibatch's graph, compute the loss on the whole batch, backpropagate once
+    /// (the reference's way): one forward pass, activation memory for the whole batch.
+    KeepGraphs,
+    /// A no-grad pass over the batch fixes the target, then each minibatch is backpropagated
+    /// on its own: a second forward pass, activation memory for one minibatch.
+    Recompute,
+}
+
+impl WholeBatch {
+    /// Keep the graphs when the whole batch's activations, at the longest sequences of the
+    /// training set, fit in the memory the device has free with a margin; else recompute.
+    fn choose(model: &Classifier, inputs: &Inputs, opts: &TrainOptions) -> WholeBatch {
+        let Inputs::Tokens(ids) = inputs else {
+            return WholeBatch::KeepGraphs; // features: the head alone, nothing to keep
+        };
+        let longest = ids.iter().map(Vec::len).max().unwrap_or(1);
+        let need = crate::memory::activation_bytes(
+            &model.info,
+            opts.batch_size,
+            longest,
+            opts.bf16,
+            crate::memory::Checkpointing::Off,
+        );
+        match crate::memory::free_bytes(model.device()) {
+            Some(free) if need < free / 2 => WholeBatch::KeepGraphs,
+            _ => {
+                tracing::info!(
+                    "{}: the whole batch's activations (about {}) may not fit; recomputing the batch's target in a no-grad pass instead",
+                    model.info.name,
+                    crate::memory::human(need)
+                );
+                WholeBatch::Recompute
+            }
+        }
+    }
+}
+
+/// Backpropagate the mean loss over the examples `batch` (indices into `inputs` and
+/// `labels`), `minibatch` examples at a time; gradients accumulate into the model's. Returns
+/// the loss and how many predictions agree with the labels' argmax.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_batch(
+    model: &Classifier,
+    inputs: &Inputs,
+    batch: &[usize],
+    labels: &[[f32; 2]],
+    loss: &Loss,
+    minibatch: usize,
+    frac: f64,
+    whole_batch: WholeBatch,
+    checkpointing: bool,
+) -> (f64, i64) {
+    let batch_labels: Vec<[f32; 2]> = batch.iter().map(|&i| labels[i]).collect();
+    let label_t = label_tensor(&batch_labels).to_device(model.device());
+    let chunks: Vec<&[usize]> = batch.chunks(minibatch).collect();
+    let agree = |logits: &Tensor, labels: &Tensor| {
+        logits
+            .argmax(1, false)
+            .eq_tensor(&labels.argmax(1, false))
+            .sum(Kind::Int64)
+            .int64_value(&[])
+    };
+    if chunks.len() > 1 && loss.needs_whole_batch() && whole_batch == WholeBatch::KeepGraphs {
+        let logits = Tensor::cat(
+            &chunks
+                .iter()
+                .map(|c| inputs.logits(model, c))
+                .collect::<Vec<_>>(),
+            0,
+        );
+        let target = loss.target(&logits, &label_t, frac);
+        let value = loss.objective(&logits, &target, &label_t, frac);
+        value.backward();
+        return (value.double_value(&[]), agree(&logits, &label_t));
+    }
+    // Targets for the whole batch, fixed before any gradient flows when they need it.
+    let whole_target = if chunks.len() > 1 && loss.needs_whole_batch() {
+        let logits = tch::no_grad(|| {
+            Tensor::cat(
+                &chunks
+                    .iter()
+                    .map(|c| inputs.logits(model, c))
+                    .collect::<Vec<_>>(),
+                0,
+            )
+        });
+        Some(loss.target(&logits, &label_t, frac))
+    } else {
+        None
+    };
+    let (mut loss_sum, mut correct, mut offset) = (0.0, 0i64, 0i64);
+    for chunk in &chunks {
+        let len = chunk.len() as i64;
+        let chunk_labels = label_t.narrow(0, offset, len);
+        // The minibatch's share of the batch's mean loss.
+        let objective = |logits: &Tensor| {
+            let target = match &whole_target {
+                Some(t) => t.narrow(0, offset, len),
+                None => loss.target(logits, &chunk_labels, frac),
+            };
+            loss.objective(logits, &target, &chunk_labels, frac) * (len as f64 / batch.len() as f64)
+        };
+        let (value, logits) = match inputs {
+            Inputs::Tokens(_) if checkpointing => {
+                model.backward_checkpointed(&inputs.tokens(model, chunk), objective)
+            }
+            _ => {
+                let logits = inputs.logits(model, chunk);
+                let value = objective(&logits);
+                value.backward();
+                (value, logits)
+            }
+        };
+        loss_sum += value.double_value(&[]);
+        correct += agree(&logits, &chunk_labels);
+        offset += len;
+    }
+    (loss_sum, correct)
 }
 
 /// A copy of the trainable parameters by name.
@@ -310,7 +458,6 @@ pub fn train(
         bail!("cached features can only train a linear probe");
     }
     model.set_backbone_trainable(!opts.linear_probe);
-    let device = model.device();
     let n = labels.len();
     // No epochs, no steps: the model as loaded (zero-shot); otherwise at least one.
     let nsteps = if opts.epochs == 0 {
@@ -326,6 +473,13 @@ pub fn train(
             crate::tensorboard::EventWriter::create(p.parent().unwrap_or(Path::new(".")))?,
         )),
         None => None,
+    };
+    let whole_batch = if opts.checkpointing {
+        WholeBatch::Recompute // keeping every graph would defeat checkpointing
+    } else if opts.loss.needs_whole_batch() && opts.minibatch_size < opts.batch_size {
+        WholeBatch::choose(model, &inputs, opts)
+    } else {
+        WholeBatch::KeepGraphs
     };
     let bar = ProgressBar::new(nsteps as u64).with_style(
         ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} {elapsed}<{eta} {msg}")
@@ -348,45 +502,19 @@ pub fn train(
         let lr = opts.lr * 0.5 * (1.0 + (std::f64::consts::PI * frac).cos());
         optimizer.set_lr(lr);
         optimizer.zero_grad();
-        let batch: Vec<usize> = order.by_ref().take(opts.batch_size).collect();
-        let batch_labels: Vec<[f32; 2]> = batch.iter().map(|&i| labels[i]).collect();
-        let label_t = label_tensor(&batch_labels).to_device(device);
-        let chunks: Vec<&[usize]> = batch.chunks(opts.minibatch_size).collect();
-        // Targets for the whole batch, fixed before any gradient flows when they need it.
-        let whole_target = if chunks.len() > 1 && opts.loss.needs_whole_batch() {
-            let logits = tch::no_grad(|| {
-                Tensor::cat(
-                    &chunks
-                        .iter()
-                        .map(|c| inputs.logits(model, c))
-                        .collect::<Vec<_>>(),
-                    0,
-                )
-            });
-            Some(opts.loss.target(&logits, &label_t, frac))
-        } else {
-            None
-        };
-        let (mut loss_sum, mut correct, mut offset) = (0.0, 0i64, 0i64);
-        for chunk in &chunks {
-            let len = chunk.len() as i64;
-            let logits = inputs.logits(model, chunk);
-            let chunk_labels = label_t.narrow(0, offset, len);
-            let target = match &whole_target {
-                Some(t) => t.narrow(0, offset, len),
-                None => opts.loss.target(&logits, &chunk_labels, frac),
-            };
-            let loss = opts.loss.objective(&logits, &target, &chunk_labels, frac)
-                * (len as f64 / batch.len() as f64);
-            loss.backward();
-            loss_sum += loss.double_value(&[]);
-            correct += logits
-                .argmax(1, false)
-                .eq_tensor(&chunk_labels.argmax(1, false))
-                .sum(Kind::Int64)
-                .int64_value(&[]);
-            offset += len;
-        }
+        let mut batch: Vec<usize> = order.by_ref().take(opts.batch_size).collect();
+        inputs.group_by_length(&mut batch);
+        let (loss_sum, correct) = backward_batch(
+            model,
+            &inputs,
+            &batch,
+            labels,
+            &opts.loss,
+            opts.minibatch_size,
+            frac,
+            whole_batch,
+            opts.checkpointing && !opts.linear_probe,
+        );
         if !loss_sum.is_finite() {
             bar.abandon();
             bail!("{what}: the loss became {loss_sum} at step {step}/{nsteps} (lr {lr:.2e}); try a lower learning rate");

@@ -131,6 +131,14 @@ fn every_family_matches_transformers_and_trains() {
                 ));
             }
         }
+        if let Err(e) = checkpointing_gives_the_same_gradients(&model, &right, &labels) {
+            failures.push(format!("{family} with checkpointing: {e}"));
+        }
+        if *family == "bert" || *family == "llama" {
+            if let Err(e) = minibatches_give_the_batch_gradient(&model, &r) {
+                failures.push(format!("{family}: {e}"));
+            }
+        }
         model.set_backbone_trainable(true);
         // Generative scoring: the head from the LM head's answer rows gives the LM's logits.
         if let Some(lm) = &r.lm_logits {
@@ -156,6 +164,138 @@ fn every_family_matches_transformers_and_trains() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+type Gradients = Vec<(String, Tensor)>;
+
+/// Every gradient of the model (zero where none), then zeroed for the next pass.
+fn take_gradients(model: &Classifier) -> Gradients {
+    let mut out: Gradients = model
+        .vs
+        .variables()
+        .into_iter()
+        .map(|(name, v)| {
+            let mut g = v.grad();
+            let copy = if g.defined() {
+                g.copy()
+            } else {
+                v.zeros_like()
+            };
+            if g.defined() {
+                let _ = g.zero_();
+            }
+            (name, copy.to_kind(Kind::Double))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Whether two sets of gradients agree: the whole gradient (all parameters as one vector) to
+/// `tolerance` relative, and each parameter to 10 x `tolerance`, measured against at least a
+/// ten-thousandth of the largest: gradients that are zero in exact arithmetic (attention keys'
+/// biases, as softmax ignores a shift) hold only rounding noise.
+fn compare(a: &Gradients, b: &Gradients, tolerance: f64) -> Result<(), String> {
+    let norms: Vec<f64> = a.iter().map(|(_, x)| x.norm().double_value(&[])).collect();
+    let largest = norms.iter().copied().fold(0.0, f64::max);
+    if largest == 0.0 {
+        return Err("no gradient at all".into());
+    }
+    let (mut diff2, mut total2) = (0.0, 0.0);
+    let mut worst = (0.0, String::new());
+    for (((name, x), (_, y)), norm) in a.iter().zip(b).zip(&norms) {
+        let d = (x - y).norm().double_value(&[]);
+        diff2 += d * d;
+        total2 += norm * norm;
+        let err = d / norm.max(1e-4 * largest);
+        if err > worst.0 {
+            worst = (err, name.clone());
+        }
+    }
+    let whole = (diff2 / total2).sqrt();
+    if whole > tolerance || worst.0 > 10.0 * tolerance {
+        return Err(format!(
+            "the gradient differs by {whole:.2e} (relative); most, `{}`, by {:.2e}",
+            worst.1, worst.0
+        ));
+    }
+    Ok(())
+}
+
+/// Recomputing each layer in the backward pass gives the gradients of the plain backward pass.
+fn checkpointing_gives_the_same_gradients(
+    model: &Classifier,
+    batch: &Batch,
+    labels: &Tensor,
+) -> Result<(), String> {
+    take_gradients(model);
+    loss_value(&Loss::Xent, &model.forward(batch), labels, 0.0).backward();
+    let plain = take_gradients(model);
+    let (_, logits) =
+        model.backward_checkpointed(batch, |logits| loss_value(&Loss::Xent, logits, labels, 0.0));
+    let recomputed = take_gradients(model);
+    let expected = tch::no_grad(|| model.forward(batch));
+    if relative_error(&logits, &expected) > 1e-6 {
+        return Err("the logits differ".into());
+    }
+    compare(&plain, &recomputed, 1e-5)
+}
+
+/// However a batch is cut into minibatches (one example each: no padding; three, grouped by
+/// length: padded), whichever way a whole-batch loss gets its target (kept graphs or a no-grad
+/// pass), with or without checkpointing, the batch's gradient is the same.
+fn minibatches_give_the_batch_gradient(model: &Classifier, r: &Reference) -> Result<(), String> {
+    use w2s::train::{backward_batch, Inputs, WholeBatch};
+    let row: Vec<i64> = r.ids[0]
+        .iter()
+        .zip(&r.mask[0])
+        .filter(|(_, m)| **m == 1)
+        .map(|(i, _)| *i)
+        .collect();
+    let n = row.len();
+    let ids: Vec<Vec<i64>> = [n, n / 3, n - 1, 2, n / 2, n - 2]
+        .iter()
+        .map(|&k| row[..k.max(2)].to_vec())
+        .collect();
+    let labels = [
+        [0.3, 0.7],
+        [0.9, 0.1],
+        [0.2, 0.8],
+        [0.6, 0.4],
+        [0.45, 0.55],
+        [0.8, 0.2],
+    ];
+    let inputs = Inputs::Tokens(&ids);
+    let mut batch: Vec<usize> = (0..ids.len()).collect();
+    inputs.group_by_length(&mut batch);
+    if batch == (0..ids.len()).collect::<Vec<_>>() {
+        return Err("grouping by length did not reorder the batch".into());
+    }
+    for loss in [Loss::Xent, Loss::from_name("logconf").unwrap()] {
+        let run = |minibatch, whole, checkpointing| {
+            backward_batch(
+                model,
+                &inputs,
+                &batch,
+                &labels,
+                &loss,
+                minibatch,
+                0.5,
+                whole,
+                checkpointing,
+            );
+            take_gradients(model)
+        };
+        let alone = run(1, WholeBatch::Recompute, false);
+        let what = loss.name();
+        compare(&alone, &run(3, WholeBatch::Recompute, false), 1e-5)
+            .map_err(|e| format!("{what}, padded minibatches of 3: {e}"))?;
+        compare(&alone, &run(3, WholeBatch::KeepGraphs, false), 1e-5)
+            .map_err(|e| format!("{what}, kept graphs: {e}"))?;
+        compare(&alone, &run(3, WholeBatch::Recompute, true), 1e-5)
+            .map_err(|e| format!("{what}, checkpointed minibatches: {e}"))?;
+    }
+    Ok(())
 }
 
 /// LoRA on the family's default targets: the untrained adapters change nothing, training moves

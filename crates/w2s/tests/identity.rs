@@ -91,9 +91,8 @@ fn two_runners_asking_for_one_run_train_it_once() {
     assert_eq!(ra.provenance.wall_seconds, rb.provenance.wall_seconds);
 }
 
-#[test]
-fn a_worker_never_trains_a_missing_supervisor_and_results_carry_provenance() {
-    let dir = tempfile::tempdir().unwrap();
+/// Bag-of-words weak and strong models on the demo task, one xent student.
+fn bow_experiment() -> (DataSpec, Experiment) {
     let data = DataSpec::new("demo", None, 400, 200).unwrap();
     let exp = Experiment::per_loss(
         &data,
@@ -104,6 +103,13 @@ fn a_worker_never_trains_a_missing_supervisor_and_results_carry_provenance() {
         &[w2s::loss::Loss::Xent],
     )
     .unwrap();
+    (data, exp)
+}
+
+#[test]
+fn a_worker_never_trains_a_missing_supervisor_and_results_carry_provenance() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, exp) = bow_experiment();
     let mut worker = Runner::new(dir.path().to_path_buf(), Device::Cpu, false);
     worker.train_supervisors = false;
     let err = worker.run(&exp.students[0]).unwrap_err().to_string();
@@ -113,7 +119,15 @@ fn a_worker_never_trains_a_missing_supervisor_and_results_carry_provenance() {
     );
     assert!(!worker.run_dir(&exp.weak[0]).join("result.json").exists());
 
+    // Run as no run's supervisor, it keeps no train2 predictions, and a worker says so.
+    assert!(!worker.run(&exp.weak[0]).unwrap().train2_predicted);
+    let err = worker.run(&exp.students[0]).unwrap_err().to_string();
+    assert!(err.contains("did not predict train2"), "{err}");
+    // As a sweep runs a supervisor: trained again, with train2.
+    worker.predict_train2 = true;
     let r = worker.run(&exp.weak[0]).unwrap();
+    assert!(r.train2_predicted);
+    worker.predict_train2 = false;
     let p = &r.provenance;
     assert_eq!(p.w2s_version, env!("CARGO_PKG_VERSION"));
     assert!(p.libtorch.starts_with("2."), "{p:?}");
@@ -172,4 +186,30 @@ fn training_curves_read_back_with_tensorboard() {
             );
         }
     }
+}
+
+/// Only runs that supervise another predict train2; a stored run asked later to supervise is
+/// trained again (to the same result) to predict it.
+#[test]
+fn only_supervisors_predict_train2() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, exp) = bow_experiment();
+    let runner = Runner::new(dir.path().to_path_buf(), Device::Cpu, false);
+    exp.run(&runner).unwrap();
+    assert_eq!(runner.trained_count(), 3);
+    let has_train2 = |spec| runner.predictions(spec).unwrap().train2.is_some();
+    assert!(runner.existing(&exp.weak[0]).unwrap().train2_predicted);
+    assert!(has_train2(&exp.weak[0]));
+    for spec in [&exp.ceiling, &exp.students[0]] {
+        assert!(!runner.existing(spec).unwrap().train2_predicted);
+        assert!(!has_train2(spec));
+    }
+    let before = runner.existing(&exp.ceiling).unwrap();
+    let again = runner.run_supervisor(&exp.ceiling).unwrap();
+    assert!(again.train2_predicted && has_train2(&exp.ceiling));
+    assert_eq!(again.test_accuracy, before.test_accuracy);
+    // Asked again (by another process, say), it is reused.
+    let other = Runner::new(dir.path().to_path_buf(), Device::Cpu, false);
+    other.run_supervisor(&exp.ceiling).unwrap();
+    assert_eq!(other.trained_count(), 0);
 }

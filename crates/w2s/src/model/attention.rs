@@ -61,6 +61,11 @@ pub fn merge(x: &Tensor) -> Tensor {
 /// Scaled dot-product attention under `mask`, with an optional additive bias
 /// `[batch or 1, heads, seq, seq]`.
 pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Mask, bias: Option<&Tensor>) -> Tensor {
+    let kind = super::layers::matmul_kind(q);
+    if kind != q.kind() {
+        let (cq, ck, cv) = (q.to_kind(kind), k.to_kind(kind), v.to_kind(kind));
+        return attend(&cq, &ck, &cv, mask, bias).to_kind(q.kind());
+    }
     let sdpa = |m: Option<&Tensor>, causal: bool| {
         Tensor::scaled_dot_product_attention(q, k, v, m, 0.0, causal, None, false)
     };
@@ -82,6 +87,25 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Mask, bias: Option<&Ten
                 Mask::All => {}
             }
             scores.softmax(-1, q.kind()).matmul(v)
+        }
+    }
+}
+
+/// What the layers of a rotary decoder (Llama, Qwen2, GPT-NeoX) share: the causal mask and
+/// the rotary tables of the batch's positions.
+pub struct RotaryContext {
+    pub allowed: Mask,
+    pub cos: Tensor,
+    pub sin: Tensor,
+}
+
+impl RotaryContext {
+    pub fn new(mask: &Tensor, inv_freq: &Tensor, kind: Kind) -> RotaryContext {
+        let (cos, sin) = rotary_tables(&positions(mask), inv_freq, kind);
+        RotaryContext {
+            allowed: decoder_mask(mask),
+            cos,
+            sin,
         }
     }
 }

@@ -3,7 +3,8 @@
 //! as in the checkpoint (`embeddings.word_embeddings.weight`,
 //! `encoder.layer.0.attention.self.query.weight`, ...).
 
-use super::attention::{attend, encoder_mask};
+use super::attention::{attend, encoder_mask, heads, merge, Mask};
+use super::checkpoint::{self, Stack};
 use super::layers::{activation, layer_norm};
 use super::lora::{self, Adapters, Linear};
 use serde::Deserialize;
@@ -125,35 +126,50 @@ impl Bert {
 
     /// Last hidden states `[batch, seq, hidden]`; `mask` is 1 on tokens, 0 on padding.
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Tensor {
-        let (b, t) = ids.size2().unwrap();
+        checkpoint::forward(self, ids, mask)
+    }
+}
+
+impl Stack for Bert {
+    type Context = Mask;
+
+    fn embed(&self, ids: &Tensor, mask: &Tensor) -> Tensor {
+        let t = ids.size()[1];
         let positions = if self.roberta_positions {
             mask.cumsum(1, Kind::Int64) * mask + self.cfg.pad_token_id
         } else {
             Tensor::arange(t, (Kind::Int64, ids.device())).unsqueeze(0)
         };
         let e = &self.embeddings;
-        let mut xs = e.word.forward(ids)
+        let xs = e.word.forward(ids)
             + e.position.forward(&positions)
             + e.token_type.forward(&ids.zeros_like());
-        xs = e.norm.forward(&xs);
-        let heads = self.cfg.num_attention_heads;
-        let d = self.cfg.hidden_size / heads;
-        let allowed = encoder_mask(mask);
-        for layer in &self.layers {
-            let split = |x: Tensor| x.view([b, t, heads, d]).transpose(1, 2);
-            let q = split(layer.query.forward(&xs));
-            let k = split(layer.key.forward(&xs));
-            let v = split(layer.value.forward(&xs));
-            let ctx = attend(&q, &k, &v, &allowed, None)
-                .transpose(1, 2)
-                .contiguous()
-                .view([b, t, self.cfg.hidden_size]);
-            xs = layer
-                .attn_norm
-                .forward(&(layer.attn_out.forward(&ctx) + &xs));
-            let inner = activation(&self.cfg.hidden_act, &layer.intermediate.forward(&xs));
-            xs = layer.out_norm.forward(&(layer.out.forward(&inner) + &xs));
-        }
-        xs
+        e.norm.forward(&xs)
+    }
+
+    fn context(&self, mask: &Tensor, _x: &Tensor) -> Mask {
+        encoder_mask(mask)
+    }
+
+    fn depth(&self) -> usize {
+        self.layers.len()
+    }
+
+    fn layer(&self, i: usize, xs: &Tensor, allowed: &Mask) -> Tensor {
+        let layer = &self.layers[i];
+        let n = self.cfg.num_attention_heads;
+        let q = heads(&layer.query.forward(xs), n);
+        let k = heads(&layer.key.forward(xs), n);
+        let v = heads(&layer.value.forward(xs), n);
+        let ctx = merge(&attend(&q, &k, &v, allowed, None));
+        let xs = layer
+            .attn_norm
+            .forward(&(layer.attn_out.forward(&ctx) + xs));
+        let inner = activation(&self.cfg.hidden_act, &layer.intermediate.forward(&xs));
+        layer.out_norm.forward(&(layer.out.forward(&inner) + &xs))
+    }
+
+    fn finish(&self, x: Tensor) -> Tensor {
+        x
     }
 }

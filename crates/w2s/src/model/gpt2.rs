@@ -2,7 +2,8 @@
 //! (`wte.weight`, `h.0.attn.c_attn.weight`, ...). GPT-2's `Conv1D` layers store their weight
 //! as `[in, out]`, the transpose of a linear layer's ([`lora::conv1d`]).
 
-use super::attention::{attend, decoder_mask, heads, merge, positions};
+use super::attention::{attend, decoder_mask, heads, merge, positions, Mask};
+use super::checkpoint::{self, Stack};
 use super::layers::{activation, layer_norm};
 use super::lora::{self, Adapters, Linear};
 use serde::Deserialize;
@@ -78,24 +79,44 @@ impl Gpt2 {
     /// Last hidden states `[batch, seq, hidden]`. Positions count real tokens only, so a
     /// left-padded sequence gets the same states as a right-padded one.
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Tensor {
-        let mut x = self.wte.forward(ids) + self.wpe.forward(&positions(mask));
-        let allowed = decoder_mask(mask);
-        for b in &self.blocks {
-            let qkv = b.c_attn.forward(&b.ln_1.forward(&x)).chunk(3, -1);
-            let (q, k, v) = (
-                heads(&qkv[0], self.cfg.n_head),
-                heads(&qkv[1], self.cfg.n_head),
-                heads(&qkv[2], self.cfg.n_head),
-            );
-            x = &x
-                + b.attn_proj
-                    .forward(&merge(&attend(&q, &k, &v, &allowed, None)));
-            let inner = activation(
-                &self.cfg.activation_function,
-                &b.c_fc.forward(&b.ln_2.forward(&x)),
-            );
-            x = &x + b.mlp_proj.forward(&inner);
-        }
+        checkpoint::forward(self, ids, mask)
+    }
+}
+
+impl Stack for Gpt2 {
+    type Context = Mask;
+
+    fn embed(&self, ids: &Tensor, mask: &Tensor) -> Tensor {
+        self.wte.forward(ids) + self.wpe.forward(&positions(mask))
+    }
+
+    fn context(&self, mask: &Tensor, _x: &Tensor) -> Mask {
+        decoder_mask(mask)
+    }
+
+    fn depth(&self) -> usize {
+        self.blocks.len()
+    }
+
+    fn layer(&self, i: usize, x: &Tensor, allowed: &Mask) -> Tensor {
+        let b = &self.blocks[i];
+        let qkv = b.c_attn.forward(&b.ln_1.forward(x)).chunk(3, -1);
+        let (q, k, v) = (
+            heads(&qkv[0], self.cfg.n_head),
+            heads(&qkv[1], self.cfg.n_head),
+            heads(&qkv[2], self.cfg.n_head),
+        );
+        let x = x + b
+            .attn_proj
+            .forward(&merge(&attend(&q, &k, &v, allowed, None)));
+        let inner = activation(
+            &self.cfg.activation_function,
+            &b.c_fc.forward(&b.ln_2.forward(&x)),
+        );
+        &x + b.mlp_proj.forward(&inner)
+    }
+
+    fn finish(&self, x: Tensor) -> Tensor {
         self.ln_f.forward(&x)
     }
 }

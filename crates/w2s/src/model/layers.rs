@@ -1,6 +1,32 @@
 //! Layers that several families share.
 
-use tch::{nn, Tensor};
+use std::cell::Cell;
+use tch::{nn, Kind, Tensor};
+
+thread_local! {
+    static BF16_MATMULS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Mixed precision: run `f` with every projection and attention product of f32 models
+/// computed in bf16 (inputs and weights cast, the result cast back to f32), as PyTorch's
+/// autocast does for matmuls; norms, softmax, residuals, the master weights and Adam's state
+/// stay f32. The casts are recorded by autograd, so gradients reach the f32 weights.
+pub fn with_bf16_matmuls<T>(on: bool, f: impl FnOnce() -> T) -> T {
+    let before = BF16_MATMULS.with(|c| c.replace(on));
+    let out = f();
+    BF16_MATMULS.with(|c| c.set(before));
+    out
+}
+
+/// The kind matmuls of an `x` should run in: bf16 under [`with_bf16_matmuls`] for f32
+/// inputs, else `x`'s own.
+pub fn matmul_kind(x: &Tensor) -> Kind {
+    if x.kind() == Kind::Float && BF16_MATMULS.with(Cell::get) {
+        Kind::BFloat16
+    } else {
+        x.kind()
+    }
+}
 
 /// The activation functions Hugging Face configs name.
 pub fn activation(name: &str, xs: &Tensor) -> Tensor {

@@ -3,9 +3,8 @@
 //! Qwen2 differs only by biases on the query, key and value projections. Variables are named
 //! as in the checkpoint (`embed_tokens.weight`, `layers.0.self_attn.q_proj.weight`, ...).
 
-use super::attention::{
-    attend, decoder_mask, heads, inv_freq, merge, positions, rotary_tables, rotate,
-};
+use super::attention::{attend, heads, inv_freq, merge, rotate, RotaryContext};
+use super::checkpoint::{self, Stack};
 use super::lora::{self, Adapters, Linear};
 use anyhow::Result;
 use serde::Deserialize;
@@ -182,30 +181,49 @@ impl Llama {
 
     /// Last hidden states `[batch, seq, hidden]`, positions counted over real tokens.
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Tensor {
+        checkpoint::forward(self, ids, mask)
+    }
+}
+
+impl Stack for Llama {
+    type Context = RotaryContext;
+
+    fn embed(&self, ids: &Tensor, _mask: &Tensor) -> Tensor {
+        self.embed.forward(ids)
+    }
+
+    fn context(&self, mask: &Tensor, x: &Tensor) -> RotaryContext {
+        RotaryContext::new(mask, &self.inv_freq, x.kind())
+    }
+
+    fn depth(&self) -> usize {
+        self.layers.len()
+    }
+
+    fn layer(&self, i: usize, x: &Tensor, ctx: &RotaryContext) -> Tensor {
+        let l = &self.layers[i];
         let n = self.cfg.num_attention_heads;
         let kv = self.cfg.num_key_value_heads.unwrap_or(n);
-        let mut x = self.embed.forward(ids);
-        let allowed = decoder_mask(mask);
-        let (cos, sin) = rotary_tables(&positions(mask), &self.inv_freq, x.kind());
-        for l in &self.layers {
-            let hnorm = l.input_norm.forward(&x);
-            let q = rotate(&heads(&l.q.forward(&hnorm), n), &cos, &sin);
-            let k = rotate(&heads(&l.k.forward(&hnorm), kv), &cos, &sin);
-            let v = heads(&l.v.forward(&hnorm), kv);
-            // Grouped-query attention: each key/value head serves n / kv query heads.
-            let (k, v) = if kv == n {
-                (k, v)
-            } else {
-                (
-                    k.repeat_interleave_self_int(n / kv, 1, None),
-                    v.repeat_interleave_self_int(n / kv, 1, None),
-                )
-            };
-            x = &x + l.o.forward(&merge(&attend(&q, &k, &v, &allowed, None)));
-            let hnorm = l.post_norm.forward(&x);
-            let act = super::layers::activation(&self.cfg.hidden_act, &l.gate.forward(&hnorm));
-            x = &x + l.down.forward(&(act * l.up.forward(&hnorm)));
-        }
+        let hnorm = l.input_norm.forward(x);
+        let q = rotate(&heads(&l.q.forward(&hnorm), n), &ctx.cos, &ctx.sin);
+        let k = rotate(&heads(&l.k.forward(&hnorm), kv), &ctx.cos, &ctx.sin);
+        let v = heads(&l.v.forward(&hnorm), kv);
+        // Grouped-query attention: each key/value head serves n / kv query heads.
+        let (k, v) = if kv == n {
+            (k, v)
+        } else {
+            (
+                k.repeat_interleave_self_int(n / kv, 1, None),
+                v.repeat_interleave_self_int(n / kv, 1, None),
+            )
+        };
+        let x = x + l.o.forward(&merge(&attend(&q, &k, &v, &ctx.allowed, None)));
+        let hnorm = l.post_norm.forward(&x);
+        let act = super::layers::activation(&self.cfg.hidden_act, &l.gate.forward(&hnorm));
+        &x + l.down.forward(&(act * l.up.forward(&hnorm)))
+    }
+
+    fn finish(&self, x: Tensor) -> Tensor {
         self.norm.forward(&x)
     }
 }

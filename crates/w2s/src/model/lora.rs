@@ -168,15 +168,18 @@ impl Linear {
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Tensor {
+        let kind = super::layers::matmul_kind(x);
+        let cast = |t: &Tensor| t.to_kind(kind);
         let y = if self.transposed {
-            let y = x.matmul(&self.weight);
+            let y = cast(x).matmul(&cast(&self.weight));
             match &self.bias {
-                Some(b) => y + b,
+                Some(b) => y + cast(b),
                 None => y,
             }
         } else {
-            x.linear(&self.weight, self.bias.as_ref())
-        };
+            cast(x).linear(&cast(&self.weight), self.bias.as_ref().map(cast).as_ref())
+        }
+        .to_kind(x.kind());
         match &self.adapter {
             None => y,
             Some((a, b, scale)) => {

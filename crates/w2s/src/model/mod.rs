@@ -4,6 +4,7 @@
 pub mod attention;
 pub mod bert;
 pub mod bow;
+pub mod checkpoint;
 pub mod family;
 pub mod gpt2;
 pub mod hub;
@@ -56,6 +57,38 @@ pub struct ModelInfo {
     pub vocab_size: i64,
     /// Longest input the model takes (position embeddings).
     pub max_positions: usize,
+    /// Layer sizes, for memory estimates; none for the bag of words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<Shape>,
+}
+
+/// The sizes of a transformer that decide its activation memory, from config.json.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shape {
+    pub hidden: i64,
+    pub layers: i64,
+    pub heads: i64,
+    pub intermediate: i64,
+    /// A gated MLP (SwiGLU: gate, up and their product kept), as in Llama and Qwen.
+    pub gated_mlp: bool,
+}
+
+impl Shape {
+    fn from_config(json: &serde_json::Value) -> Option<Shape> {
+        let get = |keys: &[&str]| keys.iter().find_map(|k| json[*k].as_i64());
+        let hidden = get(&["hidden_size", "n_embd", "d_model"])?;
+        let family = json["model_type"].as_str().unwrap_or("");
+        Some(Shape {
+            hidden,
+            layers: get(&["num_hidden_layers", "n_layer"])?,
+            heads: get(&["num_attention_heads", "n_head"])?,
+            intermediate: get(&["intermediate_size", "n_inner"]).unwrap_or(4 * hidden),
+            gated_mlp: matches!(
+                family,
+                "llama" | "qwen2" | "qwen3" | "mistral" | "gemma" | "gemma2"
+            ),
+        })
+    }
 }
 
 impl ModelInfo {
@@ -69,6 +102,7 @@ impl ModelInfo {
                 parameters: bow::BUCKETS * bow::DIM + bow::DIM * 2 + 2,
                 vocab_size: bow::BUCKETS,
                 max_positions: usize::MAX,
+                shape: None,
             });
         }
         let dir = locate(name)?;
@@ -88,6 +122,7 @@ impl ModelInfo {
             parameters,
             vocab_size: json["vocab_size"].as_i64().unwrap_or(0),
             max_positions: max as usize,
+            shape: Shape::from_config(&json),
         })
     }
 
@@ -202,6 +237,9 @@ pub struct Classifier {
     pub pooling: Pooling,
     pub encoder: TextEncoder,
     pub info: ModelInfo,
+    /// Mixed precision: projections and attention in bf16 over f32 weights
+    /// ([`layers::with_bf16_matmuls`]).
+    pub mixed_precision: bool,
 }
 
 /// Name under which the head's variables live; never looked up in a checkpoint.
@@ -371,12 +409,14 @@ impl Classifier {
             head,
             pooling,
             encoder,
+            mixed_precision: false,
             info: ModelInfo {
                 name: name.to_owned(),
                 family,
                 parameters,
                 vocab_size: json["vocab_size"].as_i64().unwrap_or(0),
                 max_positions,
+                shape: Shape::from_config(&json),
             },
         })
     }
@@ -401,12 +441,14 @@ impl Classifier {
             encoder: TextEncoder::HashedWords {
                 buckets: bow::BUCKETS,
             },
+            mixed_precision: false,
             info: ModelInfo {
                 name: "bow".into(),
                 family: "bow".into(),
                 parameters,
                 vocab_size: bow::BUCKETS,
                 max_positions: usize::MAX,
+                shape: None,
             },
         }
     }
@@ -417,6 +459,10 @@ impl Classifier {
 
     /// Pooled features `[batch, hidden]` that the head reads.
     pub fn features(&self, batch: &Batch) -> Tensor {
+        layers::with_bf16_matmuls(self.mixed_precision, || self.features_here(batch))
+    }
+
+    fn features_here(&self, batch: &Batch) -> Tensor {
         let hidden = match &self.backbone {
             Backbone::Bow(m) => m.forward(&batch.ids),
             Backbone::Bert(m) => m.forward(&batch.ids, &batch.mask),
@@ -426,6 +472,36 @@ impl Classifier {
             Backbone::Neox(m) => m.forward(&batch.ids, &batch.mask),
         };
         pool(&hidden, &batch.mask, self.pooling)
+    }
+
+    /// Backpropagate `loss(logits)` of a batch, recomputing each transformer layer's forward
+    /// pass during the backward pass instead of keeping its activations (see [`checkpoint`]).
+    /// Returns the loss and the logits, both without a graph.
+    pub fn backward_checkpointed(
+        &self,
+        batch: &Batch,
+        loss: impl FnOnce(&Tensor) -> Tensor,
+    ) -> (Tensor, Tensor) {
+        let top = |hidden: &Tensor| {
+            let logits = self.head_forward(&pool(hidden, &batch.mask, self.pooling));
+            let value = loss(&logits);
+            let out = (value.detach(), logits.detach());
+            (value, out)
+        };
+        let (ids, mask) = (&batch.ids, &batch.mask);
+        layers::with_bf16_matmuls(self.mixed_precision, || match &self.backbone {
+            Backbone::Bert(m) => checkpoint::backward(m, ids, mask, top),
+            Backbone::Mpnet(m) => checkpoint::backward(m, ids, mask, top),
+            Backbone::Gpt2(m) => checkpoint::backward(m, ids, mask, top),
+            Backbone::Llama(m) => checkpoint::backward(m, ids, mask, top),
+            Backbone::Neox(m) => checkpoint::backward(m, ids, mask, top),
+            // No layers to recompute.
+            Backbone::Bow(m) => {
+                let (value, out) = top(&m.forward(ids));
+                value.backward();
+                out
+            }
+        })
     }
 
     /// Logits `[batch, 2]`, computed in f32 whatever the backbone's dtype.
@@ -563,6 +639,20 @@ impl Classifier {
 
     /// Train only the head (linear probe) or the backbone too: all of it, or only its
     /// adapters when it has LoRA adapters.
+    /// Parameters that training updates: the head, plus the adapters (LoRA) or the whole
+    /// backbone, unless only the head trains (`linear_probe`).
+    pub fn trainable_parameters(&self, linear_probe: bool) -> u64 {
+        let adapters = self.has_adapters();
+        self.vs
+            .variables()
+            .iter()
+            .filter(|(name, _)| {
+                name.starts_with(HEAD) || (!linear_probe && (!adapters || lora::is_adapter(name)))
+            })
+            .map(|(_, t)| t.numel() as u64)
+            .sum()
+    }
+
     pub fn set_backbone_trainable(&mut self, trainable: bool) {
         let adapters = self.has_adapters();
         for (name, t) in self.vs.variables() {

@@ -3,7 +3,8 @@
 //! layers. Variables named as in the checkpoint (`encoder.layer.0.attention.attn.q.weight`,
 //! `encoder.relative_attention_bias.weight`, ...).
 
-use super::attention::{attend, encoder_mask, heads, merge};
+use super::attention::{attend, encoder_mask, heads, merge, Mask};
+use super::checkpoint::{self, Stack};
 use super::layers::{activation, layer_norm};
 use super::lora::{self, Adapters, Linear};
 use serde::Deserialize;
@@ -126,33 +127,62 @@ impl Mpnet {
     }
 
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Tensor {
-        let t = ids.size()[1];
+        checkpoint::forward(self, ids, mask)
+    }
+}
+
+/// What MPNet's layers share: the attention mask and the relative-position buckets.
+pub struct Context {
+    allowed: Mask,
+    bucket: Tensor,
+}
+
+impl Stack for Mpnet {
+    type Context = Context;
+
+    fn embed(&self, ids: &Tensor, mask: &Tensor) -> Tensor {
         let positions = mask.cumsum(1, Kind::Int64) * mask + self.cfg.pad_token_id;
-        let mut x = self
-            .embed_norm
-            .forward(&(self.word.forward(ids) + self.position.forward(&positions)));
+        self.embed_norm
+            .forward(&(self.word.forward(ids) + self.position.forward(&positions)))
+    }
+
+    fn context(&self, mask: &Tensor, _x: &Tensor) -> Context {
         // Relative positions over the padded sequence, as transformers computes them.
-        let pos = Tensor::arange(t, (Kind::Int64, ids.device()));
+        let t = mask.size()[1];
+        let pos = Tensor::arange(t, (Kind::Int64, mask.device()));
         let relative = pos.unsqueeze(0) - pos.unsqueeze(1);
-        let bucket = relative_bucket(&relative, self.cfg.relative_attention_num_buckets);
+        Context {
+            allowed: encoder_mask(mask),
+            bucket: relative_bucket(&relative, self.cfg.relative_attention_num_buckets),
+        }
+    }
+
+    fn depth(&self) -> usize {
+        self.layers.len()
+    }
+
+    fn layer(&self, i: usize, x: &Tensor, ctx: &Context) -> Tensor {
+        let l = &self.layers[i];
+        // The bias is a lookup of a parameter: each layer looks it up itself so that a
+        // recomputed layer's gradient reaches the table (a cheap gather, seq x seq x heads).
         let bias = self
             .relative_bias
-            .forward(&bucket)
+            .forward(&ctx.bucket)
             .permute([2, 0, 1])
             .unsqueeze(0);
-        let allowed = encoder_mask(mask);
         let n = self.cfg.num_attention_heads;
-        for l in &self.layers {
-            let (q, k, v) = (
-                heads(&l.q.forward(&x), n),
-                heads(&l.k.forward(&x), n),
-                heads(&l.v.forward(&x), n),
-            );
-            let ctx = merge(&attend(&q, &k, &v, &allowed, Some(&bias)));
-            x = l.attn_norm.forward(&(l.o.forward(&ctx) + &x));
-            let inner = activation(&self.cfg.hidden_act, &l.intermediate.forward(&x));
-            x = l.out_norm.forward(&(l.out.forward(&inner) + &x));
-        }
+        let (q, k, v) = (
+            heads(&l.q.forward(x), n),
+            heads(&l.k.forward(x), n),
+            heads(&l.v.forward(x), n),
+        );
+        let attn = merge(&attend(&q, &k, &v, &ctx.allowed, Some(&bias)));
+        let x = l.attn_norm.forward(&(l.o.forward(&attn) + x));
+        let inner = activation(&self.cfg.hidden_act, &l.intermediate.forward(&x));
+        l.out_norm.forward(&(l.out.forward(&inner) + &x))
+    }
+
+    fn finish(&self, x: Tensor) -> Tensor {
         x
     }
 }

@@ -3,7 +3,8 @@
 //! attention and MLP residuals. Variables named as in the checkpoint (`embed_in.weight`,
 //! `layers.0.attention.query_key_value.weight`, ...).
 
-use super::attention::{attend, decoder_mask, inv_freq, merge, positions, rotary_tables, rotate};
+use super::attention::{attend, inv_freq, merge, rotate, RotaryContext};
+use super::checkpoint::{self, Stack};
 use super::layers::{activation, layer_norm};
 use super::lora::{self, Adapters, Linear};
 use serde::Deserialize;
@@ -104,35 +105,54 @@ impl Neox {
     }
 
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Tensor {
+        checkpoint::forward(self, ids, mask)
+    }
+}
+
+impl Stack for Neox {
+    type Context = RotaryContext;
+
+    fn embed(&self, ids: &Tensor, _mask: &Tensor) -> Tensor {
+        self.embed.forward(ids)
+    }
+
+    fn context(&self, mask: &Tensor, x: &Tensor) -> RotaryContext {
+        RotaryContext::new(mask, &self.inv_freq, x.kind())
+    }
+
+    fn depth(&self) -> usize {
+        self.layers.len()
+    }
+
+    fn layer(&self, i: usize, x: &Tensor, ctx: &RotaryContext) -> Tensor {
+        let l = &self.layers[i];
         let n = self.cfg.num_attention_heads;
-        let mut x = self.embed.forward(ids);
         let (b, t, h) = x.size3().unwrap();
         let d = h / n;
-        let allowed = decoder_mask(mask);
-        let (cos, sin) = rotary_tables(&positions(mask), &self.inv_freq, x.kind());
-        for l in &self.layers {
-            // The fused projection is laid out [heads, (q, k, v), head_dim].
-            let qkv = l
-                .qkv
-                .forward(&l.ln1.forward(&x))
-                .view([b, t, n, 3 * d])
-                .permute([0, 2, 1, 3]);
-            let parts = qkv.split(d, 3);
-            let q = self.rope(&parts[0], &cos, &sin);
-            let k = self.rope(&parts[1], &cos, &sin);
-            let attn = l
-                .dense
-                .forward(&merge(&attend(&q, &k, &parts[2], &allowed, None)));
-            let mlp_in = if self.cfg.use_parallel_residual {
-                l.ln2.forward(&x)
-            } else {
-                l.ln2.forward(&(&x + &attn))
-            };
-            let mlp = l
-                .down
-                .forward(&activation(&self.cfg.hidden_act, &l.up.forward(&mlp_in)));
-            x = x + attn + mlp;
-        }
+        // The fused projection is laid out [heads, (q, k, v), head_dim].
+        let qkv = l
+            .qkv
+            .forward(&l.ln1.forward(x))
+            .view([b, t, n, 3 * d])
+            .permute([0, 2, 1, 3]);
+        let parts = qkv.split(d, 3);
+        let q = self.rope(&parts[0], &ctx.cos, &ctx.sin);
+        let k = self.rope(&parts[1], &ctx.cos, &ctx.sin);
+        let attn = l
+            .dense
+            .forward(&merge(&attend(&q, &k, &parts[2], &ctx.allowed, None)));
+        let mlp_in = if self.cfg.use_parallel_residual {
+            l.ln2.forward(x)
+        } else {
+            l.ln2.forward(&(x + &attn))
+        };
+        let mlp = l
+            .down
+            .forward(&activation(&self.cfg.hidden_act, &l.up.forward(&mlp_in)));
+        x + attn + mlp
+    }
+
+    fn finish(&self, x: Tensor) -> Tensor {
         self.final_norm.forward(&x)
     }
 }

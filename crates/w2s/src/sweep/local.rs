@@ -2,8 +2,9 @@
 //! `--jobs` slots, each slot with its device and thread count.
 
 use super::Planned;
+use crate::experiment::is_done;
 use crate::experiment::RunSpec;
-use crate::store::{self, is_complete};
+use crate::store;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -66,7 +67,7 @@ pub fn execute_local(
     for depth in 0..=max_depth {
         let mut queue: Vec<&Planned> = Vec::new();
         for p in plan.iter().filter(|p| p.depth == depth) {
-            if !local.force && is_complete(&p.spec.dir(results)) {
+            if !local.force && is_done(&p.spec.dir(results), p.supervises) {
                 summary.reused += 1;
                 progress.inc(1);
                 continue;
@@ -115,6 +116,9 @@ pub fn execute_local(
                 if local.force {
                     cmd.arg("--force");
                 }
+                if p.supervises {
+                    cmd.arg("--predict-train2");
+                }
                 die_with_parent(&mut cmd);
                 progress.set_message(p.spec.folder_name());
                 running.push((
@@ -132,7 +136,7 @@ pub fn execute_local(
                     let (_, p, slot, log) = running.swap_remove(i);
                     free.push(slot);
                     progress.inc(1);
-                    if status.success() && is_complete(&p.spec.dir(results)) {
+                    if status.success() && is_done(&p.spec.dir(results), p.supervises) {
                         summary.trained += 1;
                     } else {
                         let tail = std::fs::read_to_string(&log).unwrap_or_default();

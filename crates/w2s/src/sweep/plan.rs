@@ -34,6 +34,8 @@ pub struct Planned {
     pub role: Role,
     /// 0 for ground truth, else 1 + the supervisor's depth: runs of one depth are independent.
     pub depth: usize,
+    /// Whether another planned run learns from this one's train2 predictions.
+    pub supervises: bool,
 }
 
 /// Every run of the sweep, deduplicated by hash, in dependency order (by depth).
@@ -82,7 +84,12 @@ pub fn plan(file: &SweepFile) -> Result<Vec<Planned>> {
     let mut seen = std::collections::HashSet::new();
     let mut push = |spec: RunSpec, role: Role, depth: usize, out: &mut Vec<Planned>| {
         if seen.insert(spec.hash()) {
-            out.push(Planned { spec, role, depth });
+            out.push(Planned {
+                spec,
+                role,
+                depth,
+                supervises: false,
+            });
         }
     };
     for dataset in &file.datasets {
@@ -170,6 +177,13 @@ pub fn plan(file: &SweepFile) -> Result<Vec<Planned>> {
                 }
             }
         }
+    }
+    let supervisors: std::collections::HashSet<String> = out
+        .iter()
+        .flat_map(|p| p.spec.supervisors().map(RunSpec::hash).collect::<Vec<_>>())
+        .collect();
+    for p in &mut out {
+        p.supervises = supervisors.contains(&p.spec.hash());
     }
     out.sort_by_key(|p| p.depth);
     Ok(out)

@@ -2,7 +2,8 @@
 //! `slurm.sbatch` beside this file.
 
 use super::{spec_file, Planned};
-use crate::store::{self, is_complete};
+use crate::experiment::is_done;
+use crate::store;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::process::Command;
@@ -49,7 +50,7 @@ pub fn submit_slurm(
     for depth in 0..=max_depth {
         let todo: Vec<&Planned> = plan
             .iter()
-            .filter(|p| p.depth == depth && (force || !is_complete(&p.spec.dir(results))))
+            .filter(|p| p.depth == depth && (force || !is_done(&p.spec.dir(results), p.supervises)))
             .collect();
         if todo.is_empty() {
             continue;
@@ -57,7 +58,11 @@ pub fn submit_slurm(
         let list = dir.join(format!("wave{depth}.txt"));
         let specs: Vec<String> = todo
             .iter()
-            .map(|p| spec_file(results, &p.spec).map(|s| s.display().to_string()))
+            .map(|p| {
+                // The spec file, a tab, and the worker's extra flag (runs that supervise).
+                let flag = if p.supervises { "--predict-train2" } else { "" };
+                spec_file(results, &p.spec).map(|s| format!("{}\t{flag}", s.display()))
+            })
             .collect::<Result<_>>()?;
         store::write_atomic(&list, (specs.join("\n") + "\n").as_bytes())?;
         let script = dir.join(format!("wave{depth}.sbatch"));
@@ -140,7 +145,7 @@ mod tests {
         assert!(body.contains("#SBATCH --array=0-4") && body.contains("#SBATCH --gres=gpu:1"));
         assert!(
             body.contains(
-                "exec '/opt/my w2s/w2s' exec-run --results '/r/it'\\''s' --device 'auto' --threads 8 \"$SPEC\""
+                "exec '/opt/my w2s/w2s' exec-run --results '/r/it'\\''s' --device 'auto' --threads 8 ${FLAGS:+\"$FLAGS\"} \"$SPEC\""
             ),
             "{body}"
         );

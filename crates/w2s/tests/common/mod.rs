@@ -91,6 +91,8 @@ pub fn opts(lr: f64, epochs: usize) -> w2s::train::TrainOptions {
         loss: w2s::loss::Loss::Xent,
         linear_probe: false,
         bf16: false,
+        checkpointing: false,
+        mixed_precision: false,
         early_stopping: None,
         relabel: None,
         lora: None,
