@@ -19,8 +19,8 @@ transformers and drops the same over-long examples.
     .venv/bin/python scripts/bench_e2e.py --dataset sciq --data-dir ../shared/datasets/sciq
 
 prints a table of wall times (per stage and in total, with ratios) and accuracies, and writes
-everything to OUT/summary.json. Needs `pip install datasets torch-optimizer` in the venv (the
-reference imports both).
+everything to OUT/DATASET/summary-*.json. The reference imports `datasets`, `torch_optimizer`
+and `wandb` (never used here): `.venv/bin/pip install datasets torch-optimizer wandb` first.
 """
 
 import argparse
@@ -176,12 +176,12 @@ def run_reference(args):
 # The w2s side.
 
 
-def run_w2s(args, results):
+def run_w2s(args, results, binary):
     stages, accuracy, n_train, wall = {}, {}, {}, 0.0
     for loss in args.losses:
         w2s_loss = "logconf_reference" if loss == "logconf" else loss
         cmd = [
-            args.w2s, "run",
+            binary, "run",
             "--dataset", args.dataset, "--data-dir", args.data_dir,
             "--model", args.strong, "--weak-model", args.weak,
             "--loss", w2s_loss,
@@ -194,7 +194,7 @@ def run_w2s(args, results):
             "--lr", str(args.lr), "--weak-lr", str(args.weak_lr),
             "--device", "cpu", "--threads", str(args.threads),
             "--results", str(results),
-        ]  # fmt: skip
+        ] + args.extra.split()  # fmt: skip
         start = time.time()
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         wall += time.time() - start
@@ -235,8 +235,10 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--w2s", default=str(ROOT / "target/release/w2s"))
     p.add_argument("--reference", default=str(REFERENCE))
-    p.add_argument("--sides", default="reference,w2s")
+    p.add_argument("--sides", default="reference,w2s", help="reference, w2s, or NAME=BINARY (another w2s build), comma-separated")
     p.add_argument("--out", default="/tmp/w2s-bench-e2e")
+    p.add_argument("--extra", default="", help="more flags for the w2s sides' `w2s run` (e.g. --mixed-precision)")
+    p.add_argument("--reuse-reference", action="store_true", help="read OUT/DATASET/reference.json instead of running the reference again")
     p.add_argument("--side", help=argparse.SUPPRESS)
     p.add_argument("--splits", help=argparse.SUPPRESS)
     p.add_argument("--json-out", help=argparse.SUPPRESS)
@@ -258,6 +260,9 @@ def main():
     )  # fmt: skip
     summary = {"args": vars(args), "sides": {}}
     for side in args.sides.split(","):
+        if side == "reference" and args.reuse_reference:
+            summary["sides"]["reference"] = json.load(open(out / "reference.json"))
+            continue
         if side == "reference":
             json_out = out / "reference.json"
             start = time.time()
@@ -268,13 +273,19 @@ def main():
             )  # fmt: skip
             ref = json.load(open(json_out))
             ref["wall"] = time.time() - start
+            json.dump(ref, open(json_out, "w"), indent=1)
             summary["sides"]["reference"] = ref
         else:
-            results = out / f"results-{side}"
+            # `w2s`, or `NAME=BINARY` for another build (a baseline of w2s itself).
+            name, _, binary = side.partition("=")
+            side = name
+            results = out / f"results-{name}"
             subprocess.run(["rm", "-rf", str(results)], check=True)
-            summary["sides"][side] = run_w2s(args, results)
+            summary["sides"][name] = run_w2s(args, results, os.path.abspath(binary) if binary else args.w2s)
         print(f"{side}: {summary['sides'][side]['wall']:.1f} s", flush=True)
-    json.dump(summary, open(out / "summary.json", "w"), indent=1)
+    # One summary per set of w2s sides: `summary-w2s.json`, `summary-before-w2s.json`, ...
+    names = "-".join(n for n in summary["sides"] if n != "reference")
+    json.dump(summary, open(out / f"summary-{names}.json", "w"), indent=1)
     print_table(summary, args)
 
 
@@ -289,9 +300,16 @@ def stage_totals(side):
 
 
 def print_table(summary, args):
-    sides = summary["sides"]
-    if "reference" not in sides or "w2s" not in sides:
+    for name in summary["sides"]:
+        if name != "reference":
+            print_pair(summary, args, name)
+
+
+def print_pair(summary, args, name):
+    sides = {"reference": summary["sides"].get("reference"), "w2s": summary["sides"][name]}
+    if sides["reference"] is None:
         return
+    print(f"\nreference vs {name}:")
     ref, ours = stage_totals(sides["reference"]), stage_totals(sides["w2s"])
     print(f"\n{args.dataset}: n_docs {args.n_docs}, n_test {args.n_test_docs}, batch {args.batch_size}/{args.minibatch_size}, epochs {args.epochs}")
     print("| run | reference train | w2s train | ratio | reference rest | w2s rest | ratio | reference acc | w2s acc |")

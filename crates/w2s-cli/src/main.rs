@@ -662,6 +662,17 @@ fn bench(a: BenchArgs) -> Result<()> {
     );
     println!("estimated peak memory: {estimate}");
     let ours = w2s::bench::time_w2s(&model, model.info.vocab_size, shape, setup)?;
+    if device != w2s::tch::Device::Cpu {
+        // Parity: the same batch's pooled features on this device and on the CPU.
+        let cpu = Classifier::load_with(
+            dir.to_str().context("model path is not UTF-8")?,
+            w2s::tch::Device::Cpu,
+            0,
+            lora.as_ref(),
+        )?;
+        let err = w2s::bench::parity(&model, &cpu, &shape);
+        println!("features on {device:?} vs CPU: relative difference {err:.2e}");
+    }
     let pooling = match model.pooling {
         w2s::model::Pooling::Last => "last",
         _ => "mean",
@@ -733,13 +744,41 @@ fn sweep(a: SweepArgs) -> Result<()> {
         plan.len() - done
     );
     if a.dry_run {
+        // Memory at the longest sequences the runs allow (their data is not read here).
+        let device = parse_device(a.device.first().map_or("auto", String::as_str))?;
+        let total = w2s::memory::total_bytes(device);
+        let mut infos = std::collections::HashMap::new();
         for p in &plan {
             let state = if w2s::experiment::is_done(&p.spec.dir(&results), p.supervises) {
                 "done"
             } else {
                 "todo"
             };
-            println!("  [{state}] depth {} {}", p.depth, p.spec.folder_name());
+            if !infos.contains_key(&p.spec.model) {
+                infos.insert(
+                    p.spec.model.clone(),
+                    w2s::model::ModelInfo::describe(&p.spec.model)?,
+                );
+            }
+            let info = &infos[&p.spec.model];
+            let seq = p.spec.max_ctx.min(info.max_positions);
+            let need = |t: &w2s::train::TrainOptions| {
+                w2s::memory::for_run(info, t, w2s::memory::trainable_estimate(info, t), seq)
+            };
+            let estimate = need(&p.spec.train);
+            println!(
+                "  [{state}] depth {} {}: at most {} at {seq} tokens",
+                p.depth,
+                p.spec.folder_name(),
+                w2s::memory::human(estimate.total())
+            );
+            if let Some(total) = total.filter(|t| estimate.total() > *t) {
+                println!(
+                    "      does not fit on {device:?} ({}): {estimate}. {}",
+                    w2s::memory::human(total),
+                    w2s::memory::what_would_fit(&p.spec.train, total, |t| need(t).total())
+                );
+            }
         }
         return Ok(());
     }

@@ -138,6 +138,21 @@ pub fn time_w2s(model: &Classifier, vocab: i64, shape: Shape, setup: Setup) -> R
     })
 }
 
+/// The relative difference between two copies of a model's pooled features on the bench's
+/// first example (the copies may live on different devices).
+pub fn parity(a: &Classifier, b: &Classifier, shape: &Shape) -> f64 {
+    let _guard = tch::no_grad_guard();
+    let features = |m: &Classifier| {
+        let ids = token_ids(1, shape.seq, m.info.vocab_size).to_device(m.device());
+        let mask = Tensor::ones_like(&ids);
+        m.features(&Batch { ids, mask })
+            .to_device(Device::Cpu)
+            .to_kind(Kind::Double)
+    };
+    let (x, y) = (features(a), features(b));
+    (&x - &y).norm().double_value(&[]) / y.norm().double_value(&[]).max(f64::MIN_POSITIVE)
+}
+
 fn sync(device: Device) {
     if let Device::Cuda(i) = device {
         tch::Cuda::synchronize(i as i64);

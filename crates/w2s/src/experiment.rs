@@ -173,6 +173,21 @@ impl RunSpec {
         store::config_hash(&self.identity())
     }
 
+    /// A rough measure of the work a run is, for scheduling longest first: parameters x
+    /// training examples x epochs (a linear probe trains the head only, but runs the backbone
+    /// over the data once).
+    pub fn cost(&self) -> u64 {
+        let params = ModelInfo::describe(&self.model)
+            .map(|i| i.parameters.max(1) as u64)
+            .unwrap_or(1);
+        let passes = if self.train.linear_probe {
+            1
+        } else {
+            self.train.epochs.max(1) as u64
+        };
+        params * (self.data.n_docs / 2).max(1) as u64 * passes
+    }
+
     pub fn is_ground_truth(&self) -> bool {
         self.supervisor.is_none()
     }
@@ -722,11 +737,11 @@ impl Runner {
             return Ok(());
         }
         let fixes = crate::memory::what_would_fit(&spec.train, total, |t| {
-            let trainable = match (&t.lora, &spec.train.lora) {
-                (Some(_), None) => {
-                    model.trainable_parameters(true) + model.info.parameters as u64 / 100
-                }
-                _ => model.trainable_parameters(t.linear_probe),
+            // Switching LoRA on: the adapters are not built yet.
+            let trainable = if t.lora.is_some() && spec.train.lora.is_none() {
+                crate::memory::trainable_estimate(&model.info, t)
+            } else {
+                model.trainable_parameters(t.linear_probe)
             };
             crate::memory::for_run(&model.info, t, trainable, seq).total()
         });

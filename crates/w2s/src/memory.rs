@@ -130,6 +130,28 @@ pub fn for_run(
     e
 }
 
+/// Trainable parameters of a run of `info`'s model without building it: the head (2 x hidden
+/// plus 2), plus rank x (in + out) per adapted projection (two per layer by default) with
+/// LoRA, or everything.
+pub fn trainable_estimate(info: &ModelInfo, train: &crate::train::TrainOptions) -> u64 {
+    let Some(shape) = &info.shape else {
+        return info.parameters.max(0) as u64;
+    };
+    let head = 2 * shape.hidden as u64 + 2;
+    if train.linear_probe {
+        head
+    } else if let Some(lora) = &train.lora {
+        let targets = if lora.targets.is_empty() {
+            2
+        } else {
+            lora.targets.len() as u64
+        };
+        head + shape.layers as u64 * targets * lora.rank as u64 * 2 * shape.hidden as u64
+    } else {
+        info.parameters.max(0) as u64
+    }
+}
+
 /// The changes of options (smaller minibatches, checkpointing, bf16, LoRA, and pairs of them)
 /// under which a run's estimate, by `cost`, fits in `total` bytes, as advice.
 pub fn what_would_fit(

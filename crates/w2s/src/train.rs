@@ -289,29 +289,31 @@ pub enum WholeBatch {
     /// A no-grad pass over the batch fixes the target, then each minibatch is backpropagated
     /// on its own: a second forward pass, activation memory for one minibatch.
     Recompute,
+    /// Decide batch by batch from the memory estimate (see [`WholeBatch::for_batch`]).
+    Auto,
 }
 
 impl WholeBatch {
-    /// Keep the graphs when the whole batch's activations, at the longest sequences of the
-    /// training set, fit in the memory the device has free with a margin; else recompute.
-    fn choose(model: &Classifier, inputs: &Inputs, opts: &TrainOptions) -> WholeBatch {
+    /// For one batch, cut into `chunks`: keep the graphs when the batch's activations (each
+    /// minibatch padded to its longest example) fit in half the memory the device has free;
+    /// else recompute. Features (a linear probe) keep nothing worth counting.
+    fn for_batch(model: &Classifier, inputs: &Inputs, chunks: &[&[usize]]) -> WholeBatch {
         let Inputs::Tokens(ids) = inputs else {
-            return WholeBatch::KeepGraphs; // features: the head alone, nothing to keep
+            return WholeBatch::KeepGraphs;
         };
-        let longest = ids.iter().map(Vec::len).max().unwrap_or(1);
-        let need = crate::memory::activation_bytes(
-            &model.info,
-            opts.batch_size,
-            longest,
-            opts.bf16,
-            crate::memory::Checkpointing::Off,
-        );
+        let need: u64 = chunks
+            .iter()
+            .map(|c| {
+                let longest = c.iter().map(|&i| ids[i].len()).max().unwrap_or(1);
+                let off = crate::memory::Checkpointing::Off;
+                crate::memory::activation_bytes(&model.info, c.len(), longest, false, off)
+            })
+            .sum();
         match crate::memory::free_bytes(model.device()) {
             Some(free) if need < free / 2 => WholeBatch::KeepGraphs,
             _ => {
-                tracing::info!(
-                    "{}: the whole batch's activations (about {}) may not fit; recomputing the batch's target in a no-grad pass instead",
-                    model.info.name,
+                tracing::debug!(
+                    "the batch's activations (about {}) may not fit: recomputing its target",
                     crate::memory::human(need)
                 );
                 WholeBatch::Recompute
@@ -344,6 +346,12 @@ pub fn backward_batch(
             .eq_tensor(&labels.argmax(1, false))
             .sum(Kind::Int64)
             .int64_value(&[])
+    };
+    let whole_batch = match whole_batch {
+        WholeBatch::Auto if chunks.len() > 1 && loss.needs_whole_batch() => {
+            WholeBatch::for_batch(model, inputs, &chunks)
+        }
+        other => other,
     };
     if chunks.len() > 1 && loss.needs_whole_batch() && whole_batch == WholeBatch::KeepGraphs {
         let logits = Tensor::cat(
@@ -476,10 +484,8 @@ pub fn train(
     };
     let whole_batch = if opts.checkpointing {
         WholeBatch::Recompute // keeping every graph would defeat checkpointing
-    } else if opts.loss.needs_whole_batch() && opts.minibatch_size < opts.batch_size {
-        WholeBatch::choose(model, &inputs, opts)
     } else {
-        WholeBatch::KeepGraphs
+        WholeBatch::Auto
     };
     let bar = ProgressBar::new(nsteps as u64).with_style(
         ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} {elapsed}<{eta} {msg}")

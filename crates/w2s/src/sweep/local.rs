@@ -91,6 +91,9 @@ pub fn execute_local(
             }
             queue.push(p);
         }
+        // Longest first, so that the wave does not end with one long run on one slot while the
+        // others idle.
+        queue.sort_by_cached_key(|p| std::cmp::Reverse(p.spec.cost()));
         // A fixed pool of job slots; each slot keeps its device.
         let mut running: Vec<(std::process::Child, &Planned, usize, PathBuf)> = Vec::new();
         let mut free: Vec<usize> = (0..local.jobs.max(1)).rev().collect();
