@@ -13,23 +13,26 @@ build=${W2S_GPU_BUILD:-/tmp/w2s-gpu-build}
 mkdir -p "$build" "$root/.gpu"
 grep -qx '/.gpu/' "$root/.git/info/exclude" 2>/dev/null || echo '/.gpu/' >> "$root/.git/info/exclude"
 
-if [ ! -x "$build/venv/bin/python" ] || ! "$build/venv/bin/python" -c 'import torch' 2>/dev/null; then
-    python3 -m venv "$build/venv"
-    # The CUDA wheel (it carries libtorch_cuda.so to link against); its nvidia-* dependencies
-    # are not needed to link, only to run, and the GPU machine has its own.
-    "$build/venv/bin/pip" install --disable-pip-version-check --no-deps 'torch==2.11.*' numpy
+# The CUDA wheel, unpacked (it carries the headers and libtorch_cuda.so to link against); its
+# nvidia-* dependencies are needed to run, not to link, and the GPU machine has its own.
+if [ ! -f "$build/torch/lib/libtorch_cpu.so" ]; then
+    python3 -m pip download --disable-pip-version-check --no-deps -d "$build/wheels" 'torch==2.11.*'
+    python3 -m zipfile -e "$build"/wheels/torch-2.11*.whl "$build/unpacked"
+    rm -rf "$build/torch" && mv "$build/unpacked/torch" "$build/torch" && rm -rf "$build/unpacked"
 fi
-"$build/venv/bin/python" -c 'import torch; print("building against torch", torch.__version__)'
+grep -m1 '^__version__' "$build/torch/version.py"
 
 # A copy of the workspace on tch 0.24 / torch-sys 0.24.
-rsync -a --delete --exclude target --exclude .venv --exclude models --exclude results \
-    --exclude .gpu --exclude .git "$root/" "$build/src/"
+rm -rf "$build/src" && mkdir -p "$build/src"
+(cd "$root" && git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf -) |
+    (cd "$build/src" && tar -xf -)
 sed -i -e 's/^tch = "0\.[0-9]*"/tch = "0.24"/' -e 's/^torch-sys = "0\.[0-9]*"/torch-sys = "0.24"/' \
     "$build/src/Cargo.toml"
 rm -f "$build/src/Cargo.lock"
 cd "$build/src"
-PATH="$build/venv/bin:$PATH" LIBTORCH_USE_PYTORCH=1 LIBTORCH_BYPASS_VERSION_CHECK=1 \
-    cargo build --release -p w2s-cli
+# libtorch_cuda.so's own CUDA dependencies are absent here: let the link leave them to run time.
+LIBTORCH="$build/torch" LIBTORCH_BYPASS_VERSION_CHECK=1 \
+    RUSTFLAGS="-C link-arg=-Wl,--allow-shlib-undefined" cargo build --release -p w2s-cli
 cp target/release/w2s "$root/.gpu/w2s"
 strip "$root/.gpu/w2s"
 cp "$root/scripts/"*.py "$root/.gpu/" 2>/dev/null || true

@@ -184,12 +184,17 @@ pub fn what_would_fit(
             options.push((format!("{flag} {b}"), t));
         }
     }
-    let fits: Vec<String> = options
+    // A tenth kept free for everything else; single changes before pairs, then the smallest.
+    let mut fits: Vec<(&String, u64)> = options
         .iter()
         .map(|(flag, t)| (flag, cost(t)))
-        .filter(|(_, c)| *c <= total)
+        .filter(|(_, c)| *c <= total / 10 * 9)
+        .collect();
+    fits.sort_by_key(|(flag, c)| (flag.contains(' '), *c));
+    let fits: Vec<String> = fits
+        .iter()
         .take(3)
-        .map(|(flag, c)| format!("`{flag}` (about {})", human(c)))
+        .map(|(flag, c)| format!("`{flag}` (about {})", human(*c)))
         .collect();
     if fits.is_empty() {
         "No smaller minibatch, checkpointing, bf16 or LoRA makes it fit: use a device with more memory, or a smaller --max-ctx".into()
@@ -378,6 +383,29 @@ mod tests {
             activation_bytes(&m, 4, 64, true, Checkpointing::Off)
                 < activation_bytes(&m, 4, 64, false, Checkpointing::Off)
         );
+    }
+
+    #[test]
+    fn advice_names_what_fits_single_changes_first() {
+        let mut train = crate::config::TrainFields::default()
+            .resolve(&info(Some(SHAPE), 1000))
+            .unwrap();
+        train.minibatch_size = 8;
+        // 100 MB as it is; bf16 or LoRA halve it; nothing else helps.
+        let cost = |t: &crate::train::TrainOptions| {
+            if t.bf16 || t.lora.is_some() {
+                50_000_000
+            } else {
+                100_000_000
+            }
+        };
+        let advice = what_would_fit(&train, 80_000_000, cost);
+        assert!(
+            advice.starts_with("It would fit with `--bf16` (about 50 MB), or `--lora` (about 50 MB), or `--bf16 --minibatch-size 4`"),
+            "{advice}"
+        );
+        // With a tenth kept free, 55 MB of device is too little for 50 MB.
+        assert!(what_would_fit(&train, 55_000_000, cost).starts_with("No smaller minibatch"));
     }
 
     #[test]
