@@ -29,13 +29,16 @@ rm -rf "$build/src" && mkdir -p "$build/src"
 sed -i -e 's/^tch = "0\.[0-9]*"/tch = "0.24"/' -e 's/^torch-sys = "0\.[0-9]*"/torch-sys = "0.24"/' \
     "$build/src/Cargo.toml"
 rm -f "$build/src/Cargo.lock"
+# The project's .cargo/config.toml points torch-sys at the .venv's torch; here LIBTORCH does.
+rm -f "$build/src/.cargo/config.toml"
 cd "$build/src"
 # libtorch_cuda.so's own CUDA dependencies are absent here: let the link leave them to run time.
-LIBTORCH="$build/torch" LIBTORCH_BYPASS_VERSION_CHECK=1 \
-    RUSTFLAGS="-C link-arg=-Wl,--allow-shlib-undefined" cargo build --release -p w2s-cli
-cp target/release/w2s "$root/.gpu/w2s"
+# The build folder lives beside the copy, so a second run rebuilds only what changed.
+LIBTORCH="$build/torch" LIBTORCH_CXX11_ABI=1 LIBTORCH_BYPASS_VERSION_CHECK=1 \
+    CARGO_TARGET_DIR="$build/target" RUSTFLAGS="-C link-arg=-Wl,--allow-shlib-undefined" \
+    cargo build --release -p w2s-cli
+cp "$build/target/release/w2s" "$root/.gpu/w2s"
 strip "$root/.gpu/w2s"
-cp "$root/scripts/"*.py "$root/.gpu/" 2>/dev/null || true
 readelf -d "$root/.gpu/w2s" | grep -E 'NEEDED.*torch'
 ls -l "$root/.gpu/w2s"
 echo "ready: carry .gpu and run scripts/gpu-check.sh on the GPU machine"
