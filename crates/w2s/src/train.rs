@@ -2,10 +2,11 @@
 //! `train_model`: Adam, a cosine-annealed learning rate over `nsteps = n * epochs / batch`,
 //! the data visited in order (it was shuffled once by the split), no dropout.
 //!
-//! A step takes `batch_size` examples and backpropagates them `minibatch_size` at a time. Losses
-//! whose target depends on the whole batch (`logconf`'s quantile) first run a no-grad pass over
-//! the batch to fix the target, then backpropagate minibatch by minibatch: the same gradient as
-//! one big batch, without holding every minibatch's graph as the reference does.
+//! A step takes `batch_size` examples, orders them by length, and backpropagates them
+//! `minibatch_size` at a time: the batch's gradient, with little padding. Losses whose target
+//! depends on the whole batch (`logconf`'s quantile) keep every minibatch's graph and
+//! backpropagate once, as the reference does, when the batch's activations fit in memory; else
+//! a no-grad pass over the batch fixes the target first ([`WholeBatch`]).
 //!
 //! With early stopping, the model is scored on a validation set every few steps and the best
 //! parameters are put back at the end (EleutherAI/w2s's weak-label early stopping).
