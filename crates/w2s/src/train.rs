@@ -290,7 +290,7 @@ pub enum WholeBatch {
     /// A no-grad pass over the batch fixes the target, then each minibatch is backpropagated
     /// on its own: a second forward pass, activation memory for one minibatch.
     Recompute,
-    /// Decide batch by batch from the memory estimate (see [`WholeBatch::for_batch`]).
+    /// Decide batch by batch from the memory estimate (`WholeBatch::for_batch`).
     Auto,
 }
 
