@@ -354,14 +354,13 @@ pub fn backward_batch(
         }
         other => other,
     };
+    // The whole batch's logits, minibatch by minibatch.
+    let all_logits = || {
+        let parts: Vec<Tensor> = chunks.iter().map(|c| inputs.logits(model, c)).collect();
+        Tensor::cat(&parts, 0)
+    };
     if chunks.len() > 1 && loss.needs_whole_batch() && whole_batch == WholeBatch::KeepGraphs {
-        let logits = Tensor::cat(
-            &chunks
-                .iter()
-                .map(|c| inputs.logits(model, c))
-                .collect::<Vec<_>>(),
-            0,
-        );
+        let logits = all_logits();
         let target = loss.target(&logits, &label_t, frac);
         let value = loss.objective(&logits, &target, &label_t, frac);
         value.backward();
@@ -369,15 +368,7 @@ pub fn backward_batch(
     }
     // Targets for the whole batch, fixed before any gradient flows when they need it.
     let whole_target = if chunks.len() > 1 && loss.needs_whole_batch() {
-        let logits = tch::no_grad(|| {
-            Tensor::cat(
-                &chunks
-                    .iter()
-                    .map(|c| inputs.logits(model, c))
-                    .collect::<Vec<_>>(),
-                0,
-            )
-        });
+        let logits = tch::no_grad(all_logits);
         Some(loss.target(&logits, &label_t, frac))
     } else {
         None
