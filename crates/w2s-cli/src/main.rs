@@ -774,7 +774,8 @@ fn sweep(a: SweepArgs) -> Result<()> {
             );
             if let Some(total) = total.filter(|t| estimate.total() > *t) {
                 println!(
-                    "      does not fit on {device:?} ({}): {estimate}. {}",
+                    "      does not fit on {} ({}): {estimate}. {}",
+                    w2s::memory::device_name(device),
                     w2s::memory::human(total),
                     w2s::memory::what_would_fit(&p.spec.train, total, |t| need(t).total())
                 );
@@ -802,11 +803,18 @@ fn sweep(a: SweepArgs) -> Result<()> {
                 exe,
                 jobs: a.jobs.max(1),
                 devices: a.device.clone(),
+                gpus: sweep::local::visible_gpus(),
                 threads_per_job: a
                     .threads
                     .unwrap_or_else(|| (cores / a.jobs.max(1)).max(1) as i32),
                 force: a.force,
             };
+            let slots: Vec<String> = local.slots().iter().map(|s| s.to_string()).collect();
+            println!(
+                "job slots: {}; {} CPU threads each",
+                slots.join(", "),
+                local.threads_per_job
+            );
             let bar = indicatif::ProgressBar::new(plan.len() as u64).with_style(
                 indicatif::ProgressStyle::with_template(
                     "sweep [{bar:30}] {pos}/{len} runs {elapsed} {msg}",

@@ -222,6 +222,52 @@ fn minilm() -> std::path::PathBuf {
         })
 }
 
+/// A run that cannot fit is refused before it trains, with options that would fit; taking
+/// the advice, it runs. The device is made small with `W2S_MEMORY_LIMIT`.
+#[test]
+fn a_run_too_big_for_its_device_is_refused_with_what_would_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = minilm();
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_w2s"))
+            .args(["run", "--model", model.to_str().unwrap(), "--results"])
+            .arg(dir.path())
+            .args(["--n-docs", "64", "--n-test-docs", "32", "--epochs", "1"])
+            .args(extra)
+            .env("W2S_MEMORY_LIMIT", "700MB")
+            .output()
+            .unwrap()
+    };
+    let refused = run(&[]);
+    let err = one_line_error(&refused);
+    assert!(
+        err.contains("needs about")
+            && err.contains("Cpu (capped by W2S_MEMORY_LIMIT) has 700 MB")
+            && err.contains("It would fit with `--lora`"),
+        "{err}"
+    );
+    let results: Vec<_> = walk(dir.path())
+        .into_iter()
+        .filter(|p| p.ends_with("result.json"))
+        .collect();
+    assert!(results.is_empty(), "a refused run stores no result");
+    let with_lora = run(&["--lora"]);
+    assert!(with_lora.status.success(), "{}", stderr(&with_lora));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// A hub id resolves through the Hugging Face cache layout (refs/main -> snapshots/<sha>)
 /// with downloads forbidden; a missing id says what to do.
 #[test]

@@ -311,3 +311,38 @@ fn user_tasks_at_nested_parent_and_absolute_paths_are_stored_and_reported() {
         "{text}"
     );
 }
+
+#[test]
+fn each_job_slot_gets_one_of_the_visible_gpus() {
+    // No GPU here: the workers fall back to the CPU, but each was started seeing only its
+    // slot's GPU, as its result's provenance records.
+    let dir = tempfile::tempdir().unwrap();
+    let (results, cfg) = sweep_file(
+        dir.path(),
+        "datasets = [\"demo\"]\nmodels = [\"bow\"]\nseeds = [0, 1]\nn_docs = 200\nn_test_docs = 50\n",
+    );
+    let out = succeed(
+        w2s()
+            .args(["sweep", cfg.to_str().unwrap(), "--jobs", "2"])
+            .env("CUDA_VISIBLE_DEVICES", "3,5"),
+    );
+    assert!(
+        out.contains("job slots: auto (CUDA_VISIBLE_DEVICES=3), auto (CUDA_VISIBLE_DEVICES=5)"),
+        "{out}"
+    );
+    let mut seen: Vec<String> = complete_runs(&results)
+        .iter()
+        .map(|r| {
+            let v: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(r.join("result.json")).unwrap())
+                    .unwrap();
+            v["provenance"]["cuda_visible_devices"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen, ["3", "5"], "both slots ran, each on its own GPU");
+}

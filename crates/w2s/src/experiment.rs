@@ -313,6 +313,10 @@ pub struct Provenance {
     pub git_commit: String,
     pub libtorch: String,
     pub device: String,
+    /// The GPUs the process was allowed to see, when `CUDA_VISIBLE_DEVICES` said (a sweep's
+    /// job slot or a Slurm task): which physical card `Cuda(0)` was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuda_visible_devices: Option<String>,
     pub threads: i32,
     pub model_fingerprint: String,
     pub task_fingerprint: String,
@@ -331,6 +335,7 @@ impl Provenance {
                 .unwrap_or("unknown")
                 .into(),
             device: format!("{device:?}"),
+            cuda_visible_devices: std::env::var("CUDA_VISIBLE_DEVICES").ok(),
             threads: tch::get_num_threads(),
             model_fingerprint: spec.model_fingerprint.clone(),
             task_fingerprint: spec.data.fingerprint.clone(),
@@ -746,10 +751,10 @@ impl Runner {
             crate::memory::for_run(&model.info, t, trainable, seq).total()
         });
         bail!(
-            "{}: this run needs about {} at its peak but {:?} has {}: {estimate}. {}",
+            "{}: this run needs about {} at its peak but {} has {}: {estimate}. {}",
             model.info.name,
             crate::memory::human(estimate.total()),
-            self.device,
+            crate::memory::device_name(self.device),
             crate::memory::human(total),
             fixes
         )

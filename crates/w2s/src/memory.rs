@@ -245,13 +245,58 @@ pub fn free_bytes(device: tch::Device) -> Option<u64> {
     }
 }
 
-/// All the memory of the device: the machine's RAM, or the GPU's.
+/// The memory a run may use: the machine's RAM or the GPU's, or `W2S_MEMORY_LIMIT` (e.g.
+/// `12GB`) where that is less: a share of a GPU that others use too, or room kept free on a
+/// laptop. Runs that would need more are refused before they start.
 pub fn total_bytes(device: tch::Device) -> Option<u64> {
-    match device {
+    let device_total = match device {
         tch::Device::Cpu => meminfo("MemTotal:"),
         tch::Device::Cuda(i) => cuda_memory(i).map(|(_, total)| total),
         _ => None,
+    };
+    match std::env::var("W2S_MEMORY_LIMIT") {
+        Ok(v) => match parse_bytes(&v) {
+            Some(limit) => Some(device_total.map_or(limit, |t| t.min(limit))),
+            None => {
+                tracing::warn!(
+                    "W2S_MEMORY_LIMIT={v:?} is not a size such as 12GB, 800MB or 2GiB: ignored"
+                );
+                device_total
+            }
+        },
+        Err(_) => device_total,
     }
+}
+
+/// The device as refusals name it, saying when `W2S_MEMORY_LIMIT` caps its memory.
+pub fn device_name(device: tch::Device) -> String {
+    match std::env::var_os("W2S_MEMORY_LIMIT") {
+        Some(_) => format!("{device:?} (capped by W2S_MEMORY_LIMIT)"),
+        None => format!("{device:?}"),
+    }
+}
+
+/// `12GB`, `800 MB`, `2GiB`, `1.5G` or plain bytes.
+pub fn parse_bytes(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let scale = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "t" | "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024f64.powi(2),
+        "gib" => 1024f64.powi(3),
+        "tib" => 1024f64.powi(4),
+        _ => return None,
+    };
+    Some((number * scale) as u64)
 }
 
 fn meminfo(key: &str) -> Option<u64> {
@@ -318,6 +363,17 @@ pub fn human(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_parse_in_decimal_and_binary_units() {
+        assert_eq!(parse_bytes("12GB"), Some(12_000_000_000));
+        assert_eq!(parse_bytes(" 800 MB "), Some(800_000_000));
+        assert_eq!(parse_bytes("2GiB"), Some(2 * 1024 * 1024 * 1024));
+        assert_eq!(parse_bytes("1.5g"), Some(1_500_000_000));
+        assert_eq!(parse_bytes("4096"), Some(4096));
+        assert_eq!(parse_bytes("12 apples"), None);
+        assert_eq!(parse_bytes("GB"), None);
+    }
 
     fn info(shape: Option<Shape>, parameters: i64) -> ModelInfo {
         ModelInfo {

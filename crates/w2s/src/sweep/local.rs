@@ -38,8 +38,65 @@ pub struct Local {
     pub jobs: usize,
     /// Devices handed out round-robin to job slots.
     pub devices: Vec<String>,
+    /// The GPUs this process may use ([`visible_gpus`]); with the device `auto`, each slot is
+    /// given one of them (round-robin) through its worker's `CUDA_VISIBLE_DEVICES`.
+    pub gpus: Vec<String>,
     pub threads_per_job: i32,
     pub force: bool,
+}
+
+/// What one job slot runs on: the worker's `--device`, and the one GPU it may see.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slot {
+    pub device: String,
+    pub gpu: Option<String>,
+}
+
+impl std::fmt::Display for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.gpu {
+            Some(g) => write!(f, "{} (CUDA_VISIBLE_DEVICES={g})", self.device),
+            None => write!(f, "{}", self.device),
+        }
+    }
+}
+
+impl Local {
+    /// The job slots. Named devices go round-robin; `auto` alone gives every slot one of the
+    /// visible GPUs (the way Slurm hands a task its GPU), so `--jobs 4` on four GPUs trains
+    /// four runs side by side rather than four on the first GPU.
+    pub fn slots(&self) -> Vec<Slot> {
+        let auto = self.devices.is_empty() || self.devices == ["auto"];
+        (0..self.jobs.max(1))
+            .map(|i| match auto {
+                true => Slot {
+                    device: "auto".into(),
+                    gpu: (!self.gpus.is_empty()).then(|| self.gpus[i % self.gpus.len()].clone()),
+                },
+                false => Slot {
+                    device: self.devices[i % self.devices.len()].clone(),
+                    gpu: None,
+                },
+            })
+            .collect()
+    }
+}
+
+/// The GPUs this process may use, as `CUDA_VISIBLE_DEVICES` names them: that variable's
+/// entries when it is set (Slurm, or the user, chose them), else `0..n` for the n devices
+/// libtorch sees.
+pub fn visible_gpus() -> Vec<String> {
+    match std::env::var("CUDA_VISIBLE_DEVICES") {
+        Ok(v) => v
+            .split(',')
+            .map(str::trim)
+            .take_while(|g| !g.is_empty() && !g.starts_with('-'))
+            .map(str::to_owned)
+            .collect(),
+        Err(_) => (0..tch::Cuda::device_count().max(0))
+            .map(|i| i.to_string())
+            .collect(),
+    }
 }
 
 /// The outcome of executing a plan.
@@ -95,8 +152,9 @@ pub fn execute_local(
         // others idle.
         queue.sort_by_cached_key(|p| std::cmp::Reverse(p.spec.cost()));
         // A fixed pool of job slots; each slot keeps its device.
+        let slots = local.slots();
         let mut running: Vec<(std::process::Child, &Planned, usize, PathBuf)> = Vec::new();
-        let mut free: Vec<usize> = (0..local.jobs.max(1)).rev().collect();
+        let mut free: Vec<usize> = (0..slots.len()).rev().collect();
         let mut next = 0;
         while next < queue.len() || !running.is_empty() {
             while next < queue.len() && !free.is_empty() {
@@ -105,12 +163,11 @@ pub fn execute_local(
                 next += 1;
                 let spec_path = spec_file(results, &p.spec)?;
                 let log = logs.join(format!("{}.log", p.spec.hash()));
-                let device = &local.devices[slot % local.devices.len()];
                 let mut cmd = Command::new(&local.exe);
                 cmd.args(["exec-run", "--results"])
                     .arg(results)
                     .arg("--device")
-                    .arg(device)
+                    .arg(&slots[slot].device)
                     .arg("--threads")
                     .arg(local.threads_per_job.to_string())
                     .arg(&spec_path)
@@ -121,6 +178,9 @@ pub fn execute_local(
                 }
                 if p.supervises {
                     cmd.arg("--predict-train2");
+                }
+                if let Some(gpu) = &slots[slot].gpu {
+                    cmd.env("CUDA_VISIBLE_DEVICES", gpu);
                 }
                 die_with_parent(&mut cmd);
                 progress.set_message(p.spec.folder_name());
@@ -188,4 +248,46 @@ fn die_with_parent(cmd: &mut Command) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = cmd;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local(devices: &[&str], gpus: &[&str], jobs: usize) -> Local {
+        Local {
+            exe: "w2s".into(),
+            jobs,
+            devices: devices.iter().map(|d| d.to_string()).collect(),
+            gpus: gpus.iter().map(|g| g.to_string()).collect(),
+            threads_per_job: 1,
+            force: false,
+        }
+    }
+
+    fn shown(l: &Local) -> Vec<String> {
+        l.slots().iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn auto_gives_each_slot_one_visible_gpu() {
+        assert_eq!(
+            shown(&local(&["auto"], &["3", "5"], 3)),
+            [
+                "auto (CUDA_VISIBLE_DEVICES=3)",
+                "auto (CUDA_VISIBLE_DEVICES=5)",
+                "auto (CUDA_VISIBLE_DEVICES=3)"
+            ]
+        );
+        // No GPU: every slot decides for itself (the CPU).
+        assert_eq!(shown(&local(&["auto"], &[], 2)), ["auto", "auto"]);
+    }
+
+    #[test]
+    fn named_devices_go_round_robin_untouched() {
+        assert_eq!(
+            shown(&local(&["cuda:1", "cpu"], &["0", "1"], 3)),
+            ["cuda:1", "cpu", "cuda:1"]
+        );
+    }
 }
