@@ -176,7 +176,7 @@ def run_reference(args):
 # The w2s side.
 
 
-def run_w2s(args, results, binary):
+def run_w2s(args, results, binary, flags):
     stages, accuracy, n_train, wall = {}, {}, {}, 0.0
     for loss in args.losses:
         w2s_loss = "logconf_reference" if loss == "logconf" else loss
@@ -194,7 +194,7 @@ def run_w2s(args, results, binary):
             "--lr", str(args.lr), "--weak-lr", str(args.weak_lr),
             "--device", "cpu", "--threads", str(args.threads),
             "--results", str(results),
-        ] + args.extra.split()  # fmt: skip
+        ] + args.extra.split() + flags  # fmt: skip
         start = time.time()
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         wall += time.time() - start
@@ -235,7 +235,11 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--w2s", default=str(ROOT / "target/release/w2s"))
     p.add_argument("--reference", default=str(REFERENCE))
-    p.add_argument("--sides", default="reference,w2s", help="reference, w2s, or NAME=BINARY (another w2s build), comma-separated")
+    p.add_argument(
+        "--sides", default="reference,w2s",
+        help="comma-separated: reference, w2s, or NAME=BINARY (another w2s build); a w2s side may "
+        "end with flags of its own after a space, e.g. 'f32=target/release/w2s --mixed-precision=false'",
+    )  # fmt: skip
     p.add_argument("--out", default="/tmp/w2s-bench-e2e")
     p.add_argument("--extra", default="", help="more flags for the w2s sides' `w2s run` (e.g. --mixed-precision)")
     p.add_argument("--reuse-reference", action="store_true", help="read OUT/DATASET/reference.json instead of running the reference again")
@@ -276,12 +280,15 @@ def main():
             json.dump(ref, open(json_out, "w"), indent=1)
             summary["sides"]["reference"] = ref
         else:
-            # `w2s`, or `NAME=BINARY` for another build (a baseline of w2s itself).
-            name, _, binary = side.partition("=")
+            # `w2s`, or `NAME=BINARY` for another build (a baseline of w2s itself), then flags.
+            spec, *flags = side.split()
+            name, _, binary = spec.partition("=")
             side = name
             results = out / f"results-{name}"
             subprocess.run(["rm", "-rf", str(results)], check=True)
-            summary["sides"][name] = run_w2s(args, results, os.path.abspath(binary) if binary else args.w2s)
+            binary = os.path.abspath(binary) if binary else args.w2s
+            summary["sides"][name] = run_w2s(args, results, binary, flags)
+            summary["sides"][name]["flags"] = flags
         print(f"{side}: {summary['sides'][side]['wall']:.1f} s", flush=True)
     # One summary per set of w2s sides: `summary-w2s.json`, `summary-before-w2s.json`, ...
     names = "-".join(n for n in summary["sides"] if n != "reference")

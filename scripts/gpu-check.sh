@@ -12,7 +12,8 @@
 #      Pythia-70m and Qwen2.5-0.5B shapes), one per family w2s supports;
 #   3. each family's features on CUDA against the CPU (parity), and `w2s bench` against
 #      PyTorch on the GPU: f32, mixed precision, LoRA and checkpointing training steps;
-#   4. a short sweep on the GPU (the demo task: bag of words supervising the MiniLM shape).
+#   4. a short sweep on the GPU (the demo task: bag of words supervising the MiniLM shape),
+#      with the device, precision and job slots chosen by `auto`.
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-check}
 mkdir -p "$OUT"
@@ -82,7 +83,11 @@ diagonal = false
 [model_train.bow]
 lr = 1e-2
 EOF
-"$W2S" sweep /tmp/gpu-sweep.toml --device cuda --jobs 1 && "$W2S" report /tmp/gpu-sweep
-grep -h '"device"' /tmp/gpu-sweep/*/*/result.json | sort | uniq -c
+# `auto` (the default): CUDA found, mixed precision the default on an Ampere-or-later card,
+# memory read through cudaMemGetInfo, and each job slot handed the GPU through
+# CUDA_VISIBLE_DEVICES (recorded in every result's provenance).
+"$W2S" sweep /tmp/gpu-sweep.toml --dry-run | head -4
+"$W2S" sweep /tmp/gpu-sweep.toml --jobs 2 && "$W2S" report /tmp/gpu-sweep
+grep -h '"device"\|"cuda_visible_devices"\|"mixed_precision"' /tmp/gpu-sweep/*/*/result.json /tmp/gpu-sweep/*/*/config.json | sort | uniq -c
 
 step "done"

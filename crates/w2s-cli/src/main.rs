@@ -229,6 +229,11 @@ struct DemoArgs {
     #[arg(long, value_delimiter = ',', default_value = "xent,logconf",
           value_parser = clap::builder::PossibleValuesParser::new(Loss::NAMES))]
     losses: Vec<String>,
+    /// Mixed precision for MiniLM; `--mixed-precision=false` for f32 throughout.
+    /// [default: on where bf16 is native, as for `w2s run`]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true")]
+    mixed_precision: Option<bool>,
     #[command(flatten)]
     common: Common,
 }
@@ -301,9 +306,12 @@ struct RunArgs {
     /// more compute, the same gradients.
     #[arg(long)]
     checkpointing: bool,
-    /// Mixed precision: f32 weights and optimizer state, bf16 projections and attention.
-    #[arg(long)]
-    mixed_precision: bool,
+    /// Mixed precision: f32 weights and optimizer state, bf16 projections and attention;
+    /// `--mixed-precision=false` for f32 throughout. [default: on where bf16 is native and
+    /// faster (CUDA from Ampere on, CPUs with AVX-512 BF16 or AMX), else off]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true")]
+    mixed_precision: Option<bool>,
     /// Train LoRA adapters (rank 8, alpha 16, attention projections) and the head instead
     /// of the whole model; a [train.lora] table in the config sets more.
     #[arg(long)]
@@ -492,8 +500,13 @@ fn demo(a: DemoArgs) -> Result<()> {
         .iter()
         .map(|l| Loss::from_name(l))
         .collect::<Result<_>>()?;
-    let weak_opts = resolve_for("bow", &TrainFields::default())?;
-    let strong_opts = resolve_for(&strong, &TrainFields::default())?;
+    let mixed = w2s::model::mixed_precision_pays(runner.device);
+    let fields = TrainFields {
+        mixed_precision: a.mixed_precision,
+        ..Default::default()
+    };
+    let weak_opts = resolve_for("bow", &fields, mixed)?;
+    let strong_opts = resolve_for(&strong, &fields, mixed)?;
     let students: Vec<TrainOptions> = losses
         .into_iter()
         .map(|loss| TrainOptions {
@@ -558,7 +571,7 @@ fn run(a: RunArgs) -> Result<()> {
             linear_probe: a.linear_probe.then_some(true),
             bf16: a.bf16.then_some(true),
             checkpointing: a.checkpointing.then_some(true),
-            mixed_precision: a.mixed_precision.then_some(true),
+            mixed_precision: a.mixed_precision,
             early_stopping: a.early_stopping.map(EarlyStoppingField::Labels),
             relabel: a.relabel.map(RelabelField::Name),
             lora: a.lora.then_some(Switch::On(true)),
@@ -580,7 +593,7 @@ fn run(a: RunArgs) -> Result<()> {
         file.device.clone(),
         "results",
     )?;
-    match file.plan()? {
+    match file.plan(w2s::model::mixed_precision_pays(runner.device))? {
         RunPlan::GroundTruth(spec) => {
             let r = runner.run(&spec)?;
             println!(
@@ -731,7 +744,11 @@ fn sweep(a: SweepArgs) -> Result<()> {
         .or(file.results.clone())
         .unwrap_or_else(|| "results/sweep".into());
     let results = std::path::absolute(&results)?;
-    let plan = sweep::plan(&file)?;
+    // The default precision is the first device's, decided here: on Slurm, where the tasks'
+    // GPUs are not visible from this machine, a file or flag should say `mixed_precision`.
+    let device = parse_device(a.device.first().map_or("auto", String::as_str))?;
+    let mixed = w2s::model::mixed_precision_pays(device);
+    let plan = sweep::plan(&file, mixed)?;
     let done = plan
         .iter()
         .filter(|p| w2s::experiment::is_done(&p.spec.dir(&results), p.supervises))
@@ -743,9 +760,15 @@ fn sweep(a: SweepArgs) -> Result<()> {
         done,
         plan.len() - done
     );
+    println!(
+        "precision where the file does not say: {}",
+        match mixed {
+            true => format!("mixed (bf16 matmuls are native on {device:?})"),
+            false => format!("f32 (bf16 is not native on {device:?})"),
+        }
+    );
     if a.dry_run {
         // Memory at the longest sequences the runs allow (their data is not read here).
-        let device = parse_device(a.device.first().map_or("auto", String::as_str))?;
         let total = w2s::memory::total_bytes(device);
         let mut infos = std::collections::HashMap::new();
         for p in &plan {

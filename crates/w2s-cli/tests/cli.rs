@@ -379,7 +379,7 @@ fn a_worker_with_a_missing_supervisor_fails_and_records_it() {
     use w2s::experiment::{DataSpec, Experiment};
     let dir = tempfile::tempdir().unwrap();
     let data = DataSpec::new("demo", None, 200, 100).unwrap();
-    let opts = w2s::config::resolve_for("bow", &Default::default()).unwrap();
+    let opts = w2s::config::resolve_for("bow", &Default::default(), false).unwrap();
     let exp = Experiment::per_loss(
         &data,
         0,

@@ -177,9 +177,13 @@ impl<T: Default + Clone> Switch<T> {
 }
 
 impl TrainFields {
-    /// Fill the gaps: the reference's defaults (2 epochs, batch 32), the model's learning rate.
-    pub fn resolve(&self, info: &ModelInfo) -> Result<TrainOptions> {
+    /// Fill the gaps: the reference's defaults (2 epochs, batch 32), the model's learning rate,
+    /// and mixed precision where `mixed_default` says it pays on the device
+    /// ([`crate::model::mixed_precision_pays`]; not for the bag of words or bf16 weights, where
+    /// it changes nothing).
+    pub fn resolve(&self, info: &ModelInfo, mixed_default: bool) -> Result<TrainOptions> {
         let batch_size = self.batch_size.unwrap_or(32);
+        let bf16 = self.bf16.unwrap_or(false);
         Ok(TrainOptions {
             lr: self.lr.unwrap_or_else(|| info.default_lr()),
             epochs: self.epochs.unwrap_or(2),
@@ -190,9 +194,11 @@ impl TrainFields {
                 None => Loss::Xent,
             },
             linear_probe: self.linear_probe.unwrap_or(false),
-            bf16: self.bf16.unwrap_or(false),
+            bf16,
             checkpointing: self.checkpointing.unwrap_or(false),
-            mixed_precision: self.mixed_precision.unwrap_or(false),
+            mixed_precision: self
+                .mixed_precision
+                .unwrap_or(mixed_default && info.family != "bow" && !bf16),
             early_stopping: match &self.early_stopping {
                 Some(e) => e.resolve()?,
                 None => None,
@@ -272,9 +278,9 @@ pub enum RunPlan {
 }
 
 /// Per-model training options: the model's metadata read once for its defaults.
-pub fn resolve_for(model: &str, fields: &TrainFields) -> Result<TrainOptions> {
+pub fn resolve_for(model: &str, fields: &TrainFields, mixed_default: bool) -> Result<TrainOptions> {
     let info = ModelInfo::describe(model).with_context(|| format!("model `{model}`"))?;
-    fields.resolve(&info)
+    fields.resolve(&info, mixed_default)
 }
 
 impl RunFile {
@@ -306,7 +312,7 @@ impl RunFile {
     /// The runs this file describes, with the reference's defaults where it is silent.
     /// Supervisors train with their own defaults unless `[weak]` says otherwise; the loss and
     /// the other student options apply to the student only.
-    pub fn plan(&self) -> Result<RunPlan> {
+    pub fn plan(&self, mixed_default: bool) -> Result<RunPlan> {
         let model = self.model.clone().context(
             "no model given: pass --model <folder, hub id or bow> or set `model` in the config",
         )?;
@@ -318,7 +324,7 @@ impl RunFile {
         )?;
         let seed = self.seed.unwrap_or(0);
         let max_ctx = self.max_ctx.unwrap_or(DEFAULT_MAX_CTX);
-        let strong = resolve_for(&model, &self.train)?;
+        let strong = resolve_for(&model, &self.train, mixed_default)?;
         let weak_models = self
             .weak_model
             .clone()
@@ -339,7 +345,7 @@ impl RunFile {
         };
         let weak = weak_models
             .iter()
-            .map(|m| Ok((m.as_str(), resolve_for(m, &weak_fields)?)))
+            .map(|m| Ok((m.as_str(), resolve_for(m, &weak_fields, mixed_default)?)))
             .collect::<Result<Vec<_>>>()?;
         let mut exp = Experiment::new(
             &data,
@@ -372,7 +378,7 @@ mod tests {
             max_positions: 10,
             shape: None,
         };
-        let t = f.train.resolve(&info).unwrap();
+        let t = f.train.resolve(&info, false).unwrap();
         assert_eq!(
             t.loss,
             Loss::Logconf {
@@ -382,7 +388,41 @@ mod tests {
             }
         );
         assert_eq!(t.lr, 1e-2);
-        assert_eq!(f.weak.resolve(&info).unwrap().epochs, 4);
+        assert_eq!(f.weak.resolve(&info, false).unwrap().epochs, 4);
+    }
+
+    #[test]
+    fn mixed_precision_is_the_default_only_where_it_pays_and_changes_something() {
+        let info = |family: &str| ModelInfo {
+            name: "m".into(),
+            family: family.into(),
+            parameters: 1,
+            vocab_size: 10,
+            max_positions: 10,
+            shape: None,
+        };
+        let mixed = |fields: &TrainFields, family: &str, pays: bool| {
+            fields.resolve(&info(family), pays).unwrap().mixed_precision
+        };
+        let silent = TrainFields::default();
+        assert!(mixed(&silent, "bert", true));
+        assert!(!mixed(&silent, "bert", false));
+        assert!(!mixed(&silent, "bow", true), "nothing to compute in bf16");
+        let bf16 = TrainFields {
+            bf16: Some(true),
+            ..Default::default()
+        };
+        assert!(!mixed(&bf16, "llama", true), "bf16 weights: already bf16");
+        let off = TrainFields {
+            mixed_precision: Some(false),
+            ..Default::default()
+        };
+        assert!(!mixed(&off, "bert", true), "the user's word wins");
+        let on = TrainFields {
+            mixed_precision: Some(true),
+            ..Default::default()
+        };
+        assert!(mixed(&on, "bert", false));
     }
 
     #[test]

@@ -566,6 +566,7 @@ impl Runner {
             spec.max_ctx,
             split,
             spec.train.bf16,
+            spec.train.mixed_precision,
             prompt_suffix(spec),
         ));
         let path = self

@@ -316,22 +316,24 @@ pub fn proc_bytes(file: &str, key: &str) -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// (free, total) bytes of CUDA device `index`, from the CUDA runtime that libtorch loaded
-/// (looked up by name: tch does not expose `cudaMemGetInfo`).
+/// A function of the CUDA runtime that libtorch loaded, looked up by name (tch does not
+/// expose these); `None` without one.
+fn cuda_runtime(name: &str) -> Option<*mut libc::c_void> {
+    let name = std::ffi::CString::new(name).ok()?;
+    // SAFETY: dlsym with RTLD_DEFAULT and a valid C string; a null result means absent.
+    let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+    (!f.is_null()).then_some(f)
+}
+
+/// (free, total) bytes of CUDA device `index` (`cudaMemGetInfo`).
 fn cuda_memory(index: usize) -> Option<(u64, u64)> {
     type GetDevice = unsafe extern "C" fn(*mut i32) -> i32;
     type SetDevice = unsafe extern "C" fn(i32) -> i32;
     type MemGetInfo = unsafe extern "C" fn(*mut usize, *mut usize) -> i32;
-    let find = |name: &str| {
-        let name = std::ffi::CString::new(name).ok()?;
-        // SAFETY: dlsym with RTLD_DEFAULT and a valid C string; a null result means absent.
-        let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
-        (!f.is_null()).then_some(f)
-    };
     let (get, set, info) = (
-        find("cudaGetDevice")?,
-        find("cudaSetDevice")?,
-        find("cudaMemGetInfo")?,
+        cuda_runtime("cudaGetDevice")?,
+        cuda_runtime("cudaSetDevice")?,
+        cuda_runtime("cudaMemGetInfo")?,
     );
     // SAFETY: the symbols are the CUDA runtime's, with these C signatures; the previous
     // device is restored.
@@ -347,6 +349,19 @@ fn cuda_memory(index: usize) -> Option<(u64, u64)> {
         let ok = info(&mut free, &mut total) == 0;
         set(previous);
         ok.then_some((free as u64, total as u64))
+    }
+}
+
+/// The major compute capability of CUDA device `index` (8 for Ampere, 9 for Hopper).
+pub fn cuda_capability(index: usize) -> Option<i32> {
+    type GetAttribute = unsafe extern "C" fn(*mut i32, i32, i32) -> i32;
+    const COMPUTE_CAPABILITY_MAJOR: i32 = 75; // cudaDevAttrComputeCapabilityMajor
+    let get = cuda_runtime("cudaDeviceGetAttribute")?;
+    // SAFETY: the CUDA runtime's cudaDeviceGetAttribute(int*, cudaDeviceAttr, int).
+    unsafe {
+        let get: GetAttribute = std::mem::transmute(get);
+        let mut major = 0;
+        (get(&mut major, COMPUTE_CAPABILITY_MAJOR, index as i32) == 0).then_some(major)
     }
 }
 
@@ -444,7 +459,7 @@ mod tests {
     #[test]
     fn advice_names_what_fits_single_changes_first() {
         let mut train = crate::config::TrainFields::default()
-            .resolve(&info(Some(SHAPE), 1000))
+            .resolve(&info(Some(SHAPE), 1000), false)
             .unwrap();
         train.minibatch_size = 8;
         // 100 MB as it is; bf16 or LoRA halve it; nothing else helps.

@@ -245,6 +245,25 @@ pub struct Classifier {
 /// Name under which the head's variables live; never looked up in a checkpoint.
 const HEAD: &str = "w2s_head";
 
+/// Whether mixed precision is the default on `device`: where bf16 matmuls are native and
+/// faster than f32, that is CUDA GPUs from Ampere on and CPUs with AVX-512 BF16 or AMX
+/// (MiniLM's training 1.4x faster on this project's CPU, accuracies unchanged; see
+/// docs/BENCHMARKS.md). Elsewhere (older GPUs, other CPUs, MPS) bf16 is emulated or slow.
+pub fn mixed_precision_pays(device: Device) -> bool {
+    match device {
+        Device::Cuda(i) => crate::memory::cuda_capability(i).is_some_and(|major| major >= 8),
+        Device::Cpu => std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|info| {
+            info.lines()
+                .find(|l| l.starts_with("flags"))
+                .is_some_and(|l| {
+                    l.split_whitespace()
+                        .any(|f| f == "avx512_bf16" || f == "amx_bf16")
+                })
+        }),
+        _ => false,
+    }
+}
+
 /// `auto`, `cpu`, `cuda`, `cuda:N` or `mps`. `auto` is the first CUDA device if libtorch
 /// sees one, else Apple's MPS if present, else the CPU.
 pub fn parse_device(s: &str) -> Result<Device> {

@@ -38,8 +38,9 @@ pub struct Planned {
     pub supervises: bool,
 }
 
-/// Every run of the sweep, deduplicated by hash, in dependency order (by depth).
-pub fn plan(file: &SweepFile) -> Result<Vec<Planned>> {
+/// Every run of the sweep, deduplicated by hash, in dependency order (by depth); mixed
+/// precision where the file is silent and `mixed_default` (the device's default) says so.
+pub fn plan(file: &SweepFile, mixed_default: bool) -> Result<Vec<Planned>> {
     let mut infos: HashMap<&str, ModelInfo> = HashMap::new();
     for m in file
         .models
@@ -61,20 +62,22 @@ pub fn plan(file: &SweepFile) -> Result<Vec<Planned>> {
         }
     };
     let ground_truth_options = |model: &str| -> Result<TrainOptions> {
-        Ok(fields(model).resolve(&infos[model])?.for_ground_truth())
+        Ok(fields(model)
+            .resolve(&infos[model], mixed_default)?
+            .for_ground_truth())
     };
     // The students' options: one per loss, then one per method.
     let student_options = |model: &str| -> Result<Vec<TrainOptions>> {
         let mut out = Vec::new();
         for loss in &file.losses {
-            let mut o = fields(model).resolve(&infos[model])?;
+            let mut o = fields(model).resolve(&infos[model], mixed_default)?;
             o.loss = crate::loss::Loss::from_name(loss)?;
             out.push(o);
         }
         for (name, over) in &file.methods {
             let o = fields(model)
                 .merged(over)
-                .resolve(&infos[model])
+                .resolve(&infos[model], mixed_default)
                 .with_context(|| format!("method `{name}`"))?;
             out.push(o);
         }
@@ -226,7 +229,7 @@ mod tests {
         // "bow" is the only model that needs no files; distinct training options make
         // distinct models of it for planning purposes.
         let mut f = file(&["bow"], &["xent", "logconf"], &[0, 1, 2], vec![]);
-        let p = plan(&f).unwrap();
+        let p = plan(&f, false).unwrap();
         assert_eq!(p.iter().filter(|p| p.role == Role::GroundTruth).count(), 3);
         assert_eq!(p.iter().filter(|p| p.role == Role::Student).count(), 3 * 2);
         assert!(
@@ -235,7 +238,7 @@ mod tests {
         );
 
         f.bootstrap = vec![vec!["bow".into(), "bow".into(), "bow".into()]];
-        let p = plan(&f).unwrap();
+        let p = plan(&f, false).unwrap();
         // The chain's first link equals the direct pair (bow <- bow): shared, not duplicated.
         let links = p
             .iter()
@@ -270,7 +273,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (m1, m2) = (fake_model(dir.path(), "m1"), fake_model(dir.path(), "m2"));
         let mut f = file(&["bow", &m1, &m2], &["xent", "logconf"], &[0, 1], vec![]);
-        let p = plan(&f).unwrap();
+        let p = plan(&f, false).unwrap();
         // Per seed: 3 ground-truth runs and 3 * 4 / 2 = 6 pairs for each of 2 losses.
         assert_eq!(
             p.iter().filter(|p| p.role == Role::GroundTruth).count(),
@@ -281,7 +284,7 @@ mod tests {
             2 * 6 * 2
         );
         f.bootstrap = vec![vec!["bow".into(), m1.clone(), m2.clone()]];
-        let q = plan(&f).unwrap();
+        let q = plan(&f, false).unwrap();
         // bow -> m1 is a direct pair already; only m1 -> m2 on bow-supervised m1 is new.
         assert_eq!(q.len(), p.len() + 2 * 2);
         let link = q
@@ -298,7 +301,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (m1, m2) = (fake_model(dir.path(), "m1"), fake_model(dir.path(), "m2"));
         let mut f = file(&["bow", &m1, &m2], &["xent"], &[0], vec![]);
-        let base = plan(&f).unwrap();
+        let base = plan(&f, false).unwrap();
         // 3 ground-truth runs, 6 pairs.
         assert_eq!(base.len(), 3 + 6);
         f.methods.insert(
@@ -310,7 +313,7 @@ mod tests {
             toml::from_str("relabel = \"knn\"\nloss = \"logconf\"").unwrap(),
         );
         f.train.relabel = Some(crate::config::RelabelField::Name("logreg".into()));
-        let p = plan(&f).unwrap();
+        let p = plan(&f, false).unwrap();
         assert_eq!(p.len(), 3 + 6 * 3);
         let mut names: Vec<String> = p
             .iter()
@@ -328,7 +331,7 @@ mod tests {
         f.train.relabel = None;
 
         f.iterations = 2;
-        let q = plan(&f).unwrap();
+        let q = plan(&f, false).unwrap();
         assert_eq!(q.len(), 3 + 6 * 3 * 3, "two rounds after every student");
         let last = q.last().unwrap();
         assert_eq!(last.role, Role::Iteration { round: 2 });
@@ -339,7 +342,7 @@ mod tests {
         f.iterations = 0;
 
         f.ensembles = vec![vec!["bow".into(), m1.clone()]];
-        let e = plan(&f).unwrap();
+        let e = plan(&f, false).unwrap();
         // The ensemble supervises m2 only, once per loss and method.
         let ens: Vec<_> = e
             .iter()
@@ -354,7 +357,7 @@ mod tests {
         f.ensembles.clear();
         f.diagonal = false;
         assert_eq!(
-            plan(&f).unwrap().len(),
+            plan(&f, false).unwrap().len(),
             3 + 3 * 3,
             "no weak == strong pairs"
         );
