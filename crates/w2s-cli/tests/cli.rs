@@ -255,6 +255,35 @@ fn a_run_too_big_for_its_device_is_refused_with_what_would_fit() {
     assert!(with_lora.status.success(), "{}", stderr(&with_lora));
 }
 
+/// `--mixed-precision=false` means f32 for every run of the experiment, supervisor included.
+#[test]
+fn f32_asked_for_is_f32_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = minilm();
+    let o = Command::new(env!("CARGO_BIN_EXE_w2s"))
+        .args(["run", "--model", model.to_str().unwrap()])
+        .args(["--weak-model", model.to_str().unwrap(), "--results"])
+        .arg(dir.path())
+        .args(["--n-docs", "64", "--n-test-docs", "32", "--epochs", "1"])
+        .args(["--weak-epochs", "2", "--mixed-precision=false"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let configs: Vec<_> = walk(dir.path())
+        .into_iter()
+        .filter(|p| p.ends_with("config.json") && p.to_string_lossy().contains("/demo/"))
+        .collect();
+    assert_eq!(configs.len(), 3, "weak, ceiling, student: {configs:?}");
+    for c in configs {
+        let text = std::fs::read_to_string(&c).unwrap();
+        assert!(
+            !text.contains("\"mixed_precision\": true"),
+            "{}",
+            c.display()
+        );
+    }
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap().flatten() {

@@ -311,7 +311,7 @@ impl RunFile {
 
     /// The runs this file describes, with the reference's defaults where it is silent.
     /// Supervisors train with their own defaults unless `[weak]` says otherwise; the loss and
-    /// the other student options apply to the student only.
+    /// the other student options apply to the student only, except `mixed_precision`.
     pub fn plan(&self, mixed_default: bool) -> Result<RunPlan> {
         let model = self.model.clone().context(
             "no model given: pass --model <folder, hub id or bow> or set `model` in the config",
@@ -337,10 +337,13 @@ impl RunFile {
                 &data, seed, max_ctx, &model, strong,
             )?));
         }
+        // Precision is the device's arithmetic, not a model's hyperparameter: the supervisors
+        // follow the student's setting unless `[weak]` names its own.
         let weak_fields = TrainFields {
             loss: None,
             early_stopping: None,
             relabel: None,
+            mixed_precision: self.weak.mixed_precision.or(self.train.mixed_precision),
             ..self.weak.clone()
         };
         let weak = weak_models
