@@ -73,8 +73,22 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Mask, bias: Option<&Ten
         (Mask::All, None) => sdpa(None, false),
         (Mask::Causal, None) => sdpa(None, true),
         (Mask::Allowed(m), None) => sdpa(Some(m), false),
-        // With a position bias, explicit attention: libtorch's fused kernels take a float
-        // mask only through their slower generic path.
+        // A position bias without gradients (prediction, features): the fused kernel, with
+        // the bias and the padding as one float mask, is faster here (docs/BENCHMARKS.md).
+        (mask, Some(b)) if !q.requires_grad() && !b.requires_grad() => {
+            let bias = b.to_kind(q.kind());
+            let float_mask = match mask {
+                Mask::Allowed(m) => {
+                    let neg = Tensor::full([1], f64::from(f32::MIN), (q.kind(), q.device()));
+                    bias.where_self(m, &neg)
+                }
+                Mask::Causal => unreachable!("no causal model has a position bias"),
+                Mask::All => bias,
+            };
+            sdpa(Some(&float_mask), false)
+        }
+        // In training, explicit attention: libtorch's fused kernels take a float mask only
+        // through their slower generic path, whose backward pass costs more.
         (mask, Some(b)) => {
             let scale = 1.0 / (q.size()[3] as f64).sqrt();
             let mut scores = q.matmul(&k.transpose(-2, -1)) * scale + b.to_kind(q.kind());
