@@ -547,6 +547,13 @@ fn demo(a: DemoArgs) -> Result<()> {
 
 fn run(a: RunArgs) -> Result<()> {
     let file = match &a.config {
+        // `--mixed-precision false`: the value was taken for the config file.
+        Some(p) if !p.exists() && matches!(p.to_str(), Some("true" | "false")) => anyhow::bail!(
+            "there is no config file `{}`: a flag's true or false goes after `=`, as in \
+             --mixed-precision={}",
+            p.display(),
+            p.display()
+        ),
         Some(p) => RunFile::read(p)?,
         None => RunFile::default(),
     };

@@ -269,6 +269,13 @@ fn f32_asked_for_is_f32_everywhere() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
+    // Written with a space, the value would be read as a config file's name.
+    let spaced = w2s(&["run", "--model", "bow", "--mixed-precision", "false"]);
+    assert!(
+        one_line_error(&spaced).contains("--mixed-precision=false"),
+        "{}",
+        stderr(&spaced)
+    );
     let configs: Vec<_> = walk(dir.path())
         .into_iter()
         .filter(|p| p.ends_with("config.json") && p.to_string_lossy().contains("/demo/"))
