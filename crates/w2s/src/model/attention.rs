@@ -69,38 +69,30 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Mask, bias: Option<&Ten
     let sdpa = |m: Option<&Tensor>, causal: bool| {
         Tensor::scaled_dot_product_attention(q, k, v, m, 0.0, causal, None, false)
     };
+    // Scores (or a bias) with the keys `mask` forbids pushed to the lowest float.
+    let hide = |t: Tensor| match mask {
+        Mask::Allowed(m) => {
+            let neg = Tensor::full([1], f64::from(f32::MIN), (q.kind(), q.device()));
+            t.where_self(m, &neg)
+        }
+        Mask::Causal => unreachable!("no causal model has a position bias"),
+        Mask::All => t,
+    };
     match (mask, bias) {
         (Mask::All, None) => sdpa(None, false),
         (Mask::Causal, None) => sdpa(None, true),
         (Mask::Allowed(m), None) => sdpa(Some(m), false),
         // A position bias without gradients (prediction, features): the fused kernel, with
         // the bias and the padding as one float mask, is faster here (docs/BENCHMARKS.md).
-        (mask, Some(b)) if !q.requires_grad() && !b.requires_grad() => {
-            let bias = b.to_kind(q.kind());
-            let float_mask = match mask {
-                Mask::Allowed(m) => {
-                    let neg = Tensor::full([1], f64::from(f32::MIN), (q.kind(), q.device()));
-                    bias.where_self(m, &neg)
-                }
-                Mask::Causal => unreachable!("no causal model has a position bias"),
-                Mask::All => bias,
-            };
-            sdpa(Some(&float_mask), false)
+        (_, Some(b)) if !q.requires_grad() && !b.requires_grad() => {
+            sdpa(Some(&hide(b.to_kind(q.kind()))), false)
         }
         // In training, explicit attention: libtorch's fused kernels take a float mask only
         // through their slower generic path, whose backward pass costs more.
-        (mask, Some(b)) => {
+        (_, Some(b)) => {
             let scale = 1.0 / (q.size()[3] as f64).sqrt();
-            let mut scores = q.matmul(&k.transpose(-2, -1)) * scale + b.to_kind(q.kind());
-            match mask {
-                Mask::Allowed(m) => {
-                    let neg = Tensor::full([1], f64::from(f32::MIN), (q.kind(), q.device()));
-                    scores = scores.where_self(m, &neg);
-                }
-                Mask::Causal => unreachable!("no causal model has a position bias"),
-                Mask::All => {}
-            }
-            scores.softmax(-1, q.kind()).matmul(v)
+            let scores = q.matmul(&k.transpose(-2, -1)) * scale + b.to_kind(q.kind());
+            hide(scores).softmax(-1, q.kind()).matmul(v)
         }
     }
 }
