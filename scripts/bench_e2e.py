@@ -68,16 +68,15 @@ def run_reference(args):
     stages = {}
 
     class EncoderWithHead(torch.nn.Module):
-        """The adapter: an encoder with w2s's head (zero weights and bias) on mean-pooled
-        features. The reference pads with id 0 and passes no mask; a sequence ends at its last
+        """The adapter: an encoder with w2s's head (zero weights, no bias, as the reference's
+        `TransformerWithHead` and w2s's default) on mean-pooled features. The reference pads with id 0 and passes no mask; a sequence ends at its last
         non-zero id (every sequence ends with [SEP] or </s>), which gives the mask."""
 
         def __init__(self, path):
             super().__init__()
             self.encoder = AutoModel.from_pretrained(path)
-            self.score = torch.nn.Linear(self.encoder.config.hidden_size, 2)
+            self.score = torch.nn.Linear(self.encoder.config.hidden_size, 2, bias=False)
             torch.nn.init.zeros_(self.score.weight)
-            torch.nn.init.zeros_(self.score.bias)
 
         @property
         def device(self):
@@ -232,6 +231,7 @@ def main():
     p.add_argument("--weak-lr", type=float, default=5e-5)
     p.add_argument("--max-ctx", type=int, default=1024)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", default="", help="comma-separated seeds: each its own split and runs, then a table of both sides' accuracies per seed")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--w2s", default=str(ROOT / "target/release/w2s"))
     p.add_argument("--reference", default=str(REFERENCE))
@@ -252,8 +252,21 @@ def main():
         setattr(args, path, os.path.abspath(getattr(args, path)))
     if args.side == "reference":
         return run_reference(args)
+    # A task file may be given by any path: its results go under its file name.
+    if args.dataset.endswith(".toml"):
+        args.dataset = os.path.abspath(args.dataset)
+    args.name = Path(args.dataset).stem if args.dataset.endswith(".toml") else args.dataset
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
+    summaries = []
+    for seed in seeds:
+        args.seed = seed
+        summaries.append(one_seed(args, Path(args.out) / args.name / f"seed{seed}" if args.seeds else Path(args.out) / args.name))
+    if args.seeds:
+        print_learning_table(summaries, args)
 
-    out = Path(args.out) / args.dataset
+
+def one_seed(args, out):
+    """Both sides on one seed's split; the summary."""
     out.mkdir(parents=True, exist_ok=True)
     splits = out / "splits"
     subprocess.run(
@@ -271,8 +284,8 @@ def main():
             json_out = out / "reference.json"
             start = time.time()
             subprocess.run(
-                [sys.executable, __file__, "--side", "reference", "--splits", str(splits),
-                 "--json-out", str(json_out)] + sys.argv[1:],
+                [sys.executable, __file__] + sys.argv[1:] + ["--side", "reference", "--splits", str(splits),
+                 "--json-out", str(json_out), "--seed", str(args.seed), "--seeds", ""],
                 check=True,
             )  # fmt: skip
             ref = json.load(open(json_out))
@@ -294,6 +307,34 @@ def main():
     names = "-".join(n for n in summary["sides"] if n != "reference")
     json.dump(summary, open(out / f"summary-{names}.json", "w"), indent=1)
     print_table(summary, args)
+    return summary
+
+
+def print_learning_table(summaries, args):
+    """Per seed and run, the two sides' test accuracies with 95% intervals (normal
+    approximation over the test examples), and the mean difference per run."""
+    others = [n for n in summaries[0]["sides"] if n != "reference"]
+    if "reference" not in summaries[0]["sides"] or not others:
+        return
+    name = others[0]
+    n = args.n_test_docs
+    ci = lambda a: 1.96 * math.sqrt(max(a * (1 - a), 1e-9) / n)  # noqa: E731
+    print(f"\n{args.name}: reference vs {name}, same rows per seed ({args.n_docs} train, {n} test)")
+    print("| seed | run | reference | w2s | w2s - reference |")
+    print("|---|---|---|---|---|")
+    diffs = {}
+    for s in summaries:
+        ref, ours = s["sides"]["reference"]["accuracy"], s["sides"][name]["accuracy"]
+        for run, ra in ref.items():
+            wa = ours.get(run, math.nan)
+            diffs.setdefault(run, []).append(wa - ra)
+            print(f"| {s['args']['seed']} | {run} | {ra:.3f} ± {ci(ra):.3f} | {wa:.3f} ± {ci(wa):.3f} | {wa - ra:+.3f} |")
+    print("\n| run | mean difference (w2s - reference) over seeds |")
+    print("|---|---|")
+    for run, d in diffs.items():
+        print(f"| {run} | {sum(d) / len(d):+.4f} |")
+    every = [x for d in diffs.values() for x in d]
+    print(f"| all runs | {sum(every) / len(every):+.4f} |")
 
 
 def stage_totals(side):
@@ -318,7 +359,7 @@ def print_pair(summary, args, name):
         return
     print(f"\nreference vs {name}:")
     ref, ours = stage_totals(sides["reference"]), stage_totals(sides["w2s"])
-    print(f"\n{args.dataset}: n_docs {args.n_docs}, n_test {args.n_test_docs}, batch {args.batch_size}/{args.minibatch_size}, epochs {args.epochs}")
+    print(f"\n{args.name} (seed {args.seed}): n_docs {args.n_docs}, n_test {args.n_test_docs}, batch {args.batch_size}/{args.minibatch_size}, epochs {args.epochs}")
     print("| run | reference train | w2s train | ratio | reference rest | w2s rest | ratio | reference acc | w2s acc |")
     print("|---|---|---|---|---|---|---|---|---|")
     for run in ref:

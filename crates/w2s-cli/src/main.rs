@@ -8,9 +8,10 @@ use w2s::config::{
     resolve_for, EarlyStoppingField, LossField, OneOrMany, RelabelField, RunFile, RunPlan, Switch,
     TrainFields,
 };
+use w2s::device::parse_device;
 use w2s::experiment::{DataSpec, Experiment, Runner, DEFAULT_MAX_CTX};
 use w2s::loss::Loss;
-use w2s::model::{parse_device, Classifier};
+use w2s::model::Classifier;
 use w2s::train::TrainOptions;
 
 #[derive(Parser)]
@@ -64,7 +65,7 @@ struct SweepArgs {
     #[arg(long, value_delimiter = ',', default_value = "auto")]
     device: Vec<String>,
     /// CPU threads per run. [default: cores / jobs]
-    #[arg(long)]
+    #[arg(long, value_parser = w2s::config::parse_threads)]
     threads: Option<i32>,
     /// local, or slurm (submits job arrays with sbatch and returns).
     #[arg(long, default_value = "local")]
@@ -87,9 +88,12 @@ struct ReportArgs {
     /// Where report.txt and runs.csv go. [default: the results folder]
     #[arg(long)]
     out: Option<PathBuf>,
-    /// How seeds combine into one PGR: `reference` (mean accuracies over seeds, then PGR, as
-    /// openai/weak-to-strong) or `per-seed` (mean of per-seed PGRs).
-    #[arg(long, default_value = "reference")]
+    /// How runs combine into PGRs: `reference` (openai/weak-to-strong's notebook: baselines
+    /// from all ground-truth runs, one PGR per student run, medians over runs), `pooled` (mean
+    /// accuracies over a pair's seeds, then PGR, with 95% intervals over test examples) or
+    /// `per-seed` (mean of per-seed PGRs, with intervals). docs/METHODS.md has the details.
+    #[arg(long, default_value = "reference",
+          value_parser = clap::builder::PossibleValuesParser::new(w2s::report::Aggregate::NAMES))]
     aggregate: String,
 }
 
@@ -104,7 +108,7 @@ struct ExecArgs {
     #[arg(long, default_value = "auto")]
     device: String,
     /// CPU threads for libtorch. [default: all cores]
-    #[arg(long)]
+    #[arg(long, value_parser = w2s::config::parse_threads)]
     threads: Option<i32>,
     /// Retrain the run even when a complete result exists.
     #[arg(long)]
@@ -170,7 +174,7 @@ struct BenchArgs {
     #[arg(long, default_value_t = 5)]
     steps: usize,
     /// CPU threads for both sides. [default: all cores]
-    #[arg(long)]
+    #[arg(long, value_parser = w2s::config::parse_threads)]
     threads: Option<i32>,
     /// cpu, cuda, cuda:N or mps.
     #[arg(long, default_value = "cpu")]
@@ -204,7 +208,7 @@ struct Common {
     #[arg(long)]
     device: Option<String>,
     /// CPU threads for libtorch. [default: all cores]
-    #[arg(long)]
+    #[arg(long, value_parser = w2s::config::parse_threads)]
     threads: Option<i32>,
     /// Retrain runs even when a complete result exists.
     #[arg(long)]
@@ -299,6 +303,11 @@ struct RunArgs {
     /// Train only the head on frozen features.
     #[arg(long)]
     linear_probe: bool,
+    /// A bias in the classification head (`--head-bias`); the reference's head has none.
+    /// [default: false]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true")]
+    head_bias: Option<bool>,
     /// Backbone weights in bf16 (head in f32): for large models on GPU.
     #[arg(long)]
     bf16: bool,
@@ -320,16 +329,20 @@ struct RunArgs {
     /// [train.generative] table sets other answers and a question appended to each example.
     #[arg(long)]
     generative: bool,
-    /// The weak supervisor's learning rate. [default: its model's, as --lr]
+    /// The weak supervisor's learning rate. Every training option given once (--lr, --epochs,
+    /// --batch-size, --minibatch-size, --linear-probe, --bf16, --checkpointing,
+    /// --mixed-precision) applies to the supervisor too, as the reference's train_simple.py
+    /// does; the --weak-* flags and [weak] override. [default: --lr if given, else the weak
+    /// model's own default]
     #[arg(long)]
     weak_lr: Option<f64>,
-    /// The weak supervisor's epochs. [default: 2]
+    /// The weak supervisor's epochs. [default: --epochs]
     #[arg(long)]
     weak_epochs: Option<usize>,
-    /// The weak supervisor's batch size. [default: 32]
+    /// The weak supervisor's batch size. [default: --batch-size]
     #[arg(long)]
     weak_batch_size: Option<usize>,
-    /// The weak supervisor's minibatch size. [default: its batch size]
+    /// The weak supervisor's minibatch size. [default: --minibatch-size]
     #[arg(long)]
     weak_minibatch_size: Option<usize>,
     /// Train only the weak supervisor's head, on frozen features.
@@ -352,6 +365,11 @@ fn main() {
         )
         .with_target(false)
         .without_time()
+        // Colour only on a terminal, never with NO_COLOR (https://no-color.org).
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
         .with_writer(std::io::stderr)
         .init();
     if let Err(e) = real_main() {
@@ -380,18 +398,9 @@ fn real_main() -> Result<()> {
                     println!("{}: test accuracy {:.4}", r.hash, r.test_accuracy);
                     Ok(())
                 }
-                Err(e) => {
-                    // Recorded beside the run (as the local executor does), so a Slurm task's
-                    // failure, or its skip for a missing supervisor, is on disk with its reason.
-                    let folder = runner.run_dir(&spec);
-                    let failure = w2s::sweep::Failure {
-                        hash: spec.hash(),
-                        folder: folder.clone(),
-                        reason: format!("error: {e:#}"),
-                    };
-                    w2s::store::write_json(&folder.join("failed.json"), &failure)?;
-                    Err(e)
-                }
+                // The runner recorded the failure beside the run (failed.json), so a Slurm
+                // task's failure, or its skip for a missing supervisor, is on disk with its reason.
+                Err(e) => Err(e),
             }
         }
         Command::Datasets(DatasetsCommand::List) => {
@@ -500,7 +509,7 @@ fn demo(a: DemoArgs) -> Result<()> {
         .iter()
         .map(|l| Loss::from_name(l))
         .collect::<Result<_>>()?;
-    let mixed = w2s::model::mixed_precision_pays(runner.device);
+    let mixed = w2s::device::mixed_precision_pays(runner.device);
     let fields = TrainFields {
         mixed_precision: a.mixed_precision,
         ..Default::default()
@@ -576,6 +585,7 @@ fn run(a: RunArgs) -> Result<()> {
             minibatch_size: a.minibatch_size,
             loss: a.loss.map(LossField::Name),
             linear_probe: a.linear_probe.then_some(true),
+            head_bias: a.head_bias,
             bf16: a.bf16.then_some(true),
             checkpointing: a.checkpointing.then_some(true),
             mixed_precision: a.mixed_precision,
@@ -600,7 +610,7 @@ fn run(a: RunArgs) -> Result<()> {
         file.device.clone(),
         "results",
     )?;
-    match file.plan(w2s::model::mixed_precision_pays(runner.device))? {
+    match file.plan(w2s::device::mixed_precision_pays(runner.device))? {
         RunPlan::GroundTruth(spec) => {
             let r = runner.run(&spec)?;
             println!(
@@ -656,6 +666,7 @@ fn bench(a: BenchArgs) -> Result<()> {
         device,
         0,
         lora.as_ref(),
+        false,
     )?;
     model.set_backbone_trainable(true);
     if a.bf16 {
@@ -689,6 +700,7 @@ fn bench(a: BenchArgs) -> Result<()> {
             w2s::tch::Device::Cpu,
             0,
             lora.as_ref(),
+            false,
         )?;
         let err = w2s::bench::parity(&model, &cpu, &shape);
         println!("features on {device:?} vs CPU: relative difference {err:.2e}");
@@ -754,7 +766,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
     // The default precision is the first device's, decided here: on Slurm, where the tasks'
     // GPUs are not visible from this machine, a file or flag should say `mixed_precision`.
     let device = parse_device(a.device.first().map_or("auto", String::as_str))?;
-    let mixed = w2s::model::mixed_precision_pays(device);
+    let mixed = w2s::device::mixed_precision_pays(device);
     let plan = sweep::plan(&file, mixed)?;
     let done = plan
         .iter()
@@ -776,7 +788,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
     );
     if a.dry_run {
         // Memory at the longest sequences the runs allow (their data is not read here).
-        let total = w2s::memory::total_bytes(device);
+        let total = w2s::device::total_bytes(device);
         let mut infos = std::collections::HashMap::new();
         for p in &plan {
             let state = if w2s::experiment::is_done(&p.spec.dir(&results), p.supervises) {
@@ -793,7 +805,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
             let info = &infos[&p.spec.model];
             let seq = p.spec.max_ctx.min(info.max_positions);
             let need = |t: &w2s::train::TrainOptions| {
-                w2s::memory::for_run(info, t, w2s::memory::trainable_estimate(info, t), seq)
+                w2s::train::memory_estimate(info, t, w2s::train::trainable_estimate(info, t), seq)
             };
             let estimate = need(&p.spec.train);
             println!(
@@ -805,9 +817,9 @@ fn sweep(a: SweepArgs) -> Result<()> {
             if let Some(total) = total.filter(|t| estimate.total() > *t) {
                 println!(
                     "      does not fit on {} ({}): {estimate}. {}",
-                    w2s::memory::device_name(device),
+                    w2s::device::device_name(device),
                     w2s::memory::human(total),
-                    w2s::memory::what_would_fit(&p.spec.train, total, |t| need(t).total())
+                    w2s::train::what_would_fit(&p.spec.train, total, |t| need(t).total())
                 );
             }
         }
@@ -866,9 +878,10 @@ fn sweep(a: SweepArgs) -> Result<()> {
             for f in summary.failed.iter().chain(&summary.skipped) {
                 println!("  FAILED {}: {}", f.folder.display(), f.reason);
             }
-            let runs = w2s::report::load_runs(&results)?;
-            let rows = w2s::report::sweep_rows(&runs, w2s::report::Aggregate::Reference);
-            print!("{}", w2s::report::sweep_table(&rows));
+            let (runs, skipped) = w2s::report::load_runs(&results)?;
+            let mut report = w2s::report::Report::new(&runs, w2s::report::Aggregate::default());
+            report.not_reported = skipped;
+            print!("{}", w2s::report::sweep_table(&report));
             if !summary.failed.is_empty() {
                 anyhow::bail!("{} run(s) failed; see above", summary.failed.len());
             }
@@ -879,32 +892,12 @@ fn sweep(a: SweepArgs) -> Result<()> {
 }
 
 fn report(a: ReportArgs) -> Result<()> {
-    let runs = w2s::report::load_runs(&a.results)?;
-    if runs.is_empty() {
-        anyhow::bail!(
-            "{}: no complete runs (folders with result.json) found",
-            a.results.display()
-        );
-    }
     let out = a.out.clone().unwrap_or_else(|| a.results.clone());
-    let rows = w2s::report::sweep_rows(&runs, a.aggregate.parse()?);
-    let table = w2s::report::sweep_table(&rows);
+    let (report, table) = w2s::report::write(&a.results, &out, a.aggregate.parse()?)?;
     print!("{table}");
-    let results: Vec<w2s::experiment::RunResult> = runs.iter().map(|r| r.result.clone()).collect();
-    w2s::store::write_atomic(&out.join("report.txt"), table.as_bytes())?;
-    w2s::store::write_atomic(
-        &out.join("runs.csv"),
-        w2s::report::runs_csv(&results)?.as_bytes(),
-    )?;
-    w2s::store::write_json(&out.join("report.json"), &rows)?;
-    w2s::report::write_runs_parquet(&results, &out.join("runs.parquet"))?;
-    let svgs = w2s::plots::write_plots(&rows, &out.join("plots"))?;
-    let curves = w2s::plots::training_curves(&a.results)?;
-    let html = w2s::report::sweep_html(&rows, &svgs, &curves, runs.len())?;
-    w2s::store::write_atomic(&out.join("report.html"), html.as_bytes())?;
     println!(
-        "\n{} runs; wrote report.txt, report.html, report.json, runs.csv, runs.parquet and plots/ (SVG, PNG) to {}",
-        runs.len(),
+        "\n{} rows; wrote report.txt, report.html, report.json, runs.csv, runs.parquet and plots/ (SVG, PNG) to {}",
+        report.rows.len(),
         out.display()
     );
     Ok(())

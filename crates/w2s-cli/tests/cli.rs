@@ -181,8 +181,14 @@ fn weak_to_strong_run_with_methods_from_a_config() {
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(out.contains("adaptive+es+knn acc"), "{out}");
     assert!(out.contains("round 2"), "{out}");
-    // Weak supervisor, ceiling, student and its second round.
-    assert_eq!(std::fs::read_dir(results.join("demo")).unwrap().count(), 4);
+    // Weak supervisor, ceiling, student and its second round (and the hidden folders of
+    // locks and staging beside them).
+    let runs = std::fs::read_dir(results.join("demo"))
+        .unwrap()
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .count();
+    assert_eq!(runs, 4);
     // An unknown name is refused before anything runs, listing the names that exist.
     let o = w2s(&["run", "--model", "bow", "--relabel", "knearest"]);
     let e = one_line_error(&o);
@@ -477,4 +483,493 @@ fn the_binary_links_libtorch_cuda_when_libtorch_has_it() {
         libtorch.display(),
         if has_cuda { "has" } else { "has no" }
     );
+}
+
+/// An option given once applies to supervisor and student, as the reference's
+/// train_simple.py copies its config to the weak model; `--weak-*` overrides.
+#[test]
+fn options_given_once_apply_to_the_supervisor_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--model",
+            "bow",
+            "--weak-model",
+            "bow",
+            "--loss",
+            "logconf",
+            "--n-docs",
+            "200",
+            "--n-test-docs",
+            "100",
+            "--epochs",
+            "3",
+            "--lr",
+            "0.02",
+            "--results",
+            results,
+        ];
+        args.extend(extra);
+        let o = w2s(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    // (epochs, lr, loss) of every stored run's config, supervisors and students.
+    let configs = || {
+        let mut v: Vec<(u64, f64, String, bool)> = walk(dir.path())
+            .into_iter()
+            .filter(|p| p.file_name().is_some_and(|f| f == "config.json"))
+            .map(|p| {
+                let c: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+                let t = &c["train"];
+                let loss = t["loss"]
+                    .as_str()
+                    .map(String::from)
+                    .unwrap_or_else(|| t["loss"]["name"].as_str().unwrap().into());
+                (
+                    t["epochs"].as_u64().unwrap(),
+                    t["lr"].as_f64().unwrap(),
+                    loss,
+                    c["supervisor"].is_null(),
+                )
+            })
+            .collect();
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v
+    };
+    run(&[]);
+    assert_eq!(
+        configs(),
+        [
+            (3, 0.02, "logconf".into(), false),
+            (3, 0.02, "xent".into(), true)
+        ],
+        "the supervisor (and ceiling, the same run here) trained 3 epochs at lr 0.02 with xent"
+    );
+    run(&["--weak-epochs", "1"]);
+    let c = configs();
+    assert!(c.contains(&(1, 0.02, "xent".into(), true)), "{c:?}");
+    assert!(c.contains(&(3, 0.02, "logconf".into(), false)), "{c:?}");
+}
+
+/// The run folders under a results folder (hidden ones, locks and staging, left out).
+fn run_folders(results: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v = Vec::new();
+    for task in std::fs::read_dir(results).unwrap().flatten() {
+        if task.file_name().to_string_lossy().starts_with('.') || !task.path().is_dir() {
+            continue;
+        }
+        for run in std::fs::read_dir(task.path()).unwrap().flatten() {
+            if !run.file_name().to_string_lossy().starts_with('.') {
+                v.push(run.path());
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+/// `kill -9` during `--force`: the old result stays, intact and reused.
+#[test]
+fn an_interrupted_forced_retrain_keeps_the_old_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("r");
+    let args = |force: bool| {
+        let mut a = vec![
+            "run",
+            "--model",
+            "bow",
+            "--dataset",
+            "demo",
+            "--n-docs",
+            "600",
+            "--n-test-docs",
+            "300",
+            "--epochs",
+            "400",
+            "--results",
+            results.to_str().unwrap(),
+        ];
+        if force {
+            a.push("--force");
+        }
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let first = Command::new(env!("CARGO_BIN_EXE_w2s"))
+        .args(args(false))
+        .output()
+        .unwrap();
+    assert!(first.status.success(), "{}", stderr(&first));
+    let folder = run_folders(&results).pop().unwrap();
+    let before = std::fs::read(folder.join("result.json")).unwrap();
+    let log_before = std::fs::read(folder.join("train_log.jsonl")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_w2s"))
+        .args(args(true))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it mid-training: once its staging folder has logged a few steps.
+    let staging = folder
+        .parent()
+        .unwrap()
+        .join(".staging")
+        .join(folder.file_name().unwrap());
+    let start = std::time::Instant::now();
+    while std::fs::read_to_string(staging.join("train_log.jsonl")).map_or(0, |t| t.lines().count())
+        < 5
+    {
+        assert!(
+            start.elapsed().as_secs() < 120,
+            "the retrain never started training"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the retrain finished before it could be killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(std::fs::read(folder.join("result.json")).unwrap(), before);
+    assert_eq!(
+        std::fs::read(folder.join("train_log.jsonl")).unwrap(),
+        log_before,
+        "the old log, not a mix"
+    );
+    // The report says the run was interrupted, and reports the old result.
+    let out = dir.path().join("report");
+    let o = w2s(&[
+        "report",
+        results.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("interrupted"), "{text}");
+    // Run again without --force: the old result is reused as it is.
+    let again = Command::new(env!("CARGO_BIN_EXE_w2s"))
+        .args(args(false))
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    assert_eq!(again.stdout, first.stdout);
+    assert_eq!(std::fs::read(folder.join("result.json")).unwrap(), before);
+}
+
+/// Corrupt stored results are redone (run and sweep alike), and a report goes on past them.
+#[test]
+fn a_corrupt_result_is_redone_and_a_report_lists_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("r");
+    let cfg = dir.path().join("sweep.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "results = {results:?}\ndatasets = [\"demo\"]\nmodels = [\"bow\"]\nseeds = [0, 1]\nn_docs = 200\nn_test_docs = 100\n"
+        ),
+    )
+    .unwrap();
+    let sweep = || {
+        let o = w2s(&["sweep", cfg.to_str().unwrap(), "--jobs", "1"]);
+        assert!(
+            o.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            stderr(&o)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    sweep();
+    let folders = run_folders(&results);
+    assert_eq!(folders.len(), 4, "{folders:?}");
+    std::fs::write(folders[0].join("result.json"), "").unwrap();
+    std::fs::write(folders[1].join("predictions.json"), "{\"test\": [").unwrap();
+    let o = w2s(&["report", results.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("not a valid result") && text.contains(&*folders[0].to_string_lossy()),
+        "{text}"
+    );
+    assert!(text.contains(&*folders[1].to_string_lossy()), "{text}");
+    let redo = sweep();
+    assert!(redo.contains("trained 2, reused 2"), "{redo}");
+    let o = w2s(&["report", results.to_str().unwrap()]);
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("not a valid result"));
+}
+
+/// Files a run writes honour the umask, so a colleague can read a shared results folder; a
+/// link planted where a run writes is not written through.
+#[test]
+fn stored_runs_are_readable_by_others_and_links_are_not_followed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let results = dir.path().join("r");
+    let run = |extra: &str| {
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "umask 022; exec \"$0\" run --model bow --n-docs 200 --n-test-docs 100 --results {} {extra}",
+                results.display()
+            ))
+            .arg(env!("CARGO_BIN_EXE_w2s"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    run("");
+    let folder = run_folders(&results).pop().unwrap();
+    for name in [
+        "result.json",
+        "predictions.json",
+        "config.json",
+        "train_log.jsonl",
+    ] {
+        let mode = std::fs::metadata(folder.join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o644, "{name}");
+    }
+    let mode = std::fs::metadata(&folder).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o755);
+    // As another user (where this test runs as root, as CI does): the report reads it all.
+    if unsafe { libc::geteuid() } == 0 && Command::new("setpriv").arg("--help").output().is_ok() {
+        let out = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(out.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let o = Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                env!("CARGO_BIN_EXE_w2s"),
+                "report",
+            ])
+            .arg(&results)
+            .arg("--out")
+            .arg(out.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "as nobody: {}", stderr(&o));
+        assert!(out.path().join("report.html").exists());
+    }
+    // A link where the run's log goes, pointing outside: the retrain replaces it, and the
+    // file it pointed to is untouched.
+    let outside = dir.path().join("outside.txt");
+    std::fs::write(&outside, "mine").unwrap();
+    std::fs::remove_file(folder.join("train_log.jsonl")).unwrap();
+    std::os::unix::fs::symlink(&outside, folder.join("train_log.jsonl")).unwrap();
+    run("");
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "mine");
+    let log = std::fs::symlink_metadata(folder.join("train_log.jsonl")).unwrap();
+    assert!(
+        log.file_type().is_file(),
+        "the stored run has its own log again"
+    );
+}
+
+/// No panic or C++ exception reaches the user for any value of any numeric flag: an error
+/// naming the problem, or a correct run.
+#[test]
+fn absurd_flag_values_give_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().to_str().unwrap();
+    let flags = [
+        "--n-docs",
+        "--n-test-docs",
+        "--seed",
+        "--max-ctx",
+        "--lr",
+        "--epochs",
+        "--batch-size",
+        "--minibatch-size",
+        "--iterations",
+        "--threads",
+        "--weak-lr",
+        "--weak-epochs",
+        "--weak-batch-size",
+        "--weak-minibatch-size",
+        "--device",
+    ];
+    let values = [
+        "0",
+        "-1",
+        "nan",
+        "inf",
+        "-inf",
+        "1e400",
+        "1e20",
+        "abc",
+        "",
+        "99999999999999999999999",
+        "mps",
+        "cuda:7",
+    ];
+    for flag in flags {
+        for value in values {
+            let arg = format!("{flag}={value}");
+            let mut child = Command::new(env!("CARGO_BIN_EXE_w2s"))
+                .args([
+                    "run",
+                    "--model",
+                    "bow",
+                    "--weak-model",
+                    "bow",
+                    "--n-docs",
+                    "40",
+                    "--n-test-docs",
+                    "20",
+                    "--results",
+                    results,
+                    &arg,
+                ])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let start = std::time::Instant::now();
+            while child.try_wait().unwrap().is_none() {
+                if start.elapsed().as_secs() > 60 {
+                    child.kill().unwrap();
+                    panic!("{arg}: still running after 60 s");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let o = child.wait_with_output().unwrap();
+            let err = stderr(&o);
+            for bad in [
+                "panicked",
+                "RUST_BACKTRACE",
+                "terminate called",
+                "libc++abi",
+                "Exception raised from",
+            ] {
+                assert!(!err.contains(bad), "{arg}: {err}");
+            }
+            assert!(o.status.success() || err.contains("error"), "{arg}: {err}");
+            if !o.status.success() {
+                assert!(
+                    matches!(o.status.code(), Some(1) | Some(2)),
+                    "{arg}: {:?} {err}",
+                    o.status
+                );
+            }
+        }
+    }
+}
+
+/// Values out of range and unknown keys in a config are refused, naming them.
+#[test]
+fn config_values_are_checked_when_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "[train]\nloss = { name = \"logconf\", aux_coeff = 0.9 }\n",
+            "aux_coeff",
+        ),
+        (
+            "[train]\nloss = { name = \"logconf\", aux_coef = -5 }\n",
+            "aux_coef = -5",
+        ),
+        (
+            "[train]\nloss = { name = \"logconf\", warmup_frac = 7 }\n",
+            "warmup_frac = 7",
+        ),
+        (
+            "[train]\nrelabel = { probe = { name = \"knn\", kk = 3 } }\n",
+            "kk",
+        ),
+        ("[train]\nlora = { rank = 8, alphaa = 3 }\n", "alphaa"),
+        (
+            "[train]\nearly_stopping = { val_frac = 2.0 }\n",
+            "val_frac = 2",
+        ),
+        ("[train]\nepochs = 0\n", "epochs = 0"),
+        ("[train]\nlr = -1.0\n", "lr = -1"),
+    ];
+    for (i, (body, needle)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("c{i}.toml"));
+        std::fs::write(&path, format!("model = \"bow\"\n{body}")).unwrap();
+        let o = w2s(&[
+            "run",
+            path.to_str().unwrap(),
+            "--results",
+            dir.path().to_str().unwrap(),
+        ]);
+        // One error, naming the file (and for a parse error the line, shown below it).
+        let first = one_line_error(&o);
+        assert!(first.contains(&*path.to_string_lossy()), "{body}: {first}");
+        assert!(stderr(&o).contains(needle), "{body}: {}", stderr(&o));
+    }
+    // A sweep's per-model table must name a model of the sweep.
+    let sweep = dir.path().join("s.toml");
+    std::fs::write(
+        &sweep,
+        "datasets = [\"demo\"]\nmodels = [\"bow\"]\n[model_train.\"bwo\"]\nlr = 1e-2\n",
+    )
+    .unwrap();
+    let err = one_line_error(&w2s(&["sweep", sweep.to_str().unwrap(), "--dry-run"]));
+    assert!(
+        err.contains("bwo") && err.contains("names no model"),
+        "{err}"
+    );
+}
+
+/// Broken runs fail with the real reason instead of being stored.
+#[test]
+fn broken_runs_fail_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path().to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut a = vec!["run", "--model", "bow", "--results", r];
+        a.extend(extra);
+        one_line_error(&w2s(&a))
+    };
+    let small = ["--n-docs", "200", "--n-test-docs", "100"];
+    assert!(run(&[&small[..], &["--lr", "1e9"]].concat()).contains("diverged"));
+    let err = run(&["--n-docs", "200", "--n-test-docs", "0"]);
+    assert!(
+        err.contains("n_test_docs = 0") && !err.contains("max_ctx"),
+        "{err}"
+    );
+    let err = run(&["--n-docs", "3", "--n-test-docs", "100"]);
+    assert!(
+        err.contains("n_docs = 3") && !err.contains("max_ctx"),
+        "{err}"
+    );
+    // Nothing was stored for them; their failures are recorded and listed.
+    let o = w2s(&["report", r]);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned() + &stderr(&o);
+    assert!(text.contains("diverged"), "{text}");
+    // A single-class training set.
+    let data = dir.path().join("one.jsonl");
+    std::fs::write(
+        &data,
+        (0..60)
+            .map(|i| format!("{{\"text\": \"row {i}\", \"label\": 1}}\n"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let task = dir.path().join("one.toml");
+    std::fs::write(
+        &task,
+        "train = \"one.jsonl\"\ntest = \"one.jsonl\"\ntext = \"text\"\nlabel = \"label\"\n",
+    )
+    .unwrap();
+    let err = run(&[
+        "--dataset",
+        task.to_str().unwrap(),
+        "--n-docs",
+        "40",
+        "--n-test-docs",
+        "20",
+    ]);
+    assert!(!err.contains("max_ctx"), "{err}");
+    assert!(err.contains("both classes"), "{err}");
 }

@@ -68,7 +68,7 @@ pub fn reset_peak_rss() {
 
 /// This process's peak resident memory since start or the last reset (Linux `VmHWM`).
 pub fn peak_rss() -> Option<u64> {
-    crate::memory::proc_bytes("/proc/self/status", "VmHWM:")
+    crate::device::proc_bytes("/proc/self/status", "VmHWM:")
 }
 
 /// The token ids both sides use: a 64-bit LCG, ids in [1000, vocab).

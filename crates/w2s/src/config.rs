@@ -18,6 +18,7 @@
 //! minibatch_size = 32
 //! # lr = 5e-5               # default: the reference's table, else by size (ModelInfo::default_lr)
 //! # linear_probe = false    # train the head only, on cached features
+//! # head_bias = false       # a bias in the classification head (the reference has none)
 //! # bf16 = false            # backbone weights in bf16
 //! # mixed_precision = false # f32 weights, bf16 matmuls (autocast)
 //! # checkpointing = false   # recompute layers in the backward pass: less memory
@@ -25,7 +26,9 @@
 //! # lora = true             # or { rank = 8, alpha = 16, targets = ["query", "value"], save = "merged" }
 //! # generative = true       # score " No" / " Yes" with the LM head (decoders); epochs = 0: zero-shot
 //! # relabel = "knn"         # or logreg, knn_filter, logreg_filter, or { probe = { name = "knn", k = 20 }, fraction = 0.1, action = "relabel" }
-//! [weak]                    # training options of the supervisor, same keys
+//! [weak]                    # the supervisor's options where they differ: by default it takes
+//!                           # [train]'s, as train_simple.py does (not loss, early_stopping,
+//!                           # relabel, lora, generative)
 //! epochs = 4
 //! ```
 
@@ -41,11 +44,61 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// A TOML value written as a boolean, a name or a table, read by its type so that a table's
+/// own errors (an unknown key, a value of the wrong type) reach the user with their line; an
+/// untagged enum would say only that nothing matched.
+enum Shorthand<T> {
+    Bool(bool),
+    Str(String),
+    Table(T),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Shorthand<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
+            type Value = Shorthand<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("true, false, a name or a table")
+            }
+            fn visit_bool<E>(self, b: bool) -> std::result::Result<Self::Value, E> {
+                Ok(Shorthand::Bool(b))
+            }
+            fn visit_str<E>(self, s: &str) -> std::result::Result<Self::Value, E> {
+                Ok(Shorthand::Str(s.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                m: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(m))
+                    .map(Shorthand::Table)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// The error for a shorthand of a kind a field does not take.
+fn not_this<E: serde::de::Error>(key: &str, expected: &str) -> E {
+    E::custom(format!("`{key}` takes {expected}"))
+}
+
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum LossField {
     Name(String),
     Full(Loss),
+}
+
+impl<'de> Deserialize<'de> for LossField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        match Shorthand::<Loss>::deserialize(d)? {
+            Shorthand::Str(s) => Ok(LossField::Name(s)),
+            Shorthand::Table(l) => Ok(LossField::Full(l)),
+            Shorthand::Bool(_) => Err(not_this("loss", "a loss name or a table")),
+        }
+    }
 }
 
 impl LossField {
@@ -58,12 +111,22 @@ impl LossField {
 }
 
 /// `early_stopping = "weak"` (or true), `"oracle"`, or a full table.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum EarlyStoppingField {
     Switch(bool),
     Labels(String),
     Full(EarlyStopping),
+}
+
+impl<'de> Deserialize<'de> for EarlyStoppingField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(match Shorthand::<EarlyStopping>::deserialize(d)? {
+            Shorthand::Bool(b) => EarlyStoppingField::Switch(b),
+            Shorthand::Str(s) => EarlyStoppingField::Labels(s),
+            Shorthand::Table(e) => EarlyStoppingField::Full(e),
+        })
+    }
 }
 
 impl EarlyStoppingField {
@@ -97,11 +160,21 @@ pub const RELABEL_NAMES: [&str; 6] = [
 ];
 
 /// `relabel = "knn"` (or another of [`RELABEL_NAMES`]) or a full table.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum RelabelField {
     Name(String),
     Full(Relabel),
+}
+
+impl<'de> Deserialize<'de> for RelabelField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        match Shorthand::<Relabel>::deserialize(d)? {
+            Shorthand::Str(s) => Ok(RelabelField::Name(s)),
+            Shorthand::Table(r) => Ok(RelabelField::Full(r)),
+            Shorthand::Bool(_) => Err(not_this("relabel", "a method name or a table")),
+        }
+    }
 }
 
 impl RelabelField {
@@ -117,7 +190,9 @@ impl RelabelField {
         let probe = match probe {
             "knn" => Probe::Knn { k: 20 },
             "logreg" => Probe::Logreg { l2: 1e-3 },
-            "knn_eleuther" => Probe::KnnEleuther { k: 20 },
+            "knn_eleuther" => Probe::KnnEleuther {
+                k: crate::labels::ELEUTHER_KNN_K,
+            },
             _ => anyhow::bail!(
                 "relabel = \"{name}\": use one of {} or a table",
                 RELABEL_NAMES.join(", ")
@@ -146,6 +221,8 @@ pub struct TrainFields {
     pub minibatch_size: Option<usize>,
     pub loss: Option<LossField>,
     pub linear_probe: Option<bool>,
+    /// A bias in the classification head; default false, as the reference.
+    pub head_bias: Option<bool>,
     pub bf16: Option<bool>,
     pub checkpointing: Option<bool>,
     pub mixed_precision: Option<bool>,
@@ -159,11 +236,23 @@ pub struct TrainFields {
 }
 
 /// An option written as `true` / `false` (its defaults, or off) or as a full table.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum Switch<T> {
     On(bool),
     Full(T),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Switch<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        match Shorthand::<T>::deserialize(d)? {
+            Shorthand::Bool(b) => Ok(Switch::On(b)),
+            Shorthand::Table(t) => Ok(Switch::Full(t)),
+            Shorthand::Str(s) => Err(serde::de::Error::custom(format!(
+                "`{s}`: write true, false or a table"
+            ))),
+        }
+    }
 }
 
 impl<T: Default + Clone> Switch<T> {
@@ -179,12 +268,12 @@ impl<T: Default + Clone> Switch<T> {
 impl TrainFields {
     /// Fill the gaps: the reference's defaults (2 epochs, batch 32), the model's learning rate,
     /// and mixed precision where `mixed_default` says it pays on the device
-    /// ([`crate::model::mixed_precision_pays`]; not for the bag of words or bf16 weights, where
+    /// ([`crate::device::mixed_precision_pays`]; not for the bag of words or bf16 weights, where
     /// it changes nothing).
     pub fn resolve(&self, info: &ModelInfo, mixed_default: bool) -> Result<TrainOptions> {
         let batch_size = self.batch_size.unwrap_or(32);
         let bf16 = self.bf16.unwrap_or(false);
-        Ok(TrainOptions {
+        TrainOptions {
             lr: self.lr.unwrap_or_else(|| info.default_lr()),
             epochs: self.epochs.unwrap_or(2),
             batch_size,
@@ -194,6 +283,7 @@ impl TrainFields {
                 None => Loss::Xent,
             },
             linear_probe: self.linear_probe.unwrap_or(false),
+            head_bias: self.head_bias.unwrap_or(false),
             bf16,
             checkpointing: self.checkpointing.unwrap_or(false),
             mixed_precision: self
@@ -206,7 +296,8 @@ impl TrainFields {
             relabel: self.relabel.as_ref().map(|r| r.resolve()).transpose()?,
             lora: Switch::resolve(&self.lora),
             generative: Switch::resolve(&self.generative),
-        })
+        }
+        .checked()
     }
 
     /// Values of `over` win where set.
@@ -218,6 +309,7 @@ impl TrainFields {
             minibatch_size: over.minibatch_size.or(self.minibatch_size),
             loss: over.loss.clone().or(self.loss.clone()),
             linear_probe: over.linear_probe.or(self.linear_probe),
+            head_bias: over.head_bias.or(self.head_bias),
             bf16: over.bf16.or(self.bf16),
             checkpointing: over.checkpointing.or(self.checkpointing),
             mixed_precision: over.mixed_precision.or(self.mixed_precision),
@@ -226,6 +318,23 @@ impl TrainFields {
             lora: over.lora.clone().or(self.lora.clone()),
             generative: over.generative.clone().or(self.generative.clone()),
         }
+    }
+}
+
+/// The most strong-to-strong rounds a run may ask for.
+pub const MAX_ITERATIONS: usize = 100;
+
+/// The most CPU threads a run may ask for: more than any machine has cores, fewer than makes
+/// libtorch's thread pool overflow its stack.
+pub const MAX_THREADS: i32 = 1024;
+
+/// `--threads`: a whole number from 1 to [`MAX_THREADS`].
+pub fn parse_threads(s: &str) -> std::result::Result<i32, String> {
+    match s.parse::<i32>() {
+        Ok(t) if (1..=MAX_THREADS).contains(&t) => Ok(t),
+        _ => Err(format!(
+            "`{s}`: give a whole number of threads from 1 to {MAX_THREADS}"
+        )),
     }
 }
 
@@ -266,7 +375,7 @@ pub struct RunFile {
     /// Training options of `model`.
     #[serde(default)]
     pub train: TrainFields,
-    /// Training options of the weak supervisor (defaults: the model's own).
+    /// Training options of the weak supervisor, over `train`'s ([`RunFile::supervisor_options`]).
     #[serde(default)]
     pub weak: TrainFields,
 }
@@ -309,9 +418,26 @@ impl RunFile {
         }
     }
 
+    /// A supervisor's options as `train_simple.py` makes them: the student's options (`[train]`)
+    /// with `[weak]` over them, then made a ground-truth run (cross-entropy, no early stopping
+    /// or relabelling). A learning rate given for the student applies to the supervisor too; left
+    /// out, each model takes its own default (the reference's `use_default_lr`).
+    /// LoRA and generative scoring depend on the architecture (and do not exist in the
+    /// reference): they stay with the student unless `[weak]` sets them.
+    pub fn supervisor_options(&self, model: &str, mixed_default: bool) -> Result<TrainOptions> {
+        let shared = TrainFields {
+            lora: None,
+            generative: None,
+            ..self.train.clone()
+        };
+        let fields = shared.merged(&self.weak);
+        Ok(resolve_for(model, &fields, mixed_default)?.for_ground_truth())
+    }
+
     /// The runs this file describes, with the reference's defaults where it is silent.
-    /// Supervisors train with their own defaults unless `[weak]` says otherwise; the loss and
-    /// the other student options apply to the student only, except `mixed_precision`.
+    /// Every option of `[train]` applies to the supervisors too (as openai/weak-to-strong's
+    /// `train_simple.py` copies its config to the weak model), except those only a student can
+    /// use (loss, early stopping, relabelling); `[weak]` overrides for the supervisors.
     pub fn plan(&self, mixed_default: bool) -> Result<RunPlan> {
         let model = self.model.clone().context(
             "no model given: pass --model <folder, hub id or bow> or set `model` in the config",
@@ -324,6 +450,15 @@ impl RunFile {
         )?;
         let seed = self.seed.unwrap_or(0);
         let max_ctx = self.max_ctx.unwrap_or(DEFAULT_MAX_CTX);
+        if max_ctx < 2 {
+            anyhow::bail!("max_ctx = {max_ctx}: examples of max_ctx tokens or more are dropped, so every example would be");
+        }
+        if self.iterations.unwrap_or(0) > MAX_ITERATIONS {
+            anyhow::bail!(
+                "iterations = {}: at most {MAX_ITERATIONS} strong-to-strong rounds",
+                self.iterations.unwrap_or(0)
+            );
+        }
         let strong = resolve_for(&model, &self.train, mixed_default)?;
         let weak_models = self
             .weak_model
@@ -337,18 +472,9 @@ impl RunFile {
                 &data, seed, max_ctx, &model, strong,
             )?));
         }
-        // Precision is the device's arithmetic, not a model's hyperparameter: the supervisors
-        // follow the student's setting unless `[weak]` names its own.
-        let weak_fields = TrainFields {
-            loss: None,
-            early_stopping: None,
-            relabel: None,
-            mixed_precision: self.weak.mixed_precision.or(self.train.mixed_precision),
-            ..self.weak.clone()
-        };
         let weak = weak_models
             .iter()
-            .map(|m| Ok((m.as_str(), resolve_for(m, &weak_fields, mixed_default)?)))
+            .map(|m| Ok((m.as_str(), self.supervisor_options(m, mixed_default)?)))
             .collect::<Result<Vec<_>>>()?;
         let mut exp = Experiment::new(
             &data,
@@ -426,6 +552,41 @@ mod tests {
             ..Default::default()
         };
         assert!(mixed(&on, "bert", false));
+    }
+
+    #[test]
+    fn the_supervisor_takes_the_students_options_as_the_reference_does() {
+        let f: RunFile = toml::from_str(
+            "model = \"bow\"\nweak_model = \"bow\"\n[train]\nepochs = 3\nlr = 0.5\nhead_bias = true\nloss = \"logconf\"\nearly_stopping = \"weak\"\n[weak]\nbatch_size = 16\n",
+        )
+        .unwrap();
+        let RunPlan::WeakToStrong(exp) = f.plan(false).unwrap() else {
+            panic!("a weak-to-strong plan")
+        };
+        let w = &exp.weak[0].train;
+        assert_eq!(
+            (w.epochs, w.lr, w.batch_size, w.head_bias),
+            (3, 0.5, 16, true)
+        );
+        assert_eq!(
+            w.loss,
+            Loss::Xent,
+            "a supervisor trains on ground truth with xent"
+        );
+        assert!(w.early_stopping.is_none());
+        let s = &exp.students[0].train;
+        assert_eq!((s.epochs, s.batch_size, s.loss.name()), (3, 32, "logconf"));
+        // Silent about the learning rate: each model its own default.
+        let f: RunFile =
+            toml::from_str("model = \"bow\"\nweak_model = \"bow\"\n[train]\nepochs = 3\n").unwrap();
+        let RunPlan::WeakToStrong(exp) = f.plan(false).unwrap() else {
+            panic!("a weak-to-strong plan")
+        };
+        assert_eq!((exp.weak[0].train.lr, exp.weak[0].train.epochs), (1e-2, 3));
+        assert!(
+            !exp.weak[0].train.head_bias,
+            "no head bias by default, as the reference"
+        );
     }
 
     #[test]

@@ -60,6 +60,15 @@ impl DataSpec {
         } else {
             name.to_owned()
         };
+        if n_docs < 4 {
+            bail!(
+                "n_docs = {n_docs}: too few train examples; they are halved into train1 (ground \
+                 truth) and train2 (weak labels), and each half needs at least 2"
+            );
+        }
+        if n_test_docs == 0 {
+            bail!("n_test_docs = 0: a run is scored on test examples; ask for at least 1");
+        }
         let data_dir = data_dir.map(std::path::absolute).transpose()?;
         let fingerprint = dataset::task_fingerprint(&name, data_dir.as_deref())?;
         Ok(DataSpec {
@@ -271,13 +280,105 @@ fn yes() -> bool {
     true
 }
 
-/// Whether the run folder `dir` holds a result that serves: complete, and with train2
-/// predictions when `supervises`.
+/// A run that could not finish, and why: `failed.json` in its folder, until a result
+/// replaces the folder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Failure {
+    pub hash: String,
+    pub folder: PathBuf,
+    pub reason: String,
+}
+
+impl Failure {
+    /// Record that `spec` failed; a folder that holds a valid result (a forced retrain that
+    /// failed) keeps it, and only the returned record says so.
+    pub fn record(spec: &RunSpec, results: &Path, reason: String) -> Result<Failure> {
+        let f = Failure {
+            hash: spec.hash(),
+            folder: spec.dir(results),
+            reason,
+        };
+        if !matches!(stored(&f.folder), Stored::Complete(_)) {
+            store::write_json(&f.folder.join("failed.json"), &f)?;
+        }
+        Ok(f)
+    }
+}
+
+/// What a run folder holds, as the one reuse rule reads it ([`stored`]).
+#[derive(Debug)]
+pub enum Stored {
+    /// A complete, valid result.
+    Complete(Box<RunResult>),
+    /// No result: no folder, or only a failure record.
+    Missing,
+    /// A result that cannot be trusted, and why: it is redone (and reports list it).
+    Invalid(String),
+}
+
+/// The reuse rule, in one place for `run`, sweeps, workers and reports: a run folder's result
+/// is reused only if `result.json` parses, names the folder's own run (its hash ends the
+/// folder's name), has a sane accuracy, and `predictions.json` parses and matches it; a
+/// folder that is a symbolic link, or holds one where w2s writes, is never trusted.
+pub fn stored(dir: &Path) -> Stored {
+    let result_path = dir.join("result.json");
+    match std::fs::symlink_metadata(dir) {
+        Err(_) => return Stored::Missing,
+        Ok(m) if !m.is_dir() => return Stored::Invalid("is not a folder (a link?)".into()),
+        Ok(_) => {}
+    }
+    for name in [
+        "result.json",
+        "predictions.json",
+        "config.json",
+        "train_log.jsonl",
+    ] {
+        if std::fs::symlink_metadata(dir.join(name)).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Stored::Invalid(format!("{name} is a symbolic link, which w2s never writes"));
+        }
+    }
+    if std::fs::symlink_metadata(&result_path).is_err() {
+        return Stored::Missing;
+    }
+    let result: RunResult = match store::read_json(&result_path) {
+        Ok(r) => r,
+        Err(e) => return Stored::Invalid(format!("{e:#}")),
+    };
+    let folder = dir.file_name().unwrap_or_default().to_string_lossy();
+    if result.hash.is_empty() || !folder.ends_with(&format!("-{}", result.hash)) {
+        return Stored::Invalid(format!(
+            "result.json is the result of run {}, not of this folder's",
+            result.hash
+        ));
+    }
+    if !(0.0..=1.0).contains(&result.test_accuracy) {
+        return Stored::Invalid(format!(
+            "test accuracy {} is not a share",
+            result.test_accuracy
+        ));
+    }
+    let predictions: Predictions = match store::read_json(&dir.join("predictions.json")) {
+        Ok(p) => p,
+        Err(e) => return Stored::Invalid(format!("{e:#}")),
+    };
+    let kept = predictions.test.iter().filter(|p| p.is_some()).count();
+    if kept != result.n_test
+        || (!predictions.test_labels.is_empty()
+            && predictions.test_labels.len() != predictions.test.len())
+        || (result.train2_predicted && predictions.train2.is_none())
+    {
+        return Stored::Invalid("predictions.json does not match result.json".into());
+    }
+    Stored::Complete(Box::new(result))
+}
+
+/// Whether the run folder `dir` holds a result that serves: valid ([`stored`]), and with
+/// train2 predictions when `supervises`.
 pub fn is_done(dir: &Path, supervises: bool) -> bool {
-    store::is_complete(dir)
-        && (!supervises
-            || store::read_json::<RunResult>(&dir.join("result.json"))
-                .is_ok_and(|r| r.train2_predicted))
+    match stored(dir) {
+        Stored::Complete(r) => !supervises || r.train2_predicted,
+        _ => false,
+    }
 }
 
 /// The effect of probe relabelling on the training labels, measured against ground truth.
@@ -490,12 +591,18 @@ impl Runner {
         self.trained.lock().unwrap().len()
     }
 
-    /// The stored result of `spec`, if a complete one exists.
+    /// The stored result of `spec`, if a valid one exists ([`stored`]); an invalid one is
+    /// named in a warning, and redone by whoever asked.
     pub fn existing(&self, spec: &RunSpec) -> Option<RunResult> {
-        let path = self.run_dir(spec).join("result.json");
-        path.exists()
-            .then(|| store::read_json(&path).ok())
-            .flatten()
+        let dir = self.run_dir(spec);
+        match stored(&dir) {
+            Stored::Complete(r) => Some(*r),
+            Stored::Missing => None,
+            Stored::Invalid(why) => {
+                tracing::warn!("{}: {why}; training it again", dir.display());
+                None
+            }
+        }
     }
 
     pub fn predictions(&self, spec: &RunSpec) -> Result<Predictions> {
@@ -610,7 +717,16 @@ impl Runner {
         Some(done)
     }
 
+    /// [`Runner::run_for_or_fail`], and a failure recorded beside the run when it fails.
     fn run_for(&self, spec: &RunSpec, predict_train2: bool) -> Result<RunResult> {
+        self.run_for_or_fail(spec, predict_train2).inspect_err(|e| {
+            if let Err(not) = Failure::record(spec, &self.results, format!("error: {e:#}")) {
+                tracing::warn!("could not record the failure: {not:#}");
+            }
+        })
+    }
+
+    fn run_for_or_fail(&self, spec: &RunSpec, predict_train2: bool) -> Result<RunResult> {
         let hash = spec.hash();
         let reuse = !self.force || self.trained.lock().unwrap().contains(&hash);
         if reuse {
@@ -648,7 +764,12 @@ impl Runner {
                 return Ok(done);
             }
         }
-        let result = self.train_and_store(spec, predict_train2, &dir)?;
+        let result = self
+            .train_and_store(spec, predict_train2, &dir)
+            .inspect_err(|_| {
+                // Holding the lock: the staging folder is this attempt's.
+                let _ = std::fs::remove_dir_all(store::staging_dir(&dir));
+            })?;
         self.trained.lock().unwrap().insert(hash);
         Ok(result)
     }
@@ -662,6 +783,11 @@ impl Runner {
         dir: &Path,
     ) -> Result<RunResult> {
         let started = std::time::Instant::now();
+        // Everything is written into a fresh staging folder, which becomes `dir` only once
+        // complete: an interruption leaves `dir` (an old result, if any) untouched.
+        let run_dir = dir;
+        let staging = store::fresh_staging(run_dir)?;
+        let dir = staging.as_path();
         store::write_json(&dir.join("config.json"), spec)?;
         let pools = dataset::load_pools(
             &spec.data.name,
@@ -702,7 +828,7 @@ impl Runner {
         if result.n_dropped != (0, 0) {
             tracing::warn!(
                 "{}: dropped {} train and {} test examples longer than {} tokens",
-                dir.display(),
+                run_dir.display(),
                 result.n_dropped.0,
                 result.n_dropped.1,
                 spec.max_ctx
@@ -714,8 +840,9 @@ impl Runner {
         store::write_json(&dir.join("predictions.json"), &predictions)?;
         result.provenance = Provenance::new(spec, self.device, started);
         store::write_json(&dir.join("result.json"), &result)?;
-        // A failure recorded by an earlier attempt no longer holds.
-        let _ = std::fs::remove_file(dir.join("failed.json"));
+        // The whole folder at once; a failure recorded by an earlier attempt goes with the
+        // folder it was in.
+        store::publish(dir, run_dir)?;
         Ok(result)
     }
 
@@ -724,7 +851,7 @@ impl Runner {
     fn check_memory(&self, spec: &RunSpec, model: &Classifier, ids: &[Vec<i64>]) -> Result<()> {
         let seq = ids.iter().map(Vec::len).max().unwrap_or(1);
         let needs = |train: &TrainOptions| {
-            crate::memory::for_run(
+            crate::train::memory_estimate(
                 &model.info,
                 train,
                 model.trainable_parameters(train.linear_probe),
@@ -736,26 +863,26 @@ impl Runner {
             "{}: estimated peak memory {estimate} at {seq} tokens",
             model.info.name
         );
-        let Some(total) = crate::memory::total_bytes(self.device) else {
+        let Some(total) = crate::device::total_bytes(self.device) else {
             return Ok(());
         };
         if estimate.total() <= total {
             return Ok(());
         }
-        let fixes = crate::memory::what_would_fit(&spec.train, total, |t| {
+        let fixes = crate::train::what_would_fit(&spec.train, total, |t| {
             // Switching LoRA on: the adapters are not built yet.
             let trainable = if t.lora.is_some() && spec.train.lora.is_none() {
-                crate::memory::trainable_estimate(&model.info, t)
+                crate::train::trainable_estimate(&model.info, t)
             } else {
                 model.trainable_parameters(t.linear_probe)
             };
-            crate::memory::for_run(&model.info, t, trainable, seq).total()
+            crate::train::memory_estimate(&model.info, t, trainable, seq).total()
         });
         bail!(
             "{}: this run needs about {} at its peak but {} has {}: {estimate}. {}",
             model.info.name,
             crate::memory::human(estimate.total()),
-            crate::memory::device_name(self.device),
+            crate::device::device_name(self.device),
             crate::memory::human(total),
             fixes
         )
@@ -769,6 +896,7 @@ impl Runner {
             self.device,
             spec.seed,
             spec.train.lora.as_ref(),
+            spec.train.head_bias,
         )?;
         if let Some(g) = &spec.train.generative {
             let answers = [
@@ -841,9 +969,27 @@ impl Runner {
             kept_so_far += tok.is_some() as usize;
         }
         if set.ids.len() < 2 {
+            let asked = split_ids.len();
             bail!(
-                "fewer than two training examples left after dropping those over max_ctx = {}",
-                spec.max_ctx
+                "{} training examples left of the {asked} in this half of train{}",
+                set.ids.len(),
+                if asked >= 2 {
+                    format!(
+                        " after dropping those of max_ctx = {} tokens or more",
+                        spec.max_ctx
+                    )
+                } else {
+                    " (the task has too few examples for n_docs; ask for fewer or use more data)"
+                        .into()
+                }
+            );
+        }
+        if weak.is_none() && set.truth.iter().all(|&l| l == set.truth[0]) {
+            bail!(
+                "every one of the {} ground-truth training examples has label {}: a classifier \
+                 needs both classes (check the task's label field, or ask for more examples)",
+                set.truth.len(),
+                set.truth[0]
             );
         }
         set.split_ids = split_ids;
@@ -968,9 +1114,12 @@ fn analyse(
         .zip(&splits.test)
         .filter_map(|(p, e)| p.map(|p| (p, e.label)))
         .unzip();
+    if splits.test.is_empty() {
+        bail!("the task has no test examples to score the run on");
+    }
     if probs.is_empty() {
         bail!(
-            "every test example is longer than max_ctx = {}",
+            "every test example is max_ctx = {} tokens long or longer",
             spec.max_ctx
         );
     }

@@ -1,6 +1,6 @@
 //! Working on weak labels before a student sees them: combining several supervisors, and
 //! cleaning them with probes on the student's own pretrained activations (EleutherAI/w2s's
-//! `knn.py` and `probe.py`: a strong model's features often separate the classes better than
+//! `probe.py` and `topo.py`: a strong model's features often separate the classes better than
 //! the weak labels do, so examples whose weak label disagrees with its neighbours are suspect).
 //!
 //! Two probes predict P(class 1) for every training example from the weak labels of the
@@ -8,8 +8,8 @@
 //! - `knn`: the mean weak P(1) of its `k` nearest neighbours (cosine similarity);
 //! - `logreg`: L2-regularised logistic regression fitted to the weak soft labels, cross-fitted
 //!   over two halves (each half is predicted by the probe fitted on the other);
-//! - `knn_eleuther`: EleutherAI/w2s's own kNN (Euclidean, the example among its own `k` = 20
-//!   neighbours), which by default relabels every example with the probe, as their
+//! - `knn_eleuther`: EleutherAI/w2s's own kNN (Euclidean, the example among its own `k` = 50
+//!   neighbours, `KnnProbeConfig` at a929af0), which by default relabels every example with the probe, as their
 //!   `probe_relabel` does (`knn_eleuther_filter` drops the 10% that disagree most).
 //!
 //! Then the `fraction` of examples where probe and weak label differ most are relabelled with
@@ -29,12 +29,30 @@ pub struct Relabel {
     pub action: Action,
 }
 
+impl Relabel {
+    /// An error naming the parameter that is out of range.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if !(0.0..=1.0).contains(&self.fraction) {
+            anyhow::bail!("relabel: fraction = {}, a share from 0 to 1", self.fraction);
+        }
+        match self.probe {
+            Probe::Knn { k } | Probe::KnnEleuther { k } if k == 0 => {
+                anyhow::bail!("relabel: k = 0 neighbours")
+            }
+            Probe::Logreg { l2 } if !(l2.is_finite() && l2 >= 0.0) => {
+                anyhow::bail!("relabel: l2 = {l2} must be a number of at least 0")
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 fn tenth() -> f64 {
     0.1
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "name", rename_all = "snake_case")]
+#[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Probe {
     Knn {
         #[serde(default = "twenty")]
@@ -47,13 +65,18 @@ pub enum Probe {
     /// EleutherAI/w2s's `KnnProbe`: Euclidean distance, the example itself among its
     /// neighbours (it is fitted and applied on the same activations).
     KnnEleuther {
-        #[serde(default = "twenty")]
+        #[serde(default = "fifty")]
         k: usize,
     },
 }
 
 fn twenty() -> usize {
     20
+}
+/// `KnnProbeConfig.k` in EleutherAI/w2s `w2s/probe.py` at a929af0.
+pub const ELEUTHER_KNN_K: usize = 50;
+fn fifty() -> usize {
+    ELEUTHER_KNN_K
 }
 fn l2() -> f64 {
     1e-3

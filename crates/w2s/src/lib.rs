@@ -3,13 +3,14 @@
 //! Read in this order: [`dataset`] (examples, splits, registered and user tasks), [`model`]
 //! (backbones with a zero-initialised two-class head, one file per family), [`loss`],
 //! [`train`] (the loop; [`tensorboard`] writes its curves), [`labels`] (combining and cleaning
-//! weak labels), [`memory`] (estimates before work), [`experiment`] (runs, and how they feed each other), [`store`] (results on
+//! weak labels), [`device`] (devices and their memory), [`memory`] (estimates before work), [`experiment`] (runs, and how they feed each other), [`store`] (results on
 //! disk, named by content), [`config`] (run files), [`sweep`] (grids of runs, local and on
 //! Slurm), [`metrics`], [`report`] and [`plots`] (tables and figures), [`bench`].
 
 pub mod bench;
 pub mod config;
 pub mod dataset;
+pub mod device;
 pub mod experiment;
 pub mod hub;
 pub mod labels;
@@ -25,3 +26,6 @@ pub mod tensorboard;
 pub mod train;
 
 pub use tch;
+
+#[cfg(test)]
+mod fuzz_tests;

@@ -52,7 +52,7 @@ pub enum Warmup {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "name", rename_all = "snake_case")]
+#[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Loss {
     Xent,
     Logconf {
@@ -309,6 +309,57 @@ pub fn soft_cross_entropy(logits: &Tensor, target: &Tensor) -> Tensor {
 }
 
 impl Loss {
+    /// An error naming the parameter that is out of range.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let share = |key: &str, v: f64| {
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!(
+                    "loss {}: {key} = {v}, a share from 0 to 1",
+                    self.name()
+                ))
+            }
+        };
+        let positive = |key: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!(
+                    "loss {}: {key} = {v} must be positive",
+                    self.name()
+                ))
+            }
+        };
+        match *self {
+            Loss::Xent | Loss::Kl { .. } => Ok(()),
+            Loss::Logconf {
+                aux_coef,
+                warmup_frac,
+                ..
+            }
+            | Loss::Entropy {
+                aux_coef,
+                warmup_frac,
+                ..
+            } => share("aux_coef", aux_coef).and(share("warmup_frac", warmup_frac)),
+            Loss::Product { alpha, beta } => positive("alpha", alpha).and(positive("beta", beta)),
+            Loss::Window { radius, .. } => {
+                if radius > 0.0 && radius <= 0.5 {
+                    Ok(())
+                } else {
+                    Err(anyhow::anyhow!(
+                        "loss window: radius = {radius}, from 0 (excluded) to 0.5"
+                    ))
+                }
+            }
+            Loss::Adaptive {
+                temperature,
+                warmup_frac,
+            } => positive("temperature", temperature).and(share("warmup_frac", warmup_frac)),
+        }
+    }
+
     /// The mean loss of a minibatch, given its `target` from [`Loss::target`] (possibly
     /// computed over the whole batch) and its `labels`.
     pub fn objective(

@@ -75,12 +75,23 @@ pub fn bootstrap_ci(values: &[f64], resamples: usize, seed: u64) -> Option<(f64,
     let n = values.len();
     let mean = values.iter().sum::<f64>() / n as f64;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut means: Vec<f64> = (0..resamples)
+    let means: Vec<f64> = (0..resamples)
         .map(|_| (0..n).map(|_| values[rng.gen_range(0..n)]).sum::<f64>() / n as f64)
         .collect();
-    means.sort_by(f64::total_cmp);
-    let at = |q: f64| means[((q * (resamples - 1) as f64).round() as usize).min(resamples - 1)];
-    Some((mean, at(0.025), at(0.975)))
+    let (lo, hi) = interval_95(means)?;
+    Some((mean, lo, hi))
+}
+
+/// The 2.5% and 97.5% points of resampled values (nearest rank); None for none. The one
+/// percentile routine: bootstrap intervals here and in the report use it.
+pub fn interval_95(mut values: Vec<f64>) -> Option<(f64, f64)> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let last = values.len() - 1;
+    let at = |q: f64| values[((q * last as f64).round() as usize).min(last)];
+    Some((at(0.025), at(0.975)))
 }
 
 /// Median (mean of the two middle values for an even count).

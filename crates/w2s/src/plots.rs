@@ -263,8 +263,9 @@ fn weak_names(rows: &[&SweepRow]) -> Vec<String> {
     weak
 }
 
-/// Write `<dataset>-accuracy.{svg,png}` and `<dataset>-pgr.{svg,png}` into `out`; returns the
-/// SVG paths.
+/// Write `<dataset>-accuracy.{svg,png}` and `<dataset>-pgr.{svg,png}` into `out`, the dataset's
+/// name made safe as a file name whatever a stored result says ([`crate::store::folder_safe`]);
+/// returns the SVG paths.
 pub fn write_plots(rows: &[SweepRow], out: &Path) -> Result<Vec<PathBuf>> {
     register_font()?;
     std::fs::create_dir_all(out)?;
@@ -281,8 +282,16 @@ pub fn write_plots(rows: &[SweepRow], out: &Path) -> Result<Vec<PathBuf>> {
             420 * losses.len().max(1) as u32,
             380 + LEGEND_ROW * legend_rows + 6,
         );
+        let stem = crate::store::folder_safe(d);
         for (kind, pgr) in [("accuracy", false), ("pgr", true)] {
-            let svg = out.join(format!("{d}-{kind}.svg"));
+            let svg = out.join(format!("{stem}-{kind}.svg"));
+            let png = out.join(format!("{stem}-{kind}.png"));
+            // A link left at either name is replaced, not written through.
+            for p in [&svg, &png] {
+                if std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()) {
+                    std::fs::remove_file(p)?;
+                }
+            }
             draw(
                 SVGBackend::new(&svg, size).into_drawing_area(),
                 &rs,
@@ -290,7 +299,6 @@ pub fn write_plots(rows: &[SweepRow], out: &Path) -> Result<Vec<PathBuf>> {
                 pgr,
             )
             .with_context(|| format!("drawing {}", svg.display()))?;
-            let png = out.join(format!("{d}-{kind}.png"));
             draw(
                 BitMapBackend::new(&png, size).into_drawing_area(),
                 &rs,
@@ -348,9 +356,9 @@ fn curve_svg(steps: &[Step]) -> Result<String> {
 
 /// Every run's training curves under a results folder: (`task/run folder`, SVG), for the
 /// HTML report. Runs without a log (or with an empty one) are skipped.
-pub fn training_curves(results: &Path) -> Result<Vec<(String, String)>> {
+pub fn training_curves(results: &Path, runs: &[&Path]) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
-    for (dir, _) in crate::store::collect::<serde_json::Value>(results)? {
+    for &dir in runs {
         let Ok(text) = std::fs::read_to_string(dir.join("train_log.jsonl")) else {
             continue;
         };
@@ -363,7 +371,7 @@ pub fn training_curves(results: &Path) -> Result<Vec<(String, String)>> {
         }
         let name = dir
             .strip_prefix(results)
-            .unwrap_or(&dir)
+            .unwrap_or(dir)
             .to_string_lossy()
             .into_owned();
         out.push((name, curve_svg(&steps)?));

@@ -1,18 +1,31 @@
 //! Results on disk: one folder per run, named from a hash of everything that decides the
 //! run's result (options, and fingerprints of the task's and the model's files), every file
-//! written atomically (temporary file + rename), `result.json` last. A folder with
-//! `result.json` is complete and is reused; one without it is an interrupted run and is
-//! redone. A lock file per run folder makes a second process asking for the same run wait
-//! for the first and reuse its result.
+//! written atomically (temporary file + rename). A run trains in a staging folder of its own
+//! and becomes its run folder, complete, in one rename ([`publish`]): a folder under its
+//! run's name is always a whole run (or a `failed.json` saying why there is none), and a
+//! retrain that is interrupted leaves the old result as it was. Whether a folder's result
+//! may be reused is decided in one place, `experiment::stored`. A lock file per run makes a
+//! second process asking for the same run wait for the first and reuse its result.
 //!
 //! Layout: `RESULTS/<task folder>/<run folder>/`, where the task folder is a sanitised short
-//! name of the task (never a raw path) and the run folder ends with the run's hash.
+//! name of the task (never a raw path) and the run folder ends with the run's hash; beside
+//! the run folders, `.locks/` and `.staging/` (hidden names, which readers skip).
 
 use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+
+/// `true`, for serde defaults of options that were on before they could be switched off.
+pub fn yes() -> bool {
+    true
+}
+
+/// For `skip_serializing_if`: options whose old, implicit value is `true`.
+pub fn is_true(b: &bool) -> bool {
+    *b
+}
 
 /// First 16 hex digits of the SHA-256 of the value's JSON form. Struct fields serialise in
 /// declaration order, so equal configurations hash equally on any machine.
@@ -28,8 +41,11 @@ pub fn config_hash<T: Serialize>(value: &T) -> String {
 pub fn write_with(path: &Path, suffix: &str, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // 0666 less the umask, as any file a program creates: a colleague can read a shared
+    // results folder (tempfile's own default is 0600).
     let tmp = tempfile::Builder::new()
         .suffix(suffix)
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     fill(tmp.path()).with_context(|| format!("writing {}", path.display()))?;
@@ -57,29 +73,146 @@ pub fn run_dir(results: &Path, task: &str, run: &str) -> PathBuf {
     results.join(folder_safe(task)).join(run)
 }
 
-/// Whether a run folder holds a stored result (`result.json` is written last).
-pub fn is_complete(run_dir: &Path) -> bool {
-    run_dir.join("result.json").exists()
-}
-
-/// Every complete run under a results folder: its folder and its `result.json`, in folder
-/// order.
-pub fn collect<T: DeserializeOwned>(results: &Path) -> Result<Vec<(PathBuf, T)>> {
+/// The folders of every run under a results folder (complete or not: `experiment::stored`
+/// says), in folder order; hidden names (locks, staging, caches) skipped.
+pub fn run_folders(results: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let datasets = std::fs::read_dir(results)
         .with_context(|| format!("{}: no such results folder", results.display()))?;
     for d in datasets.flatten() {
-        if d.file_name().to_string_lossy().starts_with('.') || !d.path().is_dir() {
+        if is_hidden(&d.path()) || !d.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
-        for run in std::fs::read_dir(d.path())?.flatten() {
-            if is_complete(&run.path()) {
-                out.push((run.path(), read_json(&run.path().join("result.json"))?));
+        let runs = std::fs::read_dir(d.path())
+            .with_context(|| format!("listing {}", d.path().display()))?;
+        for run in runs.flatten() {
+            // A link is never a run folder: w2s does not create them.
+            if !is_hidden(&run.path()) && run.file_type().is_ok_and(|t| t.is_dir()) {
+                out.push(run.path());
             }
         }
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort();
     Ok(out)
+}
+
+fn is_hidden(p: &Path) -> bool {
+    p.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+}
+
+/// Where a run trains before it is published: `<task folder>/.staging/<run folder>`.
+pub fn staging_dir(run_dir: &Path) -> PathBuf {
+    beside(run_dir, ".staging", "")
+}
+
+/// `<task folder>/<hidden>/<run folder><suffix>`.
+fn beside(run_dir: &Path, hidden: &str, suffix: &str) -> PathBuf {
+    let name = run_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    let parent = run_dir.parent().unwrap_or(Path::new("."));
+    parent
+        .join(hidden)
+        .join(format!("{}{suffix}", name.unwrap_or_default()))
+}
+
+/// The staging folders under a results folder (runs in progress or interrupted).
+pub fn staging_folders(results: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let Ok(datasets) = std::fs::read_dir(results) else {
+        return Ok(out);
+    };
+    for d in datasets.flatten() {
+        let Ok(runs) = std::fs::read_dir(d.path().join(".staging")) else {
+            continue;
+        };
+        out.extend(
+            runs.flatten()
+                .map(|r| r.path())
+                .filter(|p| p.extension().is_none_or(|e| e != "old")),
+        );
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The run folder a staging folder will become.
+pub fn run_dir_of_staging(staging: &Path) -> PathBuf {
+    let task = staging
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
+    task.join(staging.file_name().unwrap_or_default())
+}
+
+/// A fresh, empty staging folder for `run_dir` (whatever an interrupted attempt left there is
+/// removed first, links included, never followed). Call it holding the run's lock.
+pub fn fresh_staging(run_dir: &Path) -> Result<PathBuf> {
+    let staging = staging_dir(run_dir);
+    remove_all(&staging)?;
+    std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
+    Ok(staging)
+}
+
+/// Remove a file, link or folder if there is one (links themselves, not what they point to).
+fn remove_all(p: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(p) {
+        Err(_) => Ok(()),
+        Ok(m) if m.is_dir() => {
+            std::fs::remove_dir_all(p).with_context(|| format!("removing {}", p.display()))
+        }
+        Ok(_) => std::fs::remove_file(p).with_context(|| format!("removing {}", p.display())),
+    }
+}
+
+/// Make the complete run in `staging` the run folder `run_dir`, in one step: exchanged with
+/// the old folder (Linux `renameat2(RENAME_EXCHANGE)`), which is then removed; renamed into
+/// place when there is none. Where the exchange is not supported, the old folder is moved
+/// aside first: an interruption between the two renames then leaves no folder under the
+/// run's name (the run is redone), never a mixed one.
+pub fn publish(staging: &Path, run_dir: &Path) -> Result<()> {
+    let what = || format!("publishing {} as {}", staging.display(), run_dir.display());
+    if std::fs::symlink_metadata(run_dir).is_err() {
+        return std::fs::rename(staging, run_dir).with_context(what);
+    }
+    if exchange(staging, run_dir).is_err() {
+        let aside = beside(run_dir, ".staging", ".old");
+        remove_all(&aside)?;
+        std::fs::rename(run_dir, &aside).with_context(what)?;
+        std::fs::rename(staging, run_dir).with_context(what)?;
+        return remove_all(&aside);
+    }
+    // `staging` now holds the old run.
+    remove_all(staging)
+}
+
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c =
+        |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other);
+    let (a, b) = (c(a)?, c(b)?);
+    // SAFETY: two valid NUL-terminated paths, relative to the working directory.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Path, _: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
 }
 
 /// Files up to this size are hashed whole; larger ones by their size and samples.
@@ -180,10 +313,14 @@ pub struct RunLock {
 }
 
 impl RunLock {
-    /// Lock `dir/.lock`, waiting (with a message) while another process holds it.
+    /// Lock the run folder `dir` (through `<task folder>/.locks/<run folder>.lock`, outside it,
+    /// so that the folder itself can be replaced while locked), waiting (with a message) while
+    /// another process holds it.
     pub fn acquire(dir: &Path) -> Result<RunLock> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let path = dir.join(".lock");
+        let path = beside(dir, ".locks", ".lock");
+        let parent = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -205,6 +342,15 @@ impl RunLock {
             }
         }
         Ok(RunLock { _file: file })
+    }
+
+    /// Whether some process holds `dir`'s lock now (a run in progress), without waiting.
+    pub fn is_held(dir: &Path) -> bool {
+        let path = beside(dir, ".locks", ".lock");
+        let Ok(file) = std::fs::OpenOptions::new().read(true).open(&path) else {
+            return false;
+        };
+        matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
     }
 }
 
@@ -270,14 +416,66 @@ mod tests {
     #[test]
     fn lock_excludes_a_second_holder() {
         let dir = tempfile::tempdir().unwrap();
-        let held = RunLock::acquire(dir.path()).unwrap();
-        let f = std::fs::File::open(dir.path().join(".lock")).unwrap();
+        let run = dir.path().join("task").join("run-1");
+        assert!(!RunLock::is_held(&run));
+        let held = RunLock::acquire(&run).unwrap();
+        assert!(
+            !run.exists(),
+            "the lock lives beside the run folder, not in it"
+        );
+        let f = std::fs::File::open(dir.path().join("task/.locks/run-1.lock")).unwrap();
         assert!(
             f.try_lock().is_err(),
             "a second open file must not get the lock"
         );
+        assert!(RunLock::is_held(&run));
         drop(held);
         assert!(f.try_lock().is_ok());
+    }
+
+    #[test]
+    fn publishing_replaces_a_run_folder_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("task").join("run-1");
+        let write = |d: &Path, text: &str| {
+            std::fs::create_dir_all(d).unwrap();
+            std::fs::write(d.join("result.json"), text).unwrap();
+        };
+        // The first time: renamed into place.
+        let staging = fresh_staging(&run).unwrap();
+        write(&staging, "one");
+        std::fs::write(staging.join("only-in-one"), "").unwrap();
+        publish(&staging, &run).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(run.join("result.json")).unwrap(),
+            "one"
+        );
+        // A retrain: the old folder is replaced as a whole, nothing of it left.
+        let staging = fresh_staging(&run).unwrap();
+        assert!(
+            std::fs::read_dir(&staging).unwrap().next().is_none(),
+            "fresh"
+        );
+        write(&staging, "two");
+        publish(&staging, &run).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(run.join("result.json")).unwrap(),
+            "two"
+        );
+        assert!(!run.join("only-in-one").exists());
+        assert!(!staging.exists(), "the old run is gone");
+        assert_eq!(run_dir_of_staging(&staging_dir(&run)), run);
+        // A link left where staging goes is removed, not followed.
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("keep"), "").unwrap();
+        std::os::unix::fs::symlink(&outside, staging_dir(&run)).unwrap();
+        let staging = fresh_staging(&run).unwrap();
+        assert!(outside.join("keep").exists());
+        assert!(!std::fs::symlink_metadata(&staging)
+            .unwrap()
+            .file_type()
+            .is_symlink());
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //! parameters are put back at the end (EleutherAI/w2s's weak-label early stopping).
 
 use crate::loss::Loss;
+use crate::memory;
+use crate::model::ModelInfo;
 use crate::model::{pad_batch, Batch, Classifier};
 use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -30,6 +32,15 @@ pub struct TrainOptions {
     pub loss: Loss,
     /// Train only the head on frozen backbone features.
     pub linear_probe: bool,
+    /// A bias in the classification head (zero at start, trained). Off by default, as in
+    /// openai/weak-to-strong (`Linear(hidden, 2, bias=False)`) and EleutherAI/w2s. Runs stored
+    /// before this option existed had a bias: a missing key reads as `true`, and `true` is not
+    /// written, so their identity (hash) is unchanged and they stay what they were.
+    #[serde(
+        default = "crate::store::yes",
+        skip_serializing_if = "crate::store::is_true"
+    )]
+    pub head_bias: bool,
     /// Backbone weights in bf16 (the head stays f32): half the memory, for large models on GPU.
     #[serde(default)]
     pub bf16: bool,
@@ -108,6 +119,57 @@ impl TrainOptions {
             };
         }
         name
+    }
+
+    /// These options, if every value is in range; else an error naming the key, so that a
+    /// config or flag is refused when it is read rather than failing (or training nonsense)
+    /// later.
+    pub fn checked(self) -> anyhow::Result<TrainOptions> {
+        let t = &self;
+        if !(t.lr.is_finite() && t.lr > 0.0) {
+            bail!("lr = {}: a learning rate must be a positive number", t.lr);
+        }
+        if t.epochs == 0 && t.generative.is_none() {
+            bail!("epochs = 0 trains nothing: a zero head predicts 50% everywhere (only generative scoring has a zero-shot model)");
+        }
+        if t.epochs > MAX_EPOCHS {
+            bail!("epochs = {}: at most {MAX_EPOCHS}", t.epochs);
+        }
+        if t.batch_size > MAX_BATCH {
+            bail!("batch_size = {}: at most {MAX_BATCH}", t.batch_size);
+        }
+        if t.batch_size == 0
+            || t.minibatch_size == 0
+            || !t.batch_size.is_multiple_of(t.minibatch_size)
+        {
+            bail!(
+                "batch_size ({}) must be a positive multiple of minibatch_size ({})",
+                t.batch_size,
+                t.minibatch_size
+            );
+        }
+        t.loss.check()?;
+        if let Some(es) = &t.early_stopping {
+            if !(es.val_frac > 0.0 && es.val_frac < 1.0) {
+                bail!(
+                    "early_stopping.val_frac = {}: a share between 0 and 1",
+                    es.val_frac
+                );
+            }
+        }
+        if let Some(r) = &t.relabel {
+            r.check()?;
+        }
+        if let Some(l) = &t.lora {
+            if l.rank < 1 || !(l.alpha.is_finite() && l.alpha > 0.0) {
+                bail!(
+                    "lora: rank ({}) must be at least 1 and alpha ({}) positive",
+                    l.rank,
+                    l.alpha
+                );
+            }
+        }
+        Ok(self)
     }
 
     /// The options for a ground-truth run (weak supervisor or ceiling) made from a student's:
@@ -310,7 +372,7 @@ impl WholeBatch {
                 crate::memory::activation_bytes(&model.info, c.len(), longest, false, off)
             })
             .sum();
-        match crate::memory::free_bytes(model.device()) {
+        match crate::device::free_bytes(model.device()) {
             Some(free) if need < free / 2 => WholeBatch::KeepGraphs,
             _ => {
                 tracing::debug!(
@@ -431,6 +493,14 @@ fn restore(model: &Classifier, saved: &[(String, Tensor)]) {
 /// Finetune `model` (or only its head, with `opts.linear_probe`) on `inputs` with soft
 /// labels. Fails, naming the step, if the loss stops being finite. Writes one JSON line per
 /// step to `log` when given.
+/// Bounds that no study reaches, so that step counts never overflow.
+pub const MAX_EPOCHS: usize = 100_000;
+pub const MAX_BATCH: usize = 1 << 20;
+
+/// A two-class loss above this many nats means a model that is confidently wrong everywhere:
+/// the run diverged, and is failed rather than stored.
+const DIVERGED: f64 = 100.0;
+
 pub fn train(
     model: &mut Classifier,
     inputs: Inputs,
@@ -519,6 +589,10 @@ pub fn train(
         }
         optimizer.step();
         last_loss = loss_sum;
+        if loss_sum > DIVERGED {
+            bar.abandon();
+            bail!("{what}: training diverged: the loss reached {loss_sum:.3e} at step {step}/{nsteps} (it starts near ln 2 = 0.69 with the zero head; lr {lr:.2e}); try a lower learning rate");
+        }
         let accuracy = correct as f64 / batch.len() as f64;
         let done = step + 1;
         let mut val_score = None;
@@ -626,4 +700,145 @@ pub fn predict(model: &Classifier, ids: &[Vec<i64>], batch_size: usize) -> Vec<[
         }
     }
     out
+}
+
+// What a run needs in memory, from its options ([`crate::memory`] counts from plain shapes).
+
+/// The estimated peak of training `info`'s model with `train`'s options on sequences up to
+/// `seq` tokens. A linear probe backpropagates through the head alone: its backbone runs
+/// without a graph, one layer's activations at a time.
+pub fn memory_estimate(
+    info: &ModelInfo,
+    train: &TrainOptions,
+    trainable: u64,
+    seq: usize,
+) -> memory::Estimate {
+    let mut e = memory::estimate(
+        info,
+        &memory::Training {
+            trainable,
+            examples: train.minibatch_size.max(1),
+            seq,
+            bf16: train.bf16,
+            checkpointing: if train.checkpointing {
+                memory::Checkpointing::PerLayer
+            } else {
+                memory::Checkpointing::Off
+            },
+        },
+    );
+    if train.linear_probe {
+        e.activations = memory::activation_bytes(
+            info,
+            train.minibatch_size.max(1),
+            seq,
+            train.bf16,
+            memory::Checkpointing::PerLayer,
+        );
+    }
+    e
+}
+
+/// Trainable parameters of a run of `info`'s model without building it: the head (2 x hidden
+/// plus 2), plus rank x (in + out) per adapted projection (two per layer by default) with
+/// LoRA, or everything.
+pub fn trainable_estimate(info: &ModelInfo, train: &TrainOptions) -> u64 {
+    let Some(shape) = &info.shape else {
+        return info.parameters.max(0) as u64;
+    };
+    let head = 2 * shape.hidden as u64 + 2;
+    if train.linear_probe {
+        head
+    } else if let Some(lora) = &train.lora {
+        let targets = if lora.targets.is_empty() {
+            2
+        } else {
+            lora.targets.len() as u64
+        };
+        head + shape.layers as u64 * targets * lora.rank as u64 * 2 * shape.hidden as u64
+    } else {
+        info.parameters.max(0) as u64
+    }
+}
+
+/// The changes of options (smaller minibatches, checkpointing, bf16, LoRA, and pairs of them)
+/// under which a run's estimate, by `cost`, fits in `total` bytes, as advice.
+pub fn what_would_fit(
+    train: &TrainOptions,
+    total: u64,
+    cost: impl Fn(&TrainOptions) -> u64,
+) -> String {
+    let mut options: Vec<(String, TrainOptions)> = Vec::new();
+    let mut m = train.minibatch_size;
+    while m > 1 {
+        m /= 2;
+        let mut t = train.clone();
+        t.minibatch_size = m;
+        options.push((format!("--minibatch-size {m}"), t));
+    }
+    type Change = fn(&mut TrainOptions);
+    let changes: [(&str, Change); 3] = [
+        ("--checkpointing", |t| t.checkpointing = true),
+        ("--bf16", |t| t.bf16 = true),
+        ("--lora", |t| t.lora = Some(Default::default())),
+    ];
+    let base = options.clone();
+    for (flag, change) in changes {
+        let mut t = train.clone();
+        change(&mut t);
+        options.push((flag.to_owned(), t));
+        for (b, bt) in &base {
+            let mut t = bt.clone();
+            change(&mut t);
+            options.push((format!("{flag} {b}"), t));
+        }
+    }
+    // A tenth kept free for everything else; single changes before pairs, then the smallest.
+    let mut fits: Vec<(&String, u64)> = options
+        .iter()
+        .map(|(flag, t)| (flag, cost(t)))
+        .filter(|(_, c)| *c <= total / 10 * 9)
+        .collect();
+    fits.sort_by_key(|(flag, c)| (flag.contains(' '), *c));
+    let fits: Vec<String> = fits
+        .iter()
+        .take(3)
+        .map(|(flag, c)| format!("`{flag}` (about {})", memory::human(*c)))
+        .collect();
+    if fits.is_empty() {
+        "No smaller minibatch, checkpointing, bf16 or LoRA makes it fit: use a device with more memory, or a smaller --max-ctx".into()
+    } else {
+        format!("It would fit with {}", fits.join(", or "))
+    }
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+
+    #[test]
+    fn advice_names_what_fits_single_changes_first() {
+        let mut train = crate::config::TrainFields::default()
+            .resolve(
+                &memory::tests::info(Some(memory::tests::SHAPE), 1000),
+                false,
+            )
+            .unwrap();
+        train.minibatch_size = 8;
+        // 100 MB as it is; bf16 or LoRA halve it; nothing else helps.
+        let cost = |t: &crate::train::TrainOptions| {
+            if t.bf16 || t.lora.is_some() {
+                50_000_000
+            } else {
+                100_000_000
+            }
+        };
+        let advice = what_would_fit(&train, 80_000_000, cost);
+        assert!(
+            advice.starts_with("It would fit with `--bf16` (about 50 MB), or `--lora` (about 50 MB), or `--bf16 --minibatch-size 4`"),
+            "{advice}"
+        );
+        // With a tenth kept free, 55 MB of device is too little for 50 MB.
+        assert!(what_would_fit(&train, 55_000_000, cost).starts_with("No smaller minibatch"));
+    }
 }

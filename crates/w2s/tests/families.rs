@@ -306,7 +306,7 @@ fn lora_trains_only_adapters(
     expected: &Tensor,
 ) -> Result<(), String> {
     let cfg = LoraConfig::default();
-    let mut model = Classifier::load_with(dir.to_str().unwrap(), Device::Cpu, 0, Some(&cfg))
+    let mut model = Classifier::load_with(dir.to_str().unwrap(), Device::Cpu, 0, Some(&cfg), false)
         .map_err(|e| format!("{e:#}"))?;
     let ours = tch::no_grad(|| model.features(batch)).to_kind(Kind::Double);
     let err = relative_error(&ours, expected);

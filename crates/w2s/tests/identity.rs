@@ -213,3 +213,45 @@ fn only_supervisors_predict_train2() {
     other.run_supervisor(&exp.ceiling).unwrap();
     assert_eq!(other.trained_count(), 0);
 }
+
+/// A run stored before `head_bias` existed (every head had a bias; its lock file inside the
+/// run folder, as the old layout kept it) keeps its hash and is found and reused as what it
+/// was: a run with a head bias. The default run (no bias) is another run.
+#[test]
+fn a_run_stored_by_the_previous_layout_is_found_and_reused() {
+    let stored: w2s::experiment::RunResult =
+        serde_json::from_str(include_str!("data/result.json")).unwrap();
+    let spec = stored.spec.clone();
+    assert!(
+        spec.train.head_bias,
+        "a missing head_bias reads as the old behaviour"
+    );
+    assert_eq!(
+        spec.hash(),
+        stored.hash,
+        "the hash did not change when the code moved"
+    );
+    assert_eq!(stored.hash, "4183944060dc2aa5");
+    let dir = tempfile::tempdir().unwrap();
+    let folder = spec.dir(dir.path());
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("result.json"), include_str!("data/result.json")).unwrap();
+    std::fs::write(
+        folder.join("predictions.json"),
+        include_str!("data/predictions.json"),
+    )
+    .unwrap();
+    std::fs::write(folder.join(".lock"), "").unwrap();
+    let runner = Runner::new(dir.path().to_path_buf(), Device::Cpu, false);
+    let again = runner.run(&spec).unwrap();
+    assert_eq!(runner.trained_count(), 0, "reused, not retrained");
+    assert_eq!(again.test_accuracy, stored.test_accuracy);
+    let default = RunSpec {
+        train: w2s::train::TrainOptions {
+            head_bias: false,
+            ..spec.train.clone()
+        },
+        ..spec.clone()
+    };
+    assert_ne!(default.hash(), spec.hash(), "no bias is another run");
+}

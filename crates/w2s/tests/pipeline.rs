@@ -42,9 +42,11 @@ fn weak_to_strong_on_the_demo_task_with_reuse() {
     }
 
     // Every run folder is complete: config, per-step log, predictions, result.
+    // (Hidden folders beside them hold locks and staging.)
     let runs: Vec<_> = std::fs::read_dir(dir.path().join("demo"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
         .collect();
     assert_eq!(runs.len(), 4, "weak, ceiling and two students: {runs:?}");
     for r in &runs {
@@ -144,13 +146,21 @@ fn config_hash_separates_runs_and_nan_loss_fails_with_a_reason() {
     b.train.lr = 2e-2;
     assert_ne!(runner.run_dir(&a), runner.run_dir(&b));
 
-    // An absurd learning rate overflows the loss: the run fails, naming the step, and
-    // leaves no result behind to be mistaken for a finished run.
+    // An absurd learning rate blows the loss up: the run fails, naming the step, and leaves
+    // no result behind to be mistaken for a finished run, only the failure's record.
     let mut bad = a.clone();
     bad.train.lr = 1e30;
     let err = runner.run(&bad).unwrap_err().to_string();
-    assert!(err.contains("loss became") && err.contains("step"), "{err}");
+    assert!(
+        (err.contains("loss became") || err.contains("diverged")) && err.contains("step"),
+        "{err}"
+    );
     assert!(!runner.run_dir(&bad).join("result.json").exists());
+    let failed = std::fs::read_to_string(runner.run_dir(&bad).join("failed.json")).unwrap();
+    assert!(
+        failed.contains("diverged") || failed.contains("loss became"),
+        "{failed}"
+    );
 }
 
 /// Linear probes train only the head on backbone features that are computed once per

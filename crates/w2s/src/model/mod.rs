@@ -245,48 +245,6 @@ pub struct Classifier {
 /// Name under which the head's variables live; never looked up in a checkpoint.
 const HEAD: &str = "w2s_head";
 
-/// Whether mixed precision is the default on `device`: where bf16 matmuls are native and
-/// faster than f32, that is CUDA GPUs from Ampere on and CPUs with AVX-512 BF16 or AMX
-/// (MiniLM's training 1.4x faster on this project's CPU, accuracies unchanged; see
-/// docs/BENCHMARKS.md). Elsewhere (older GPUs, other CPUs, MPS) bf16 is emulated or slow.
-pub fn mixed_precision_pays(device: Device) -> bool {
-    match device {
-        Device::Cuda(i) => crate::memory::cuda_capability(i).is_some_and(|major| major >= 8),
-        Device::Cpu => std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|info| {
-            info.lines()
-                .find(|l| l.starts_with("flags"))
-                .is_some_and(|l| {
-                    l.split_whitespace()
-                        .any(|f| f == "avx512_bf16" || f == "amx_bf16")
-                })
-        }),
-        _ => false,
-    }
-}
-
-/// `auto`, `cpu`, `cuda`, `cuda:N` or `mps`. `auto` is the first CUDA device if libtorch
-/// sees one, else Apple's MPS if present, else the CPU.
-pub fn parse_device(s: &str) -> Result<Device> {
-    let d = match s {
-        "auto" if tch::Cuda::is_available() => Device::Cuda(0),
-        "auto" if tch::utils::has_mps() => Device::Mps,
-        "auto" | "cpu" => Device::Cpu,
-        "cuda" => Device::Cuda(0),
-        "mps" => Device::Mps,
-        _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
-            Some(Ok(n)) => Device::Cuda(n),
-            _ => bail!("unknown device `{s}`: use auto, cpu, cuda, cuda:N or mps"),
-        },
-    };
-    if let Device::Cuda(n) = d {
-        let available = tch::Cuda::device_count() as usize;
-        if n >= available {
-            bail!("device `{s}` asked for, but libtorch sees {available} CUDA device(s)");
-        }
-    }
-    Ok(d)
-}
-
 /// Where a model named on the command line lives: a folder, or a hub id resolved through
 /// the Hugging Face cache.
 pub fn locate(name: &str) -> Result<PathBuf> {
@@ -309,21 +267,23 @@ impl Classifier {
     /// `seed` initialises what is not loaded from a checkpoint (only `bow` has such weights;
     /// heads start at zero).
     pub fn load(name: &str, device: Device, seed: u64) -> Result<Classifier> {
-        Self::load_with(name, device, seed, None)
+        Self::load_with(name, device, seed, None, false)
     }
 
-    /// [`Classifier::load`] with LoRA adapters on the configured projections.
+    /// [`Classifier::load`] with LoRA adapters on the configured projections, and a bias in
+    /// the head if `head_bias`.
     pub fn load_with(
         name: &str,
         device: Device,
         seed: u64,
         lora: Option<&lora::LoraConfig>,
+        head_bias: bool,
     ) -> Result<Classifier> {
         if name == "bow" {
             if lora.is_some() {
                 bail!("LoRA adapts a transformer's projections; `bow` has none (drop [train.lora] for it)");
             }
-            return Ok(Self::bag_of_words(device, seed));
+            return Ok(Self::bag_of_words(device, seed, head_bias));
         }
         let dir = locate(name)?;
         let config_path = dir.join("config.json");
@@ -395,7 +355,7 @@ impl Classifier {
         let pooling = fam.pooling;
         let prefixes = fam.prefixes;
         let max_positions = max_positions.max(1) as usize;
-        let head = zero_head(&root, hidden);
+        let head = zero_head(&root, hidden, head_bias);
         let files = weights::checkpoint_files(&dir)?;
         let checkpoint = weights::read_checkpoint(&files)?;
         weights::load_into(&mut vs, &checkpoint, prefixes, &[HEAD], &dir)?;
@@ -440,11 +400,11 @@ impl Classifier {
         })
     }
 
-    fn bag_of_words(device: Device, seed: u64) -> Classifier {
+    fn bag_of_words(device: Device, seed: u64, head_bias: bool) -> Classifier {
         let vs = nn::VarStore::new(device);
         let root = vs.root();
         let backbone = Backbone::Bow(bow::BagOfWords::new(&root, seed));
-        let head = zero_head(&root, bow::DIM);
+        let head = zero_head(&root, bow::DIM, head_bias);
         let parameters = vs
             .trainable_variables()
             .iter()
@@ -656,8 +616,6 @@ impl Classifier {
         self.vs.variables().keys().any(|k| lora::is_adapter(k))
     }
 
-    /// Train only the head (linear probe) or the backbone too: all of it, or only its
-    /// adapters when it has LoRA adapters.
     /// Parameters that training updates: the head, plus the adapters (LoRA) or the whole
     /// backbone, unless only the head trains (`linear_probe`).
     pub fn trainable_parameters(&self, linear_probe: bool) -> u64 {
@@ -672,6 +630,8 @@ impl Classifier {
             .sum()
     }
 
+    /// Train only the head (linear probe) or the backbone too: all of it, or only its
+    /// adapters when it has LoRA adapters.
     pub fn set_backbone_trainable(&mut self, trainable: bool) {
         let adapters = self.has_adapters();
         for (name, t) in self.vs.variables() {
@@ -719,15 +679,17 @@ fn normalize_rope(mut json: serde_json::Value) -> serde_json::Value {
     json
 }
 
-fn zero_head(root: &nn::Path, hidden: i64) -> nn::Linear {
+/// The classification head: `Linear(hidden, 2)` starting at zero, so every example starts at
+/// p = 0.5 (the reference's `TransformerWithHead`). Without a bias unless asked, as there.
+fn zero_head(root: &nn::Path, hidden: i64, bias: bool) -> nn::Linear {
     nn::linear(
         root / HEAD,
         hidden,
         2,
         nn::LinearConfig {
             ws_init: nn::Init::Const(0.0),
-            bs_init: Some(nn::Init::Const(0.0)),
-            bias: true,
+            bs_init: bias.then_some(nn::Init::Const(0.0)),
+            bias,
         },
     )
 }
@@ -812,22 +774,6 @@ mod lr_tests {
             parameters,
             ..Default::default()
         }
-    }
-
-    #[test]
-    fn auto_picks_what_libtorch_sees() {
-        let expected = if tch::Cuda::is_available() {
-            Device::Cuda(0)
-        } else if tch::utils::has_mps() {
-            Device::Mps
-        } else {
-            Device::Cpu
-        };
-        assert_eq!(parse_device("auto").unwrap(), expected);
-        assert!(parse_device("tpu")
-            .unwrap_err()
-            .to_string()
-            .contains("auto, cpu"));
     }
 
     #[test]

@@ -113,6 +113,25 @@ impl SweepFile {
                 path.display()
             );
         }
+        let models: Vec<&String> = f
+            .models
+            .iter()
+            .chain(f.bootstrap.iter().flatten())
+            .chain(f.ensembles.iter().flatten())
+            .collect();
+        if let Some(m) = f.model_train.keys().find(|m| !models.contains(m)) {
+            bail!(
+                "{}: [model_train.\"{m}\"] names no model of the sweep (models: {})",
+                path.display(),
+                f.models.join(", ")
+            );
+        }
+        if let Some(d) = f.data_dirs.keys().find(|d| !f.datasets.contains(d)) {
+            bail!(
+                "{}: data_dirs names `{d}`, which is not in `datasets`",
+                path.display()
+            );
+        }
         for chain in &f.bootstrap {
             if chain.len() < 2 {
                 bail!(

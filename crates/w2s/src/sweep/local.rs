@@ -2,21 +2,11 @@
 //! `--jobs` slots, each slot with its device and thread count.
 
 use super::Planned;
-use crate::experiment::is_done;
-use crate::experiment::RunSpec;
+use crate::experiment::{is_done, Failure, RunSpec};
 use crate::store;
 use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// A run that could not finish, and why.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Failure {
-    pub hash: String,
-    pub folder: PathBuf,
-    pub reason: String,
-}
 
 /// The spec file a worker process reads: `RESULTS/.sweep/specs/<hash>.json`.
 pub fn spec_file(results: &Path, spec: &RunSpec) -> Result<PathBuf> {
@@ -211,12 +201,7 @@ pub fn execute_local(
                             .unwrap_or_else(|| {
                                 format!("worker exited with {status}; log: {}", log.display())
                             });
-                        let f = Failure {
-                            hash: p.spec.hash(),
-                            folder: p.spec.dir(results),
-                            reason,
-                        };
-                        store::write_json(&f.folder.join("failed.json"), &f)?;
+                        let f = Failure::record(&p.spec, results, reason)?;
                         failed_hashes.insert(p.spec.hash());
                         summary.failed.push(f);
                     }

@@ -13,7 +13,8 @@ pub mod local;
 pub mod plan;
 pub mod slurm;
 
+pub use crate::experiment::Failure;
 pub use file::SweepFile;
-pub use local::{execute_local, spec_file, Failure, Local, Summary};
+pub use local::{execute_local, spec_file, Local, Summary};
 pub use plan::{plan, Planned, Role};
 pub use slurm::{submit_slurm, TaskSettings};

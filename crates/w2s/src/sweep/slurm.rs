@@ -11,11 +11,43 @@ use std::process::Command;
 /// The batch script of one wave; `{name}` placeholders are filled by [`fill`].
 const TEMPLATE: &str = include_str!("slurm.sbatch");
 
-/// `template` with each `{key}` replaced by its value.
+/// `template` with each `{key}` replaced by its value, in one pass (a value that contains
+/// another placeholder's name stays as it is).
 fn fill(template: &str, values: &[(&str, String)]) -> String {
-    values.iter().fold(template.to_owned(), |t, (k, v)| {
-        t.replace(&format!("{{{k}}}"), v)
-    })
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out += &rest[..open];
+        let after = &rest[open + 1..];
+        match after.find('}').and_then(|close| {
+            values
+                .iter()
+                .find(|(k, _)| *k == &after[..close])
+                .map(|x| (close, x))
+        }) {
+            Some((close, (_, v))) => {
+                out += v;
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out + rest
+}
+
+/// A value for an `#SBATCH` line: one line, double-quoted (sbatch reads quotes in its
+/// directives), or the submission is refused with the reason.
+fn directive_value(what: &str, value: &str) -> Result<String> {
+    if value.contains(['\n', '\r', '"']) {
+        bail!(
+            "{what} {value:?} cannot be written into an #SBATCH line (it holds a newline or a double \
+             quote); choose a results folder without them"
+        );
+    }
+    Ok(format!("\"{value}\""))
 }
 
 /// A word for the shell, single-quoted.
@@ -23,9 +55,6 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// Slurm: one job array per depth, each depending (`afterany`) on the previous one so that
-/// students start after their supervisors and one failure does not block the rest. Every
-/// task runs `w2s exec-run` on one spec. Returns the submitted job ids.
 /// How each array task runs: the device (`auto` takes the GPU Slurm hands the task through
 /// `CUDA_VISIBLE_DEVICES`, e.g. with `--sbatch=--gres=gpu:1`) and libtorch's CPU threads.
 #[derive(Debug, Clone)]
@@ -35,6 +64,9 @@ pub struct TaskSettings {
     pub force: bool,
 }
 
+/// Slurm: one job array per depth, each depending (`afterany`) on the previous one so that
+/// students start after their supervisors and one failure does not block the rest. Every
+/// task runs `w2s exec-run` on one spec. Returns the submitted job ids.
 pub fn submit_slurm(
     plan: &[Planned],
     results: &Path,
@@ -44,6 +76,11 @@ pub fn submit_slurm(
 ) -> Result<Vec<String>> {
     let force = task.force;
     let dir = results.join(".sweep").join("slurm");
+    for a in extra_sbatch {
+        if a.contains(['\n', '\r']) {
+            bail!("--sbatch {a:?}: an option for an #SBATCH line cannot hold a newline");
+        }
+    }
     std::fs::create_dir_all(dir.join("logs"))?;
     let max_depth = plan.iter().map(|p| p.depth).max().unwrap_or(0);
     let mut ids: Vec<String> = Vec::new();
@@ -75,7 +112,16 @@ pub fn submit_slurm(
             &[
                 ("depth", depth.to_string()),
                 ("last", (todo.len() - 1).to_string()),
-                ("logs", dir.join("logs").display().to_string()),
+                (
+                    "output",
+                    directive_value(
+                        "the results folder",
+                        &dir.join("logs")
+                            .join(format!("wave{depth}-%a.out"))
+                            .display()
+                            .to_string(),
+                    )?,
+                ),
                 ("extra", extra),
                 ("list", shell_quote(&list.display().to_string())),
                 ("exe", shell_quote(&exe.display().to_string())),
@@ -128,7 +174,10 @@ mod tests {
             &[
                 ("depth", "1".into()),
                 ("last", "4".into()),
-                ("logs", "/r/.sweep/slurm/logs".into()),
+                (
+                    "output",
+                    directive_value("r", "/r/my runs/logs/wave1-%a.out").unwrap(),
+                ),
                 ("extra", "#SBATCH --gres=gpu:1\n".into()),
                 ("list", shell_quote("/r/wave1.txt")),
                 ("exe", shell_quote("/opt/my w2s/w2s")),
@@ -139,15 +188,35 @@ mod tests {
             ],
         );
         assert!(
-            !body.contains('{') || body.contains("$((SLURM_ARRAY_TASK_ID"),
+            !body.contains("{exe}") && !body.contains("{output}"),
             "{body}"
         );
         assert!(body.contains("#SBATCH --array=0-4") && body.contains("#SBATCH --gres=gpu:1"));
+        assert!(
+            body.contains("#SBATCH --output=\"/r/my runs/logs/wave1-%a.out\""),
+            "{body}"
+        );
         assert!(
             body.contains(
                 "exec '/opt/my w2s/w2s' exec-run --results '/r/it'\\''s' --device 'auto' --threads 8 ${FLAGS:+\"$FLAGS\"} \"$SPEC\""
             ),
             "{body}"
+        );
+    }
+
+    #[test]
+    fn a_hostile_results_path_is_refused_not_written_into_the_script() {
+        let err = directive_value("the results folder", "/r/x\n#SBATCH --wrap=rm").unwrap_err();
+        assert!(err.to_string().contains("newline"), "{err}");
+        assert!(directive_value("r", "/r/a\"b").is_err());
+        // A value naming another placeholder is not filled again.
+        assert_eq!(
+            fill("{a} {b}", &[("a", "{b}".into()), ("b", "x".into())]),
+            "{b} x"
+        );
+        assert_eq!(
+            fill("${FLAGS:+x} {a", &[("a", "1".into())]),
+            "${FLAGS:+x} {a"
         );
     }
 }

@@ -90,6 +90,7 @@ pub fn opts(lr: f64, epochs: usize) -> w2s::train::TrainOptions {
         minibatch_size: 16,
         loss: w2s::loss::Loss::Xent,
         linear_probe: false,
+        head_bias: false,
         bf16: false,
         checkpointing: false,
         mixed_precision: false,

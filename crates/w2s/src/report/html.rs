@@ -1,0 +1,138 @@
+//! The sweep report as one self-contained HTML page.
+
+use super::rows::dataset_names;
+use super::text::{cells, dataset_heading, median_cell, medians_heading, COLUMNS};
+use super::Report;
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// An HTML table from a header and rows of cells.
+fn html_table(class: &str, header: &[String], rows: &[Vec<String>]) -> String {
+    let mut h = format!("<table class=\"{class}\"><tr>");
+    for c in header {
+        h += &format!("<th>{}</th>", escape(c));
+    }
+    h += "</tr>\n";
+    for r in rows {
+        h += "<tr>";
+        for c in r {
+            h += &format!("<td>{}</td>", escape(c));
+        }
+        h += "</tr>\n";
+    }
+    h + "</table>\n"
+}
+
+/// A self-contained HTML report: tables per dataset, the plots' SVGs and each run's training
+/// curves inline (no external files, scripts or fonts), so it opens from disk anywhere.
+pub fn sweep_html(
+    report: &Report,
+    svgs: &[std::path::PathBuf],
+    curves: &[(String, String)],
+    n_runs: usize,
+) -> anyhow::Result<String> {
+    let mut h = String::from(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>w2s report</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;text-align:right}td:first-child,td:nth-child(2),th{text-align:left}th{background:#eee}figure{margin:1em 0}details{margin:.3em 0}</style></head><body>\n",
+    );
+    let rows = &report.rows;
+    h += &format!(
+        "<h1>Weak-to-strong report</h1>\n<p>{n_runs} runs. {}</p>\n",
+        escape(report.rule)
+    );
+    for d in dataset_names(rows) {
+        h += &format!(
+            "<h2 id=\"{}\">{}</h2>\n",
+            escape(d),
+            escape(&dataset_heading(rows, d))
+        );
+        let body: Vec<Vec<String>> = rows
+            .iter()
+            .filter(|r| r.dataset == d)
+            .map(|r| {
+                let mut c = cells(r).to_vec();
+                c[0] = r.chain.join(" → ");
+                c
+            })
+            .collect();
+        h += &html_table("results", &COLUMNS.map(String::from), &body);
+        let left_out: Vec<String> = rows
+            .iter()
+            .filter(|r| r.dataset == d)
+            .flat_map(|r| r.left_out.iter().cloned())
+            .collect();
+        if !left_out.is_empty() {
+            h += "<p>Left out of the medians or the means:</p>\n<ul class=\"left-out\">";
+            for l in left_out {
+                h += &format!("<li>{}</li>", escape(&l));
+            }
+            h += "</ul>\n";
+        }
+        for svg in svgs.iter().filter(|p| {
+            p.file_name().is_some_and(|f| {
+                f.to_string_lossy()
+                    .starts_with(&format!("{}-", crate::store::folder_safe(d)))
+            })
+        }) {
+            let body = std::fs::read_to_string(svg)?;
+            let name = svg.file_name().unwrap().to_string_lossy();
+            h += &format!("<figure class=\"plot\">{body}<figcaption>{} (PNG: <a href=\"plots/{}\">{}</a>)</figcaption></figure>\n", escape(&name), escape(&name.replace(".svg", ".png")), escape(&name.replace(".svg", ".png")));
+        }
+    }
+    let medians = &report.medians;
+    let across = report.aggregate != super::Aggregate::Reference;
+    h += &format!(
+        "<h2 id=\"medians\">Median PGR</h2>\n<p>{}.</p>\n",
+        escape(medians_heading(report))
+    );
+    if let Some(first) = medians.first() {
+        let mut header = vec!["loss".to_owned()];
+        header.extend(first.per_dataset.iter().map(|x| x.dataset.clone()));
+        if across {
+            header.push("across datasets".into());
+        }
+        let body: Vec<Vec<String>> = medians
+            .iter()
+            .map(|m| {
+                let mut r = vec![m.loss.clone()];
+                r.extend(m.per_dataset.iter().map(median_cell));
+                if across {
+                    r.push(
+                        m.across_datasets
+                            .map_or("n/a".into(), |v| format!("{v:+.2}")),
+                    );
+                }
+                r
+            })
+            .collect();
+        h += &html_table("medians", &header, &body);
+    }
+    if !report.not_reported.is_empty() {
+        h += "<h2 id=\"not-reported\">Run folders not in this report</h2>\n<ul class=\"not-reported\">";
+        for n in &report.not_reported {
+            h += &format!(
+                "<li>{}: {}</li>",
+                escape(&n.folder.display().to_string()),
+                escape(&n.why)
+            );
+        }
+        h += "</ul>\n";
+    }
+    if !curves.is_empty() {
+        h += "<h2 id=\"curves\">Training curves</h2>\n<p>Loss and training accuracy per step, for every run.</p>\n";
+        for (i, (name, svg)) in curves.iter().enumerate() {
+            // The first run's curves open, the others one click away.
+            let open = if i == 0 { " open" } else { "" };
+            h += &format!(
+                "<details class=\"curve\"{open}><summary>{}</summary>{svg}</details>\n",
+                escape(name)
+            );
+        }
+    }
+    h += "</body></html>\n";
+    Ok(h)
+}

@@ -1,0 +1,757 @@
+//! Stored runs grouped into rows: one per dataset, supervision chain (weak -> ... -> strong)
+//! and method, over seeds; then the median PGR of each method. How seeds become a PGR is the
+//! report's [`Aggregate`] rule: the reference's ([`super::reference`]) or one of the two
+//! noise-aware rules, whose intervals resample each seed's test examples.
+
+use super::reference::{run_pgr, Baselines};
+use super::{chain, Aggregate, ReportRun};
+use crate::experiment::RunSpec;
+use std::collections::{BTreeMap, HashMap};
+
+/// A value with its 95% bootstrap interval (resampling test examples); `lo == hi == value`
+/// under the reference rule, which has no intervals.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Interval {
+    pub value: f64,
+    pub lo: f64,
+    pub hi: f64,
+}
+
+impl Interval {
+    fn exact(value: f64) -> Interval {
+        Interval {
+            value,
+            lo: value,
+            hi: value,
+        }
+    }
+}
+
+/// A row's PGR: a value, and its 95% interval under the noise-aware rules.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Pgr {
+    pub value: f64,
+    pub interval: Option<(f64, f64)>,
+}
+
+/// One student run of a row, with the weak and ceiling accuracies its PGR used (this seed's
+/// own runs, or under the reference rule the models' baselines).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SeedValues {
+    pub seed: u64,
+    pub weak: f64,
+    pub ceiling: f64,
+    pub student: f64,
+    /// This run's PGR (None where the rule leaves it out).
+    pub pgr: Option<f64>,
+}
+
+/// One line of a sweep report: a supervision chain and a method, over seeds.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SweepRow {
+    pub dataset: String,
+    /// Train and test examples asked for.
+    pub n_docs: usize,
+    pub n_test_docs: usize,
+    /// Model names from the root weak supervisor to the student.
+    pub chain: Vec<String>,
+    pub loss: String,
+    pub aggregate: Aggregate,
+    /// Every student run found, with its own values.
+    pub per_seed: Vec<SeedValues>,
+    /// The seeds the row's PGR uses.
+    pub seeds: Vec<u64>,
+    /// The weak and ceiling accuracies the PGR used (means over the used seeds, or the
+    /// baselines), and the students' mean.
+    pub weak: f64,
+    pub ceiling: f64,
+    pub student: f64,
+    /// Ceiling minus weak accuracy, with its interval.
+    pub gap: Interval,
+    /// The row's PGR: under the reference rule the median of its runs' PGRs; else from the
+    /// seeds' accuracies, None where the gap is not clearly above noise.
+    pub pgr: Option<Pgr>,
+    pub agreement: f64,
+    /// Parameters of the student (strong) model.
+    pub strong_parameters: i64,
+    /// Why this row, or some of its runs, are left out of the medians.
+    pub left_out: Vec<String>,
+}
+
+impl SweepRow {
+    /// Weak model != strong model, one link: the rows the medians are over.
+    pub fn is_direct(&self) -> bool {
+        self.chain.len() == 2 && self.chain[0] != self.chain[1]
+    }
+
+    fn name(&self) -> String {
+        format!("{} {}", self.chain.join(" -> "), self.loss)
+    }
+}
+
+/// Resamples of the test examples for every interval.
+const RESAMPLES: usize = 1000;
+
+/// Per test example: 1 if right, 0 if wrong, None where the run dropped it.
+fn correct(test: &[Option<[f32; 2]>], labels: &[u8]) -> Vec<Option<f64>> {
+    test.iter()
+        .zip(labels)
+        .map(|(p, &l)| p.map(|p| (crate::metrics::hard(&p) == l) as u8 as f64))
+        .collect()
+}
+
+/// Mean of the present values at `idx` (all positions when `idx` is None).
+fn mean_at(v: &[Option<f64>], idx: Option<&[usize]>) -> f64 {
+    let (mut sum, mut n) = (0.0, 0usize);
+    let mut add = |x: &Option<f64>| {
+        if let Some(x) = x {
+            sum += x;
+            n += 1;
+        }
+    };
+    match idx {
+        Some(idx) => idx.iter().for_each(|&i| add(&v[i])),
+        None => v.iter().for_each(&mut add),
+    }
+    sum / n.max(1) as f64
+}
+
+/// One student run of a row: right/wrong per test example for it and, where stored, for its
+/// root supervisors and its ceiling.
+struct SeedRuns {
+    seed: u64,
+    accuracy: f64,
+    weak: Option<Vec<Option<f64>>>,
+    ceiling: Option<Vec<Option<f64>>>,
+    student: Vec<Option<f64>>,
+    agreement: f64,
+}
+
+/// (weak, ceiling, student) mean accuracies of each seed.
+type Accuracies = Vec<(f64, f64, f64)>;
+
+/// Gap and PGR of per-seed accuracies under a noise-aware rule; `used` says which seeds count.
+fn gap_and_pgr(acc: &Accuracies, used: &[bool], aggregate: Aggregate) -> (f64, Option<f64>) {
+    let pick: Vec<&(f64, f64, f64)> = acc.iter().zip(used).filter(|x| *x.1).map(|x| x.0).collect();
+    let n = pick.len().max(1) as f64;
+    let mean = |f: fn(&(f64, f64, f64)) -> f64| pick.iter().map(|x| f(x)).sum::<f64>() / n;
+    let gap = mean(|x| x.1 - x.0);
+    let pgr = match aggregate {
+        Aggregate::PerSeed => {
+            let v: Vec<f64> = pick
+                .iter()
+                .filter_map(|x| crate::metrics::pgr(x.0, x.1, x.2))
+                .collect();
+            (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+        }
+        _ => crate::metrics::pgr(mean(|x| x.0), mean(|x| x.1), mean(|x| x.2)),
+    };
+    (gap, pgr)
+}
+
+/// What names a row, before its seeds are aggregated.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct RowKey {
+    dataset: String,
+    /// The task's content, sizes and the student's options: rows never mix them.
+    data_and_options: String,
+    chain: Vec<String>,
+    loss: String,
+    sizes: (usize, usize),
+}
+
+fn empty_row(key: RowKey, aggregate: Aggregate, strong_parameters: i64) -> SweepRow {
+    SweepRow {
+        dataset: key.dataset,
+        n_docs: key.sizes.0,
+        n_test_docs: key.sizes.1,
+        chain: key.chain,
+        loss: key.loss,
+        aggregate,
+        per_seed: Vec::new(),
+        seeds: Vec::new(),
+        weak: f64::NAN,
+        ceiling: f64::NAN,
+        student: f64::NAN,
+        gap: Interval::exact(f64::NAN),
+        pgr: None,
+        agreement: f64::NAN,
+        strong_parameters,
+        left_out: Vec::new(),
+    }
+}
+
+fn mean(v: impl IntoIterator<Item = f64>) -> f64 {
+    let (s, n) = v
+        .into_iter()
+        .fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+    s / n.max(1) as f64
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}", 100.0 * x)
+}
+
+/// The reference rule on one row: every run against the models' baselines.
+fn reference_row(mut row: SweepRow, seeds: &[SeedRuns], baselines: &Baselines) -> SweepRow {
+    let (weak_model, strong_model) = (row.chain[0].clone(), row.chain.last().unwrap().clone());
+    row.student = mean(seeds.iter().map(|s| s.accuracy));
+    row.agreement = mean(seeds.iter().map(|s| s.agreement));
+    let name = row.name();
+    let (Some(wb), Some(sb)) = (
+        baselines.get(&row.dataset, &weak_model),
+        baselines.get(&row.dataset, &strong_model),
+    ) else {
+        for m in [&weak_model, &strong_model] {
+            if baselines.get(&row.dataset, m).is_none() {
+                row.left_out.push(format!(
+                    "{name}: no ground-truth run of {m} on {} to take its baseline from",
+                    row.dataset
+                ));
+            }
+        }
+        row.per_seed = seeds
+            .iter()
+            .map(|s| SeedValues {
+                seed: s.seed,
+                weak: f64::NAN,
+                ceiling: f64::NAN,
+                student: s.accuracy,
+                pgr: None,
+            })
+            .collect();
+        return row;
+    };
+    row.weak = wb;
+    row.ceiling = sb;
+    row.gap = Interval::exact(sb - wb);
+    row.per_seed = seeds
+        .iter()
+        .map(|s| SeedValues {
+            seed: s.seed,
+            weak: wb,
+            ceiling: sb,
+            student: s.accuracy,
+            pgr: run_pgr(&weak_model, &strong_model, wb, sb, s.accuracy),
+        })
+        .collect();
+    row.seeds = row
+        .per_seed
+        .iter()
+        .filter(|s| s.pgr.is_some())
+        .map(|s| s.seed)
+        .collect();
+    let pgrs: Vec<f64> = row.per_seed.iter().filter_map(|s| s.pgr).collect();
+    row.pgr = crate::metrics::median(&pgrs).map(|value| Pgr {
+        value,
+        interval: None,
+    });
+    if weak_model == strong_model {
+        row.left_out.push(format!(
+            "{name}: weak model = strong model (no gap by construction)"
+        ));
+    } else if sb <= wb {
+        row.left_out.push(format!(
+            "{name}: strong baseline {} <= weak baseline {}",
+            pct(sb),
+            pct(wb)
+        ));
+    }
+    row
+}
+
+/// A noise-aware rule on one row: point values, then intervals from resampling each seed's
+/// test examples (the same draw for its weak, ceiling and student runs), ChaCha8-seeded.
+/// Runs without a stored supervisor or ceiling are left out, saying so.
+fn interval_row(mut row: SweepRow, all: &[SeedRuns], aggregate: Aggregate) -> SweepRow {
+    use rand::{Rng, SeedableRng};
+    let name = row.name();
+    let mut seeds: Vec<(&SeedRuns, &[Option<f64>], &[Option<f64>])> = Vec::new();
+    for s in all {
+        match (&s.weak, &s.ceiling) {
+            (Some(w), Some(c)) => seeds.push((s, w, c)),
+            (None, _) => row.left_out.push(format!(
+                "{name}, seed {}: its root supervisor's run is not stored",
+                s.seed
+            )),
+            (_, None) => row.left_out.push(format!(
+                "{name}, seed {}: no ceiling run (its model on ground truth, same seed) is stored",
+                s.seed
+            )),
+        }
+    }
+    let point: Accuracies = seeds
+        .iter()
+        .map(|(s, w, c)| {
+            (
+                mean_at(w, None),
+                mean_at(c, None),
+                mean_at(&s.student, None),
+            )
+        })
+        .collect();
+    let used: Vec<bool> = match aggregate {
+        Aggregate::PerSeed => point.iter().map(|x| x.1 > x.0).collect(),
+        _ => vec![true; seeds.len()],
+    };
+    row.per_seed = seeds
+        .iter()
+        .zip(&point)
+        .map(|((s, _, _), x)| SeedValues {
+            seed: s.seed,
+            weak: x.0,
+            ceiling: x.1,
+            student: x.2,
+            pgr: crate::metrics::pgr(x.0, x.1, x.2),
+        })
+        .collect();
+    for (v, u) in row.per_seed.iter().zip(&used) {
+        if !u {
+            row.left_out.push(format!(
+                "{name}, seed {}: ceiling {} <= weak {}",
+                v.seed,
+                pct(v.ceiling),
+                pct(v.weak)
+            ));
+        }
+    }
+    row.seeds = row
+        .per_seed
+        .iter()
+        .zip(&used)
+        .filter(|x| *x.1)
+        .map(|x| x.0.seed)
+        .collect();
+    // The accuracies shown: over the used seeds, or over all when none is used (then there
+    // is no PGR, but the row still says what the runs scored).
+    let shown: Vec<bool> = if used.contains(&true) {
+        used.clone()
+    } else {
+        vec![true; used.len()]
+    };
+    let shown_mean = |k: usize| {
+        mean(
+            point
+                .iter()
+                .zip(&shown)
+                .filter(|x| *x.1)
+                .map(|(x, _)| [x.0, x.1, x.2][k]),
+        )
+    };
+    (row.weak, row.ceiling, row.student) = (shown_mean(0), shown_mean(1), shown_mean(2));
+    row.agreement = mean(seeds.iter().map(|s| s.0.agreement));
+    let (gap, pgr) = gap_and_pgr(&point, &used, aggregate);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let (mut gaps, mut pgrs) = (Vec::with_capacity(RESAMPLES), Vec::with_capacity(RESAMPLES));
+    for _ in 0..RESAMPLES {
+        let acc: Accuracies = seeds
+            .iter()
+            .map(|(s, w, c)| {
+                let n = w.len();
+                let idx: Vec<usize> = (0..n).map(|_| rng.gen_range(0..n)).collect();
+                (
+                    mean_at(w, Some(&idx)),
+                    mean_at(c, Some(&idx)),
+                    mean_at(&s.student, Some(&idx)),
+                )
+            })
+            .collect();
+        let (g, p) = gap_and_pgr(&acc, &used, aggregate);
+        gaps.push(g);
+        pgrs.extend(p);
+    }
+    let (lo, hi) = crate::metrics::interval_95(gaps).unwrap_or((gap, gap));
+    row.gap = Interval { value: gap, lo, hi };
+    // PGR only where the gap is clearly above noise.
+    row.pgr = pgr.filter(|_| lo > 0.0).map(|value| Pgr {
+        value,
+        interval: crate::metrics::interval_95(pgrs),
+    });
+    if row.pgr.is_none() && row.chain.first() == row.chain.last() {
+        row.left_out.push(format!(
+            "{name}: weak model = strong model (no gap by construction)"
+        ));
+    } else if row.pgr.is_none() && !seeds.is_empty() {
+        row.left_out.push(format!(
+            "{name}: no measurable gap: ceiling - weak = {:+.1} points [{:+.1}, {:+.1}]",
+            100.0 * gap,
+            100.0 * lo,
+            100.0 * hi
+        ));
+    }
+    row
+}
+
+/// Group stored runs into rows: every student run, with its root supervisors and its ceiling
+/// (same task, seed and model) where those are stored too.
+pub(super) fn sweep_rows(runs: &[ReportRun], aggregate: Aggregate) -> Vec<SweepRow> {
+    let by_hash: HashMap<&str, &ReportRun> =
+        runs.iter().map(|r| (r.result.hash.as_str(), r)).collect();
+    let data_key = |s: &RunSpec| {
+        format!(
+            "{}/{}/{}",
+            s.data.fingerprint, s.data.n_docs, s.data.n_test_docs
+        )
+    };
+    // Ground-truth runs by (task, seed, model): the ceiling of a student is the ground-truth
+    // run of its own model (the one with the student's options, if there are several).
+    let mut gt: HashMap<(String, u64, String), &ReportRun> = HashMap::new();
+    for r in runs.iter().filter(|r| r.result.spec.is_ground_truth()) {
+        let s = &r.result.spec;
+        gt.insert((data_key(s), s.seed, s.model_fingerprint.clone()), r);
+    }
+    let mut groups: BTreeMap<RowKey, Vec<SeedRuns>> = BTreeMap::new();
+    let mut sizes_of: HashMap<String, i64> = HashMap::new();
+    for r in runs.iter().filter(|r| !r.result.spec.is_ground_truth()) {
+        let spec = &r.result.spec;
+        let (chain, root) = chain(spec);
+        let labels = &r.labels;
+        // The weak baseline of the noise-aware rules: the root supervisors' mean predictions.
+        let weak = root
+            .supervisors()
+            .map(|s| by_hash.get(s.hash().as_str()))
+            .collect::<Option<Vec<_>>>()
+            .map(|roots| {
+                let probs: Vec<Option<[f32; 2]>> = if roots.len() == 1 {
+                    roots[0].test.clone()
+                } else {
+                    let all: Vec<&[Option<[f32; 2]>]> =
+                        roots.iter().map(|x| x.test.as_slice()).collect();
+                    crate::labels::mean_labels(&all)
+                };
+                correct(&probs, labels)
+            });
+        let ceiling_spec = RunSpec {
+            train: spec.train.for_ground_truth(),
+            supervisor: None,
+            co_supervisors: Vec::new(),
+            ..spec.clone()
+        };
+        let ceiling = by_hash
+            .get(ceiling_spec.hash().as_str())
+            .copied()
+            .or_else(|| {
+                gt.get(&(data_key(spec), spec.seed, spec.model_fingerprint.clone()))
+                    .copied()
+            })
+            .map(|c| correct(&c.test, labels));
+        sizes_of.insert(chain.last().unwrap().clone(), r.result.model.parameters);
+        let options = crate::store::config_hash(&spec.train);
+        let key = RowKey {
+            dataset: spec.data.short_name(),
+            data_and_options: format!("{}{options}", data_key(spec)),
+            chain,
+            loss: spec.train.method(),
+            sizes: (spec.data.n_docs, spec.data.n_test_docs),
+        };
+        groups.entry(key).or_default().push(SeedRuns {
+            seed: spec.seed,
+            accuracy: r.result.test_accuracy,
+            weak,
+            ceiling,
+            student: correct(&r.test, labels),
+            agreement: r.result.supervisor_agreement.unwrap_or(f64::NAN),
+        });
+    }
+    let results: Vec<&crate::experiment::RunResult> = runs.iter().map(|r| &r.result).collect();
+    let baselines = Baselines::new(results);
+    let mut rows: Vec<SweepRow> = groups
+        .into_iter()
+        .filter_map(|(key, mut seeds)| {
+            seeds.sort_by_key(|s| s.seed);
+            let params = sizes_of
+                .get(key.chain.last().unwrap())
+                .copied()
+                .unwrap_or(0);
+            let row = empty_row(key, aggregate, params);
+            let row = match aggregate {
+                Aggregate::Reference => reference_row(row, &seeds, &baselines),
+                _ => interval_row(row, &seeds, aggregate),
+            };
+            // A noise-aware row with no seed that has its supervisor and ceiling says nothing.
+            (!row.per_seed.is_empty()).then_some(row)
+        })
+        .collect();
+    // Within a dataset and chain, methods in name order (the grouping key is not).
+    rows.sort_by(|a, b| (&a.dataset, &a.chain, &a.loss).cmp(&(&b.dataset, &b.chain, &b.loss)));
+    rows
+}
+
+/// The median PGR of one method on one dataset, and how many values it is over (student runs
+/// under the reference rule, pairs under the others).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DatasetMedian {
+    pub dataset: String,
+    pub pgr: Option<f64>,
+    pub count: usize,
+}
+
+/// The median PGR of one method per dataset over its direct pairs (weak model != strong
+/// model), and under the noise-aware rules the median of those medians across datasets.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MedianRow {
+    pub loss: String,
+    pub per_dataset: Vec<DatasetMedian>,
+    pub across_datasets: Option<f64>,
+}
+
+pub(super) fn median_rows(rows: &[SweepRow], aggregate: Aggregate) -> Vec<MedianRow> {
+    let datasets = dataset_names(rows);
+    let mut losses: Vec<&str> = rows.iter().map(|r| r.loss.as_str()).collect();
+    losses.sort();
+    losses.dedup();
+    losses
+        .into_iter()
+        .map(|l| {
+            let per_dataset: Vec<DatasetMedian> = datasets
+                .iter()
+                .map(|d| {
+                    let direct = rows
+                        .iter()
+                        .filter(|r| r.loss == l && r.dataset == *d && r.is_direct());
+                    // The reference pools every student run; the others take one PGR a pair.
+                    let v: Vec<f64> = match aggregate {
+                        Aggregate::Reference => direct
+                            .flat_map(|r| r.per_seed.iter().filter_map(|s| s.pgr))
+                            .collect(),
+                        _ => direct.filter_map(|r| r.pgr.map(|p| p.value)).collect(),
+                    };
+                    DatasetMedian {
+                        dataset: d.to_string(),
+                        pgr: crate::metrics::median(&v),
+                        count: v.len(),
+                    }
+                })
+                .collect();
+            let medians: Vec<f64> = per_dataset.iter().filter_map(|x| x.pgr).collect();
+            MedianRow {
+                loss: l.to_owned(),
+                across_datasets: match aggregate {
+                    Aggregate::Reference => None,
+                    _ => crate::metrics::median(&medians),
+                },
+                per_dataset,
+            }
+        })
+        .collect()
+}
+
+/// The datasets of `rows`, in their order.
+pub(super) fn dataset_names(rows: &[SweepRow]) -> Vec<&str> {
+    let mut datasets: Vec<&str> = rows.iter().map(|r| r.dataset.as_str()).collect();
+    datasets.dedup();
+    datasets
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `pattern` (1 right, 0 wrong) repeated `times` times.
+    fn runs(pattern: &[u8], times: usize) -> Vec<Option<f64>> {
+        (0..times)
+            .flat_map(|_| pattern.iter().map(|&x| Some(x as f64)))
+            .collect()
+    }
+
+    fn seed(seed: u64, weak: &[u8], ceiling: &[u8], student: &[u8], times: usize) -> SeedRuns {
+        let student = runs(student, times);
+        SeedRuns {
+            seed,
+            accuracy: mean_at(&student, None),
+            weak: Some(runs(weak, times)),
+            ceiling: Some(runs(ceiling, times)),
+            student,
+            agreement: 0.0,
+        }
+    }
+
+    /// Two seeds; on seed 1 the ceiling (50%) is below the weak model (75%).
+    fn seeds(times: usize) -> Vec<SeedRuns> {
+        vec![
+            seed(0, &[1, 1, 0, 0], &[1, 1, 1, 1], &[1, 1, 1, 0], times),
+            seed(1, &[1, 1, 1, 0], &[1, 1, 0, 0], &[1, 1, 1, 1], times),
+        ]
+    }
+
+    fn key(chain: &[&str], loss: &str) -> RowKey {
+        RowKey {
+            dataset: "t".into(),
+            data_and_options: String::new(),
+            chain: chain.iter().map(|s| s.to_string()).collect(),
+            loss: loss.into(),
+            sizes: (8, 4),
+        }
+    }
+
+    fn row(times: usize, aggregate: Aggregate) -> SweepRow {
+        interval_row(
+            empty_row(key(&["a", "b"], "xent"), aggregate, 1),
+            &seeds(times),
+            aggregate,
+        )
+    }
+
+    #[test]
+    fn pooled_averages_accuracies_then_takes_pgr() {
+        // By hand: weak (0.50 + 0.75) / 2 = 0.625, ceiling (1.00 + 0.50) / 2 = 0.75,
+        // student (0.75 + 1.00) / 2 = 0.875; PGR = (0.875 - 0.625) / (0.75 - 0.625) = 2.0.
+        let r = row(50, Aggregate::Pooled);
+        assert_eq!(r.seeds, [0, 1], "every seed");
+        assert_eq!([r.weak, r.ceiling, r.student], [0.625, 0.75, 0.875]);
+        assert!((r.gap.value - 0.125).abs() < 1e-12);
+        // 200 examples per seed: the gap's interval stays above zero.
+        assert!(
+            r.gap.lo > 0.0 && r.gap.lo < 0.125 && r.gap.hi > 0.125,
+            "{:?}",
+            r.gap
+        );
+        let pgr = r.pgr.expect("a measurable gap");
+        let (lo, hi) = pgr.interval.unwrap();
+        assert!((pgr.value - 2.0).abs() < 1e-12 && lo < 2.0 && hi > 2.0);
+        assert_eq!(r.per_seed[0].pgr, Some(0.5));
+        assert_eq!(r.per_seed[1].pgr, None, "seed 1: ceiling below weak");
+    }
+
+    #[test]
+    fn per_seed_leaves_out_seeds_whose_ceiling_is_below_weak() {
+        // With no seed whose ceiling beats its weak model, the row still shows the accuracies.
+        let mut both_below = seeds(50);
+        both_below.remove(0);
+        let agg = Aggregate::PerSeed;
+        let r = interval_row(
+            empty_row(key(&["a", "b"], "xent"), agg, 1),
+            &both_below,
+            agg,
+        );
+        assert!(r.seeds.is_empty() && r.pgr.is_none());
+        assert_eq!([r.weak, r.ceiling, r.student], [0.75, 0.5, 1.0]);
+        let r = row(50, Aggregate::PerSeed);
+        assert_eq!(r.seeds, [0]);
+        assert_eq!([r.weak, r.ceiling, r.student], [0.5, 1.0, 0.75]);
+        assert_eq!(r.gap.value, 0.5);
+        assert_eq!(r.pgr.unwrap().value, 0.5);
+        assert!(
+            r.left_out[0].contains("seed 1: ceiling 50.0 <= weak 75.0"),
+            "{:?}",
+            r.left_out
+        );
+    }
+
+    #[test]
+    fn a_gap_within_noise_shows_no_pgr_and_is_listed() {
+        // Four examples per seed: the same accuracies, but the gap's interval reaches zero.
+        let row = row(1, Aggregate::Pooled);
+        assert_eq!([row.weak, row.ceiling, row.student], [0.625, 0.75, 0.875]);
+        assert!(row.gap.lo <= 0.0, "{:?}", row.gap);
+        assert!(row.pgr.is_none());
+        assert!(
+            row.left_out[0].contains("a -> b xent: no measurable gap"),
+            "{:?}",
+            row.left_out
+        );
+        let medians = median_rows(std::slice::from_ref(&row), Aggregate::Pooled);
+        assert_eq!(
+            medians[0].per_dataset,
+            [DatasetMedian {
+                dataset: "t".into(),
+                pgr: None,
+                count: 0
+            }]
+        );
+        assert_eq!(medians[0].across_datasets, None);
+        let report = super::super::Report {
+            aggregate: Aggregate::Pooled,
+            rule: Aggregate::Pooled.rule(),
+            rows: vec![row],
+            medians,
+            not_reported: Vec::new(),
+        };
+        let text = super::super::sweep_table(&report);
+        assert!(
+            text.contains("left out") && text.contains("no measurable gap"),
+            "{text}"
+        );
+    }
+
+    /// A student run of the reference rule: only its accuracy counts.
+    fn student(seed: u64, accuracy: f64) -> SeedRuns {
+        SeedRuns {
+            seed,
+            accuracy,
+            weak: None,
+            ceiling: None,
+            student: Vec::new(),
+            agreement: 0.0,
+        }
+    }
+
+    #[test]
+    fn reference_pools_every_student_run_of_a_dataset() {
+        // The second worked case: baselines weak .6, middle .7, strong .8; students
+        // weak->strong .62/.78 and middle->strong .73/.735. PGRs .1, .9, .3, .35: the
+        // notebook's median is .325 (medians of pair means would give .4125).
+        let mut b = Baselines::default();
+        for (m, acc) in [("weak", 0.6), ("middle", 0.7), ("strong", 0.8)] {
+            b.add("t", m, acc);
+        }
+        let agg = Aggregate::Reference;
+        let rows: Vec<SweepRow> = [
+            (["weak", "strong"], [0.62, 0.78]),
+            (["middle", "strong"], [0.73, 0.735]),
+        ]
+        .iter()
+        .map(|(chain, acc)| {
+            let seeds = [student(0, acc[0]), student(1, acc[1])];
+            reference_row(empty_row(key(chain, "xent"), agg, 1), &seeds, &b)
+        })
+        .collect();
+        assert!(
+            (rows[0].pgr.unwrap().value - 0.5).abs() < 1e-9,
+            "median of .1 and .9"
+        );
+        let m = median_rows(&rows, agg);
+        assert!(
+            (m[0].per_dataset[0].pgr.unwrap() - 0.325).abs() < 1e-9,
+            "{m:?}"
+        );
+        assert_eq!(m[0].per_dataset[0].count, 4);
+        assert_eq!(
+            m[0].across_datasets, None,
+            "the notebook has no number across datasets"
+        );
+    }
+
+    #[test]
+    fn reference_leaves_out_what_the_notebook_leaves_out() {
+        let mut b = Baselines::default();
+        b.add("t", "a", 0.8);
+        b.add("t", "b", 0.7);
+        let agg = Aggregate::Reference;
+        let below = reference_row(
+            empty_row(key(&["a", "b"], "xent"), agg, 1),
+            &[student(0, 0.9)],
+            &b,
+        );
+        assert!(below.pgr.is_none() && below.seeds.is_empty());
+        assert!(below.left_out[0].contains("strong baseline 70.0 <= weak baseline 80.0"));
+        let same = reference_row(
+            empty_row(key(&["a", "a"], "xent"), agg, 1),
+            &[student(0, 0.9)],
+            &b,
+        );
+        assert!(same.pgr.is_none() && same.left_out[0].contains("weak model = strong model"));
+        let none = reference_row(
+            empty_row(key(&["a+c", "b"], "xent"), agg, 1),
+            &[student(0, 0.9)],
+            &b,
+        );
+        assert!(
+            none.left_out[0].contains("no ground-truth run of a+c"),
+            "{:?}",
+            none.left_out
+        );
+        let m = median_rows(&[below, same, none], agg);
+        assert_eq!(m[0].per_dataset[0].count, 0);
+    }
+}

@@ -1,0 +1,284 @@
+//! The tables as text: the per-seed table of `w2s demo` and `w2s run`, and the sweep report.
+
+use super::rows::dataset_names;
+use super::{reference, MedianRow, Report, SweepRow};
+use crate::experiment::Outcome;
+
+pub(super) fn pct(x: f64) -> String {
+    if x.is_nan() {
+        return "n/a".into();
+    }
+    format!("{:.1}", 100.0 * x)
+}
+
+fn pgr_cell(p: Option<f64>) -> String {
+    p.map(|v| format!("{v:+.2}"))
+        .unwrap_or_else(|| "n/a".into())
+}
+
+/// Fixed-width columns, right-aligned, under a rule of dashes.
+fn aligned(header: &[String], rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].len())
+                .chain([header[c].len()])
+                .max()
+                .unwrap()
+        })
+        .collect();
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:>w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let mut out = line(header) + "\n";
+    out += &"-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1));
+    out += "\n";
+    for r in rows {
+        out += &line(r);
+        out += "\n";
+    }
+    out
+}
+
+/// One row per seed, then (over several seeds) a row of mean accuracies: weak, ceiling, and
+/// each student's accuracy and PGR. PGR follows the report's default rule, openai/weak-to-
+/// strong's: each seed's student against the mean weak and ceiling accuracies over the seeds,
+/// and the median of those in the last row (with one seed, simply that seed's PGR).
+pub fn outcome_table(outcomes: &[Outcome]) -> String {
+    let Some(first) = outcomes.first() else {
+        return String::new();
+    };
+    let mut header = vec!["seed".to_owned(), "weak".into(), "ceiling".into()];
+    for s in &first.students {
+        header.push(format!("{} acc", s.loss));
+        header.push(format!("{} PGR", s.loss));
+    }
+    let weak: Vec<f64> = outcomes.iter().map(|o| o.weak).collect();
+    let ceiling: Vec<f64> = outcomes.iter().map(|o| o.ceiling).collect();
+    let pgrs: Vec<(Vec<Option<f64>>, Option<f64>)> = (0..first.students.len())
+        .map(|k| {
+            let students: Vec<f64> = outcomes.iter().map(|o| o.students[k].accuracy).collect();
+            reference::seeds_pgr(&weak, &ceiling, &students)
+        })
+        .collect();
+    let mut rows: Vec<Vec<String>> = outcomes
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let mut r = vec![o.seed.to_string(), pct(o.weak), pct(o.ceiling)];
+            for (s, (per_seed, _)) in o.students.iter().zip(&pgrs) {
+                r.push(pct(s.accuracy));
+                r.push(pgr_cell(per_seed[i]));
+            }
+            r
+        })
+        .collect();
+    let mut out = String::new();
+    if outcomes.len() > 1 {
+        let n = outcomes.len() as f64;
+        let mean = |f: &dyn Fn(&Outcome) -> f64| outcomes.iter().map(f).sum::<f64>() / n;
+        let mut r = vec![
+            "all".to_owned(),
+            pct(mean(&|o| o.weak)),
+            pct(mean(&|o| o.ceiling)),
+        ];
+        for (k, (_, median)) in pgrs.iter().enumerate() {
+            r.push(pct(mean(&|o| o.students[k].accuracy)));
+            r.push(pgr_cell(*median));
+        }
+        rows.push(r);
+        out += "PGR of each seed's student against the mean weak and ceiling accuracies over the seeds; \
+                `all`: mean accuracies and the median PGR (openai/weak-to-strong's rule)\n\n";
+    }
+    out + &aligned(&header, &rows)
+}
+
+/// The heading of a dataset: its name and the sizes its rows were run at.
+pub(super) fn dataset_heading(rows: &[SweepRow], d: &str) -> String {
+    let mut sizes: Vec<String> = rows
+        .iter()
+        .filter(|r| r.dataset == d)
+        .map(|r| format!("{} train, {} test", r.n_docs, r.n_test_docs))
+        .collect();
+    sizes.sort();
+    sizes.dedup();
+    format!("{d} ({})", sizes.join("; "))
+}
+
+pub(super) const COLUMNS: [&str; 9] = [
+    "supervision",
+    "loss",
+    "weak",
+    "ceiling",
+    "student",
+    "PGR",
+    "per-seed PGR",
+    "agree",
+    "seeds",
+];
+
+/// "value [low, high]", the value alone without an interval, or why there is none.
+fn row_pgr_cell(r: &SweepRow) -> String {
+    match r.pgr {
+        Some(p) => match p.interval {
+            Some((lo, hi)) => format!("{:+.2} [{lo:+.2}, {hi:+.2}]", p.value),
+            None => format!("{:+.2}", p.value),
+        },
+        None if r.weak.is_nan() => "no baseline".into(),
+        None if r.aggregate == super::Aggregate::Reference => "n/a".into(),
+        None => "no measurable gap".into(),
+    }
+}
+
+/// A row's cells, in [`COLUMNS`] order.
+pub(super) fn cells(r: &SweepRow) -> [String; 9] {
+    [
+        r.chain.join(" -> "),
+        r.loss.clone(),
+        pct(r.weak),
+        pct(r.ceiling),
+        pct(r.student),
+        row_pgr_cell(r),
+        r.per_seed
+            .iter()
+            .map(|s| s.pgr.map_or("n/a".into(), |p| format!("{p:+.2}")))
+            .collect::<Vec<_>>()
+            .join(" "),
+        pct(r.agreement),
+        format!("{}/{}", r.seeds.len(), r.per_seed.len()),
+    ]
+}
+
+/// What the medians table is over, under the report's rule.
+pub(super) fn medians_heading(report: &Report) -> &'static str {
+    match report.aggregate {
+        super::Aggregate::Reference => "median PGR per dataset over every student run of a direct pair (weak model != strong model), seeds pooled; in brackets how many runs",
+        _ => "median PGR per dataset over direct pairs (weak model != strong model) with a measurable gap, in brackets how many, and the median of those medians across datasets",
+    }
+}
+
+/// The sweep report as text: the rule, a table per dataset with what was left out and why,
+/// then the median PGR of each method.
+pub fn sweep_table(report: &Report) -> String {
+    let rows = &report.rows;
+    let mut out = format!("{}\n", report.rule);
+    let widths = [44, 18, 6, 8, 8, 24, 16, 6, 5];
+    let line = |c: &[String]| {
+        let mut s = String::new();
+        for (i, (cell, w)) in c.iter().zip(widths).enumerate() {
+            if i < 2 || i == 5 || i == 6 {
+                s += &format!("{cell:<w$} ");
+            } else {
+                s += &format!("{cell:>w$} ");
+            }
+        }
+        s.trim_end().to_owned() + "\n"
+    };
+    for d in dataset_names(rows) {
+        out += &format!("\n## {}\n\n", dataset_heading(rows, d));
+        out += &line(&COLUMNS.map(String::from));
+        let mut left_out = Vec::new();
+        for r in rows.iter().filter(|r| r.dataset == d) {
+            out += &line(&cells(r));
+            left_out.extend(r.left_out.iter().cloned());
+        }
+        if !left_out.is_empty() {
+            out += "\nleft out of the medians or the means:\n";
+            for l in left_out {
+                out += &format!("  {l}\n");
+            }
+        }
+    }
+    out += &median_text(report);
+    if !report.not_reported.is_empty() {
+        out += "\n## run folders not in this report\n\n";
+        for n in &report.not_reported {
+            out += &format!("  {}: {}\n", n.folder.display(), n.why);
+        }
+    }
+    out
+}
+
+fn median_text(report: &Report) -> String {
+    let medians: &[MedianRow] = &report.medians;
+    let across = report.aggregate != super::Aggregate::Reference;
+    let mut out = format!("\n## {}\n\n", medians_heading(report));
+    let Some(first) = medians.first() else {
+        return out;
+    };
+    out += &format!("{:<18}", "loss");
+    for d in &first.per_dataset {
+        out += &format!(" {:>16}", d.dataset);
+    }
+    if across {
+        out += &format!(" {:>16}", "across datasets");
+    }
+    out += "\n";
+    for m in medians {
+        out += &format!("{:<18}", m.loss);
+        for d in &m.per_dataset {
+            out += &format!(" {:>16}", median_cell(d));
+        }
+        if across {
+            out += &format!(
+                " {:>16}",
+                m.across_datasets
+                    .map_or("n/a".into(), |v| format!("{v:+.2}"))
+            );
+        }
+        out += "\n";
+    }
+    out
+}
+
+pub(super) fn median_cell(d: &super::DatasetMedian) -> String {
+    d.pgr
+        .map_or("n/a".into(), |v| format!("{v:+.2} ({})", d.count))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiment::StudentOutcome;
+
+    fn outcome(seed: u64, weak: f64, ceiling: f64, student: f64) -> Outcome {
+        Outcome {
+            seed,
+            weak,
+            ceiling,
+            students: vec![StudentOutcome {
+                loss: "xent".into(),
+                accuracy: student,
+                pgr: crate::metrics::pgr(weak, ceiling, student),
+                agreement: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn one_seed_shows_its_own_pgr() {
+        let t = outcome_table(&[outcome(0, 0.6, 0.9, 0.75)]);
+        assert!(t.contains("xent PGR") && t.contains("+0.50"), "{t}");
+        assert_eq!(t.lines().count(), 3);
+    }
+
+    #[test]
+    fn the_last_row_is_the_reference_rule() {
+        // The issue's worked case: the notebook gives median{0.444, 0.222, 1.0} = 0.444 (a
+        // mean of per-seed PGRs would give 0.538).
+        let t = outcome_table(&[
+            outcome(0, 0.60, 0.80, 0.70),
+            outcome(1, 0.62, 0.70, 0.66),
+            outcome(2, 0.64, 0.90, 0.80),
+        ]);
+        let last = t.lines().last().unwrap();
+        assert!(last.starts_with(" all") && last.ends_with("+0.44"), "{t}");
+        assert!(t.contains("+0.22") && t.contains("+1.00"), "{t}");
+        assert!(t.contains("openai/weak-to-strong's rule"), "{t}");
+    }
+}
