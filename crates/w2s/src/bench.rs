@@ -160,6 +160,22 @@ fn sync(device: Device) {
 }
 
 /// Run `scripts/bench_torch.py` with `python` on the same model and batch.
+/// The PyTorch side (`scripts/bench_torch.py`), carried in the binary so that `w2s bench`
+/// works wherever w2s is installed; `W2S_BENCH_TORCH` names another script.
+pub const TORCH_SCRIPT: &str = include_str!("../../../scripts/bench_torch.py");
+
+/// The PyTorch side's script as a file: `W2S_BENCH_TORCH`, else [`TORCH_SCRIPT`] written to a
+/// temporary file (kept while the returned guard lives).
+pub fn torch_script() -> Result<(std::path::PathBuf, Option<tempfile::TempPath>)> {
+    if let Some(p) = std::env::var_os("W2S_BENCH_TORCH") {
+        return Ok((p.into(), None));
+    }
+    let mut f = tempfile::Builder::new().suffix(".py").tempfile()?;
+    std::io::Write::write_all(&mut f, TORCH_SCRIPT.as_bytes())?;
+    let path = f.into_temp_path();
+    Ok((path.to_path_buf(), Some(path)))
+}
+
 pub fn time_pytorch(
     python: &Path,
     script: &Path,

@@ -288,7 +288,7 @@ impl TrainFields {
             checkpointing: self.checkpointing.unwrap_or(false),
             mixed_precision: self
                 .mixed_precision
-                .unwrap_or(mixed_default && info.family != "bow" && !bf16),
+                .unwrap_or(mixed_default && info.family != crate::model::BOW && !bf16),
             early_stopping: match &self.early_stopping {
                 Some(e) => e.resolve()?,
                 None => None,
@@ -489,6 +489,39 @@ impl RunFile {
     }
 }
 
+/// The demo's experiments, one per seed: the bag of words, trained from scratch, supervising
+/// `strong` on the built-in demo task, one student per loss; `mixed_precision` as the flag
+/// says, else `mixed_default` (the device's default).
+pub fn demo_experiments(
+    strong: &str,
+    losses: &[Loss],
+    sizes: (usize, usize),
+    seeds: &[u64],
+    mixed_precision: Option<bool>,
+    mixed_default: bool,
+) -> Result<Vec<Experiment>> {
+    let fields = TrainFields {
+        mixed_precision,
+        ..Default::default()
+    };
+    let weak = resolve_for(crate::model::BOW, &fields, mixed_default)?;
+    let strong_opts = resolve_for(strong, &fields, mixed_default)?;
+    let data = DataSpec::new("demo", None, sizes.0, sizes.1)?;
+    seeds
+        .iter()
+        .map(|&seed| {
+            Experiment::per_loss(
+                &data,
+                seed,
+                DEFAULT_MAX_CTX,
+                (crate::model::BOW, weak.clone()),
+                (strong, strong_opts.clone()),
+                losses,
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -500,8 +533,8 @@ mod tests {
         )
         .unwrap();
         let info = ModelInfo {
-            name: "bow".into(),
-            family: "bow".into(),
+            name: crate::model::BOW.into(),
+            family: crate::model::BOW.into(),
             parameters: 1,
             vocab_size: 10,
             max_positions: 10,
@@ -536,7 +569,10 @@ mod tests {
         let silent = TrainFields::default();
         assert!(mixed(&silent, "bert", true));
         assert!(!mixed(&silent, "bert", false));
-        assert!(!mixed(&silent, "bow", true), "nothing to compute in bf16");
+        assert!(
+            !mixed(&silent, crate::model::BOW, true),
+            "nothing to compute in bf16"
+        );
         let bf16 = TrainFields {
             bf16: Some(true),
             ..Default::default()

@@ -94,7 +94,7 @@ pub struct RunSpec {
     pub seed: u64,
     /// `bow`, an absolute model folder, or a hub id.
     pub model: String,
-    /// The model's files' contents ([`model::fingerprint`]).
+    /// The model's files' contents ([`crate::model::fingerprint`]).
     #[serde(default)]
     pub model_fingerprint: String,
     pub train: TrainOptions,

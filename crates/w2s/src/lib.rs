@@ -5,7 +5,7 @@
 //! [`train`] (the loop; [`tensorboard`] writes its curves), [`labels`] (combining and cleaning
 //! weak labels), [`device`] (devices and their memory), [`memory`] (estimates before work), [`experiment`] (runs, and how they feed each other), [`store`] (results on
 //! disk, named by content), [`config`] (run files), [`sweep`] (grids of runs, local and on
-//! Slurm), [`metrics`], [`report`] and [`plots`] (tables and figures), [`bench`].
+//! Slurm), [`metrics`], [`report`] and [`plots`] (tables and figures), [`mod@bench`].
 
 pub mod bench;
 pub mod config;

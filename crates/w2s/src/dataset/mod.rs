@@ -97,6 +97,39 @@ pub fn load_pools(
     registry::load(task, &dir, seed, limits)
 }
 
+/// Write the splits a run of task `name` sees (train1, train2, test) into `out` as JSON lines
+/// of text and label, for other tools to train on the very same examples (the end-to-end
+/// benchmark against the reference does); returns each file written and its examples.
+pub fn export_splits(
+    name: &str,
+    data_dir: Option<&std::path::Path>,
+    (n_docs, n_test_docs): (usize, usize),
+    seed: u64,
+    out: &std::path::Path,
+) -> anyhow::Result<Vec<(std::path::PathBuf, usize)>> {
+    let pools = load_pools(name, data_dir, seed, (n_docs, n_test_docs))?;
+    let splits = Splits::new(pools, n_docs, n_test_docs, seed);
+    let mut written = Vec::new();
+    for (split, examples) in [
+        ("train1", &splits.train1),
+        ("train2", &splits.train2),
+        ("test", &splits.test),
+    ] {
+        let mut lines = Vec::new();
+        for e in examples {
+            serde_json::to_writer(
+                &mut lines,
+                &serde_json::json!({"text": e.text, "label": e.label}),
+            )?;
+            lines.push(b'\n');
+        }
+        let path = out.join(format!("{split}.jsonl"));
+        crate::store::write_atomic(&path, &lines)?;
+        written.push((path, examples.len()));
+    }
+    Ok(written)
+}
+
 /// Whether a task name is a user task file.
 pub fn is_user_task(name: &str) -> bool {
     name.ends_with(".toml")

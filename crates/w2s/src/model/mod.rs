@@ -32,7 +32,7 @@ pub enum Pooling {
     /// The last non-pad token, found from the attention mask (decoders; the reference's rule,
     /// without its search for token id 0).
     Last,
-    /// The first token (BERT's [CLS]).
+    /// The first token (BERT's `[CLS]`).
     First,
 }
 
@@ -95,10 +95,10 @@ impl ModelInfo {
     /// What a model is without building it: `config.json` and the safetensors headers
     /// (parameter count). Cheap even for very large checkpoints.
     pub fn describe(name: &str) -> Result<ModelInfo> {
-        if name == "bow" {
+        if name == BOW {
             return Ok(ModelInfo {
-                name: "bow".into(),
-                family: "bow".into(),
+                name: BOW.into(),
+                family: BOW.into(),
                 parameters: bow::BUCKETS * bow::DIM + bow::DIM * 2 + 2,
                 vocab_size: bow::BUCKETS,
                 max_positions: usize::MAX,
@@ -133,7 +133,7 @@ impl ModelInfo {
     /// between gpt2-medium, 355M, and gpt2-large, 774M); a model trained from scratch (`bow`)
     /// 1e-2.
     pub fn default_lr(&self) -> f64 {
-        if self.family == "bow" {
+        if self.family == BOW {
             return 1e-2;
         }
         let name = short_name(&self.name);
@@ -191,7 +191,7 @@ pub fn short_name(model: &str) -> String {
 pub fn fingerprint(name: &str) -> Result<String> {
     type Cache = std::collections::HashMap<String, (Vec<(u64, std::time::SystemTime)>, String)>;
     static CACHE: std::sync::Mutex<Option<Cache>> = std::sync::Mutex::new(None);
-    if name == "bow" {
+    if name == BOW {
         return Ok(format!("bow-{}-{}", bow::BUCKETS, bow::DIM));
     }
     let dir = locate(name)?;
@@ -225,6 +225,9 @@ pub fn fingerprint(name: &str) -> Result<String> {
     cache.insert(name.to_owned(), (stamps, fp.clone()));
     Ok(fp)
 }
+
+/// The bag of words trained from scratch: the model name (and family) that needs no files.
+pub const BOW: &str = "bow";
 
 pub struct Classifier {
     pub vs: nn::VarStore,
@@ -279,7 +282,7 @@ impl Classifier {
         lora: Option<&lora::LoraConfig>,
         head_bias: bool,
     ) -> Result<Classifier> {
-        if name == "bow" {
+        if name == BOW {
             if lora.is_some() {
                 bail!("LoRA adapts a transformer's projections; `bow` has none (drop [train.lora] for it)");
             }
@@ -422,8 +425,8 @@ impl Classifier {
             },
             mixed_precision: false,
             info: ModelInfo {
-                name: "bow".into(),
-                family: "bow".into(),
+                name: BOW.into(),
+                family: BOW.into(),
                 parameters,
                 vocab_size: bow::BUCKETS,
                 max_positions: usize::MAX,
@@ -745,7 +748,7 @@ mod tests {
 
     #[test]
     fn head_starts_at_zero_so_predictions_start_uniform() {
-        let c = Classifier::load("bow", Device::Cpu, 0).unwrap();
+        let c = Classifier::load(BOW, Device::Cpu, 0).unwrap();
         let ids = c.encoder.encode_all(&["a fine day", "bad"]).unwrap();
         let refs: Vec<&[i64]> = ids.iter().map(|v| v.as_slice()).collect();
         let batch = pad_batch(&refs, c.encoder.pad_id(), Device::Cpu);
@@ -794,6 +797,6 @@ mod lr_tests {
         for (name, family, parameters, lr) in cases {
             assert_eq!(info(name, family, parameters).default_lr(), lr, "{name}");
         }
-        assert_eq!(info("bow", "bow", 1).default_lr(), 1e-2);
+        assert_eq!(info(BOW, BOW, 1).default_lr(), 1e-2);
     }
 }

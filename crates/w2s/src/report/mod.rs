@@ -1,9 +1,9 @@
 //! What the results say: the per-seed table of `w2s demo` and `w2s run`, and for a results
 //! folder the sweep report, under one of three rules ([`Aggregate`]):
-//! - [`rows`]: stored runs grouped into rows (a supervision chain and a method, over seeds),
+//! - `rows.rs`: stored runs grouped into rows (a supervision chain and a method, over seeds),
 //!   and the medians of each method;
-//! - [`reference`]: openai/weak-to-strong's rule (its `notebooks/Plotting.ipynb`, cell 4);
-//! - [`text`] and [`html`]: the tables; [`export`]: `runs.csv` and `runs.parquet`.
+//! - [`mod@reference`]: openai/weak-to-strong's rule (its `notebooks/Plotting.ipynb`, cell 4);
+//! - `text.rs` and `html.rs`: the tables; `export.rs`: `runs.csv` and `runs.parquet`.
 
 mod export;
 mod html;

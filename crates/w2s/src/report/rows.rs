@@ -266,10 +266,21 @@ fn reference_row(mut row: SweepRow, seeds: &[SeedRuns], baselines: &Baselines) -
 fn interval_row(mut row: SweepRow, all: &[SeedRuns], aggregate: Aggregate) -> SweepRow {
     use rand::{Rng, SeedableRng};
     let name = row.name();
-    let mut seeds: Vec<(&SeedRuns, &[Option<f64>], &[Option<f64>])> = Vec::new();
+    // The runs of the seeds that have their supervisor and ceiling stored: (student, weak,
+    // ceiling) right/wrong per test example.
+    struct Usable<'a> {
+        run: &'a SeedRuns,
+        weak: &'a [Option<f64>],
+        ceiling: &'a [Option<f64>],
+    }
+    let mut seeds: Vec<Usable> = Vec::new();
     for s in all {
         match (&s.weak, &s.ceiling) {
-            (Some(w), Some(c)) => seeds.push((s, w, c)),
+            (Some(weak), Some(ceiling)) => seeds.push(Usable {
+                run: s,
+                weak,
+                ceiling,
+            }),
             (None, _) => row.left_out.push(format!(
                 "{name}, seed {}: its root supervisor's run is not stored",
                 s.seed
@@ -282,11 +293,11 @@ fn interval_row(mut row: SweepRow, all: &[SeedRuns], aggregate: Aggregate) -> Sw
     }
     let point: Accuracies = seeds
         .iter()
-        .map(|(s, w, c)| {
+        .map(|u| {
             (
-                mean_at(w, None),
-                mean_at(c, None),
-                mean_at(&s.student, None),
+                mean_at(u.weak, None),
+                mean_at(u.ceiling, None),
+                mean_at(&u.run.student, None),
             )
         })
         .collect();
@@ -297,8 +308,8 @@ fn interval_row(mut row: SweepRow, all: &[SeedRuns], aggregate: Aggregate) -> Sw
     row.per_seed = seeds
         .iter()
         .zip(&point)
-        .map(|((s, _, _), x)| SeedValues {
-            seed: s.seed,
+        .map(|(u, x)| SeedValues {
+            seed: u.run.seed,
             weak: x.0,
             ceiling: x.1,
             student: x.2,
@@ -339,20 +350,20 @@ fn interval_row(mut row: SweepRow, all: &[SeedRuns], aggregate: Aggregate) -> Sw
         )
     };
     (row.weak, row.ceiling, row.student) = (shown_mean(0), shown_mean(1), shown_mean(2));
-    row.agreement = mean(seeds.iter().map(|s| s.0.agreement));
+    row.agreement = mean(seeds.iter().map(|u| u.run.agreement));
     let (gap, pgr) = gap_and_pgr(&point, &used, aggregate);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let (mut gaps, mut pgrs) = (Vec::with_capacity(RESAMPLES), Vec::with_capacity(RESAMPLES));
     for _ in 0..RESAMPLES {
         let acc: Accuracies = seeds
             .iter()
-            .map(|(s, w, c)| {
-                let n = w.len();
+            .map(|u| {
+                let n = u.weak.len();
                 let idx: Vec<usize> = (0..n).map(|_| rng.gen_range(0..n)).collect();
                 (
-                    mean_at(w, Some(&idx)),
-                    mean_at(c, Some(&idx)),
-                    mean_at(&s.student, Some(&idx)),
+                    mean_at(u.weak, Some(&idx)),
+                    mean_at(u.ceiling, Some(&idx)),
+                    mean_at(&u.run.student, Some(&idx)),
                 )
             })
             .collect();

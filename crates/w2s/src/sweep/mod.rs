@@ -3,7 +3,7 @@
 //! `w2s` processes, locally (`--jobs N`) or as Slurm job arrays. Every run is the same stored,
 //! hashed run that `w2s run` makes, so an interrupted sweep resumes by skipping complete runs.
 //!
-//! - [`file`]: the sweep file's format;
+//! - [`mod@file`]: the sweep file's format;
 //! - [`plan`](mod@plan): every run it implies, in dependency order;
 //! - [`local`]: worker processes on this machine;
 //! - [`slurm`]: one job array per supervision depth.

@@ -4,13 +4,13 @@
 
 use super::SweepFile;
 use crate::config::TrainFields;
-use crate::experiment::{DataSpec, RunSpec};
+use crate::experiment::{is_done, DataSpec, RunSpec};
 use crate::model::ModelInfo;
 use crate::train::TrainOptions;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What a planned run is, for progress lines and reports.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -192,9 +192,50 @@ pub fn plan(file: &SweepFile, mixed_default: bool) -> Result<Vec<Planned>> {
     Ok(out)
 }
 
+/// What `w2s sweep --dry-run` prints after the plan's summary: per run whether it is done,
+/// and its memory at the longest sequences it allows (the data is not read), with what would
+/// make a run fit where it does not fit on `device`.
+pub fn dry_run(plan: &[Planned], results: &Path, device: tch::Device) -> Result<Vec<String>> {
+    let total = crate::device::total_bytes(device);
+    let mut infos: HashMap<&str, ModelInfo> = HashMap::new();
+    let mut lines = Vec::new();
+    for p in plan {
+        let state = if is_done(&p.spec.dir(results), p.supervises) {
+            "done"
+        } else {
+            "todo"
+        };
+        if !infos.contains_key(p.spec.model.as_str()) {
+            infos.insert(&p.spec.model, ModelInfo::describe(&p.spec.model)?);
+        }
+        let info = &infos[p.spec.model.as_str()];
+        let seq = p.spec.max_ctx.min(info.max_positions);
+        let need = |t: &TrainOptions| {
+            crate::train::memory_estimate(info, t, crate::train::trainable_estimate(info, t), seq)
+        };
+        let estimate = need(&p.spec.train);
+        lines.push(format!(
+            "  [{state}] depth {} {}: at most {} at {seq} tokens",
+            p.depth,
+            p.spec.folder_name(),
+            crate::memory::human(estimate.total())
+        ));
+        if let Some(total) = total.filter(|t| estimate.total() > *t) {
+            lines.push(format!(
+                "      does not fit on {} ({}): {estimate}. {}",
+                crate::device::device_name(device),
+                crate::memory::human(total),
+                crate::train::what_would_fit(&p.spec.train, total, |t| need(t).total())
+            ));
+        }
+    }
+    Ok(lines)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::BOW;
     use std::path::Path;
 
     fn file(
@@ -226,9 +267,9 @@ mod tests {
     #[test]
     fn counts_runs_for_a_ladder() {
         // n models: n ground-truth runs and n(n+1)/2 pairs per loss, per seed.
-        // "bow" is the only model that needs no files; distinct training options make
+        // The bag of words is the only model that needs no files; distinct training options make
         // distinct models of it for planning purposes.
-        let mut f = file(&["bow"], &["xent", "logconf"], &[0, 1, 2], vec![]);
+        let mut f = file(&[BOW], &["xent", "logconf"], &[0, 1, 2], vec![]);
         let p = plan(&f, false).unwrap();
         assert_eq!(p.iter().filter(|p| p.role == Role::GroundTruth).count(), 3);
         assert_eq!(p.iter().filter(|p| p.role == Role::Student).count(), 3 * 2);
@@ -237,7 +278,7 @@ mod tests {
             "dependency order"
         );
 
-        f.bootstrap = vec![vec!["bow".into(), "bow".into(), "bow".into()]];
+        f.bootstrap = vec![vec![BOW.into(), BOW.into(), BOW.into()]];
         let p = plan(&f, false).unwrap();
         // The chain's first link equals the direct pair (bow <- bow): shared, not duplicated.
         let links = p
@@ -272,7 +313,7 @@ mod tests {
     fn counts_runs_for_a_three_model_ladder_and_a_chain() {
         let dir = tempfile::tempdir().unwrap();
         let (m1, m2) = (fake_model(dir.path(), "m1"), fake_model(dir.path(), "m2"));
-        let mut f = file(&["bow", &m1, &m2], &["xent", "logconf"], &[0, 1], vec![]);
+        let mut f = file(&[BOW, &m1, &m2], &["xent", "logconf"], &[0, 1], vec![]);
         let p = plan(&f, false).unwrap();
         // Per seed: 3 ground-truth runs and 3 * 4 / 2 = 6 pairs for each of 2 losses.
         assert_eq!(
@@ -283,7 +324,7 @@ mod tests {
             p.iter().filter(|p| p.role == Role::Student).count(),
             2 * 6 * 2
         );
-        f.bootstrap = vec![vec!["bow".into(), m1.clone(), m2.clone()]];
+        f.bootstrap = vec![vec![BOW.into(), m1.clone(), m2.clone()]];
         let q = plan(&f, false).unwrap();
         // bow -> m1 is a direct pair already; only m1 -> m2 on bow-supervised m1 is new.
         assert_eq!(q.len(), p.len() + 2 * 2);
@@ -293,14 +334,14 @@ mod tests {
             .unwrap();
         assert_eq!(link.depth, 2);
         let sup = link.spec.supervisor.as_ref().unwrap();
-        assert!(sup.supervisor.as_ref().unwrap().model == "bow" && sup.model.ends_with("m1"));
+        assert!(sup.supervisor.as_ref().unwrap().model == BOW && sup.model.ends_with("m1"));
     }
 
     #[test]
     fn methods_ensembles_and_iterations_add_students() {
         let dir = tempfile::tempdir().unwrap();
         let (m1, m2) = (fake_model(dir.path(), "m1"), fake_model(dir.path(), "m2"));
-        let mut f = file(&["bow", &m1, &m2], &["xent"], &[0], vec![]);
+        let mut f = file(&[BOW, &m1, &m2], &["xent"], &[0], vec![]);
         let base = plan(&f, false).unwrap();
         // 3 ground-truth runs, 6 pairs.
         assert_eq!(base.len(), 3 + 6);
@@ -341,7 +382,7 @@ mod tests {
         assert_eq!(sup.train, last.spec.train);
         f.iterations = 0;
 
-        f.ensembles = vec![vec!["bow".into(), m1.clone()]];
+        f.ensembles = vec![vec![BOW.into(), m1.clone()]];
         let e = plan(&f, false).unwrap();
         // The ensemble supervises m2 only, once per loss and method.
         let ens: Vec<_> = e
@@ -350,7 +391,7 @@ mod tests {
             .collect();
         assert_eq!(ens.len(), 3);
         assert!(ens.iter().all(|p| p.spec.model.ends_with("m2")
-            && p.spec.supervisor.as_ref().unwrap().model == "bow"
+            && p.spec.supervisor.as_ref().unwrap().model == BOW
             && p.spec.co_supervisors[0].model.ends_with("m1")));
         assert_eq!(e.len(), p.len() + 3);
 
