@@ -562,7 +562,7 @@ fn run_folders(results: &std::path::Path) -> Vec<std::path::PathBuf> {
             continue;
         }
         for run in std::fs::read_dir(task.path()).unwrap().flatten() {
-            if !run.file_name().to_string_lossy().starts_with('.') {
+            if !run.file_name().to_string_lossy().starts_with('.') && run.path().is_dir() {
                 v.push(run.path());
             }
         }
@@ -700,6 +700,45 @@ fn a_corrupt_result_is_redone_and_a_report_lists_it() {
     assert!(redo.contains("trained 2, reused 2"), "{redo}");
     let o = w2s(&["report", results.to_str().unwrap()]);
     assert!(!String::from_utf8_lossy(&o.stdout).contains("not a valid result"));
+    // A crafted dataset name inside a stored result names no file outside the report.
+    for f in run_folders(&results)
+        .iter()
+        .filter(|f| f.join("result.json").is_file())
+    {
+        let path = f.join("result.json");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            &path,
+            text.replace("\"name\": \"demo\"", "\"name\": \"../../evil\""),
+        )
+        .unwrap();
+    }
+    let out = dir.path().join("out");
+    let o = w2s(&[
+        "report",
+        results.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plots: Vec<String> = std::fs::read_dir(out.join("plots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        plots.iter().any(|p| p.contains("evil") && !p.contains('/')),
+        "{plots:?}"
+    );
+    for outside in [
+        dir.path().to_path_buf(),
+        dir.path().parent().unwrap().to_path_buf(),
+    ] {
+        let evil = std::fs::read_dir(outside)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().contains("evil"));
+        assert!(!evil, "a plot was written outside the report folder");
+    }
 }
 
 /// Files a run writes honour the umask, so a colleague can read a shared results folder; a
