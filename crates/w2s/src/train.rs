@@ -121,6 +121,22 @@ impl TrainOptions {
         name
     }
 
+    /// A batch cut into whole minibatches, both positive (options built in code, not read
+    /// from a file, reach the training loop unchecked, so it asks again).
+    fn check_batches(&self) -> anyhow::Result<()> {
+        if self.batch_size == 0
+            || self.minibatch_size == 0
+            || !self.batch_size.is_multiple_of(self.minibatch_size)
+        {
+            bail!(
+                "batch_size ({}) must be a positive multiple of minibatch_size ({})",
+                self.batch_size,
+                self.minibatch_size
+            );
+        }
+        Ok(())
+    }
+
     /// These options, if every value is in range; else an error naming the key, so that a
     /// config or flag is refused when it is read rather than failing (or training nonsense)
     /// later.
@@ -138,16 +154,7 @@ impl TrainOptions {
         if t.batch_size > MAX_BATCH {
             bail!("batch_size = {}: at most {MAX_BATCH}", t.batch_size);
         }
-        if t.batch_size == 0
-            || t.minibatch_size == 0
-            || !t.batch_size.is_multiple_of(t.minibatch_size)
-        {
-            bail!(
-                "batch_size ({}) must be a positive multiple of minibatch_size ({})",
-                t.batch_size,
-                t.minibatch_size
-            );
-        }
+        t.check_batches()?;
         t.loss.check()?;
         if let Some(es) = &t.early_stopping {
             if !(es.val_frac > 0.0 && es.val_frac < 1.0) {
@@ -514,16 +521,7 @@ pub fn train(
     if labels.is_empty() {
         bail!("{what}: no training examples");
     }
-    if opts.batch_size == 0
-        || opts.minibatch_size == 0
-        || !opts.batch_size.is_multiple_of(opts.minibatch_size)
-    {
-        bail!(
-            "batch_size ({}) must be a positive multiple of minibatch_size ({})",
-            opts.batch_size,
-            opts.minibatch_size
-        );
-    }
+    opts.check_batches()?;
     if matches!(inputs, Inputs::Features(_)) && !opts.linear_probe {
         bail!("cached features can only train a linear probe");
     }
