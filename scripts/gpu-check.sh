@@ -57,7 +57,7 @@ for name, (config, cls) in shapes.items():
     os.system(f"cp {tok} {d}/")
     print(name, "ok")
 EOF
-python3 scripts/real_shapes.py "$MODELS" qwen2.5-0.5b --tokenizer "$MODELS/tokenizer.json"
+python3 scripts/bench/real_shapes.py "$MODELS" qwen2.5-0.5b --tokenizer "$MODELS/tokenizer.json"
 
 step "parity and bench against PyTorch on the GPU"
 bench() { "$W2S" bench --device cuda --baseline python3 "$@" 2>&1 | grep -v '^ *$'; }

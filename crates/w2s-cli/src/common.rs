@@ -7,6 +7,7 @@ use w2s::device::parse_device;
 use w2s::experiment::Runner;
 
 #[derive(Args)]
+#[command(next_help_heading = "Storage and device")]
 pub struct Common {
     /// Folder where runs are stored (one sub-folder per run, reused when complete).
     /// [default: results (run), results/demo (demo), or the config's `results`]

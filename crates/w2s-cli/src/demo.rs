@@ -4,6 +4,7 @@ use crate::common::{runner, Common};
 use anyhow::Result;
 use clap::Args;
 use std::path::Path;
+use w2s::config::TrainFields;
 use w2s::loss::Loss;
 
 #[derive(Args)]
@@ -24,11 +25,10 @@ pub struct DemoArgs {
     #[arg(long, value_delimiter = ',', default_value = "xent,logconf",
           value_parser = clap::builder::PossibleValuesParser::new(Loss::NAMES))]
     losses: Vec<String>,
-    /// Mixed precision for MiniLM; `--mixed-precision=false` for f32 throughout.
-    /// [default: on where bf16 is native, as for `w2s run`]
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
-          default_missing_value = "true")]
-    mixed_precision: Option<bool>,
+    /// Training options of both models, as for `w2s run` (a learning rate given here applies
+    /// to the bag of words too).
+    #[command(flatten)]
+    train: TrainFields,
     #[command(flatten)]
     common: Common,
 }
@@ -54,7 +54,7 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         &losses,
         (a.n_docs, a.n_test_docs),
         &a.seeds,
-        a.mixed_precision,
+        &a.train,
         mixed,
     )?;
     let start = std::time::Instant::now();

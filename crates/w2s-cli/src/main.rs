@@ -23,12 +23,16 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log the details too (memory estimates, reused folders, ...): the `debug` level, as
+    /// RUST_LOG=debug. By default, one line per run.
+    #[arg(short, long, global = true)]
+    verbose: bool,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run a complete weak-to-strong experiment on the built-in demo task and print the table.
-    Demo(demo::DemoArgs),
+    Demo(Box<demo::DemoArgs>),
     /// One ground-truth run, or (with --weak-model) a weak-to-strong run with its supervisor
     /// and strong ceiling, from a TOML config plus flags.
     Run(Box<run::RunArgs>),
@@ -54,10 +58,16 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    let cli = Cli::parse();
+    let level = if cli.verbose {
+        "info,w2s=debug"
+    } else {
+        "info"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
         )
         .with_target(false)
         .without_time()
@@ -68,15 +78,15 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    if let Err(e) = real_main() {
+    if let Err(e) = real_main(cli) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
 }
 
-fn real_main() -> Result<()> {
-    match Cli::parse().command {
-        Command::Demo(a) => demo::demo(a),
+fn real_main(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Demo(a) => demo::demo(*a),
         Command::Run(a) => run::run(*a),
         Command::Bench(a) => bench::bench(a),
         Command::Sweep(a) => sweep::sweep(a),

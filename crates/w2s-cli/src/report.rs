@@ -11,18 +11,14 @@ pub struct ReportArgs {
     /// Where report.txt and runs.csv go. [default: the results folder]
     #[arg(long)]
     out: Option<PathBuf>,
-    /// How runs combine into PGRs: `reference` (openai/weak-to-strong's notebook: baselines
-    /// from all ground-truth runs, one PGR per student run, medians over runs), `pooled` (mean
-    /// accuracies over a pair's seeds, then PGR, with 95% intervals over test examples) or
-    /// `per-seed` (mean of per-seed PGRs, with intervals). docs/METHODS.md has the details.
-    #[arg(long, default_value = "reference",
-          value_parser = clap::builder::PossibleValuesParser::new(w2s::report::Aggregate::NAMES))]
-    aggregate: String,
+    /// How runs combine into PGRs (docs/METHODS.md has the details).
+    #[arg(long, value_enum, default_value_t)]
+    aggregate: w2s::report::Aggregate,
 }
 
 pub fn report(a: ReportArgs) -> Result<()> {
     let out = a.out.clone().unwrap_or_else(|| a.results.clone());
-    let (report, table) = w2s::report::write(&a.results, &out, a.aggregate.parse()?)?;
+    let (report, table) = w2s::report::write(&a.results, &out, a.aggregate)?;
     print!("{table}");
     println!(
         "\n{} rows; wrote report.txt, report.html, report.json, runs.csv, runs.parquet and plots/ (SVG, PNG) to {}",

@@ -23,9 +23,9 @@ pub struct SweepArgs {
     /// CPU threads per run. [default: cores / jobs]
     #[arg(long, value_parser = w2s::config::parse_threads)]
     threads: Option<i32>,
-    /// local, or slurm (submits job arrays with sbatch and returns).
-    #[arg(long, default_value = "local")]
-    executor: String,
+    /// Where the runs train.
+    #[arg(long, value_enum, default_value_t)]
+    executor: Executor,
     /// Extra #SBATCH lines for the slurm executor, e.g. --sbatch=--gres=gpu:1
     #[arg(long)]
     sbatch: Vec<String>,
@@ -35,6 +35,15 @@ pub struct SweepArgs {
     /// Retrain runs that are already complete.
     #[arg(long)]
     force: bool,
+}
+
+#[derive(Clone, Copy, Default, clap::ValueEnum)]
+enum Executor {
+    /// Here, `--jobs` runs at a time, with a progress bar; a table at the end.
+    #[default]
+    Local,
+    /// Submit one Slurm job array per supervision depth with sbatch, and return.
+    Slurm,
 }
 
 pub fn sweep(a: SweepArgs) -> Result<()> {
@@ -76,8 +85,8 @@ pub fn sweep(a: SweepArgs) -> Result<()> {
         return Ok(());
     }
     let exe = std::env::current_exe()?;
-    match a.executor.as_str() {
-        "slurm" => {
+    match a.executor {
+        Executor::Slurm => {
             let task = sweep::TaskSettings {
                 device: a.device.first().cloned().unwrap_or_else(|| "auto".into()),
                 threads: a.threads,
@@ -87,7 +96,7 @@ pub fn sweep(a: SweepArgs) -> Result<()> {
             println!("submitted Slurm job arrays {} (one per supervision depth); rerun `w2s sweep` to resubmit what is missing", ids.join(", "));
             Ok(())
         }
-        "local" => {
+        Executor::Local => {
             let cores = std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1);
@@ -137,6 +146,5 @@ pub fn sweep(a: SweepArgs) -> Result<()> {
             }
             Ok(())
         }
-        other => anyhow::bail!("unknown executor `{other}`: use local or slurm"),
     }
 }

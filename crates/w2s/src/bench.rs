@@ -1,5 +1,5 @@
 //! `w2s bench`: training-step time and inference throughput of a model on a fixed batch,
-//! measured here and in PyTorch + transformers (`scripts/bench_torch.py`) in the same
+//! measured here and in PyTorch + transformers (`scripts/bench/bench_torch.py`) in the same
 //! invocation, so that the ratio compares like with like on one machine.
 
 use crate::loss::{soft_cross_entropy, Loss};
@@ -35,18 +35,26 @@ pub struct Setup {
 }
 
 impl Setup {
-    /// The flags `scripts/bench_torch.py` takes for this setup.
-    fn flags(&self) -> Vec<&'static str> {
-        [
+    /// The flags `scripts/bench/bench_torch.py` takes for this setup; LoRA's targets are the
+    /// family's (`model/family.rs`), passed so that the script holds no copy of the table.
+    fn flags(&self, model_dir: &Path) -> Result<Vec<String>> {
+        let mut flags: Vec<String> = [
             (self.checkpointing, "--checkpointing"),
-            (self.lora, "--lora"),
             (self.mixed_precision, "--mixed-precision"),
             (self.bf16, "--bf16"),
         ]
         .iter()
         .filter(|(on, _)| *on)
-        .map(|(_, f)| *f)
-        .collect()
+        .map(|(_, f)| f.to_string())
+        .collect();
+        if self.lora {
+            let name = model_dir.to_string_lossy();
+            let info = crate::model::ModelInfo::describe(&name)?;
+            let family = crate::model::family::find(&info.family)
+                .with_context(|| format!("{name}: no LoRA targets for family {}", info.family))?;
+            flags.extend(["--lora-targets".into(), family.lora_targets.join(",")]);
+        }
+        Ok(flags)
     }
 }
 
@@ -159,10 +167,10 @@ fn sync(device: Device) {
     }
 }
 
-/// Run `scripts/bench_torch.py` with `python` on the same model and batch.
-/// The PyTorch side (`scripts/bench_torch.py`), carried in the binary so that `w2s bench`
+/// Run `scripts/bench/bench_torch.py` with `python` on the same model and batch.
+/// The PyTorch side (`scripts/bench/bench_torch.py`), carried in the binary so that `w2s bench`
 /// works wherever w2s is installed; `W2S_BENCH_TORCH` names another script.
-pub const TORCH_SCRIPT: &str = include_str!("../../../scripts/bench_torch.py");
+pub const TORCH_SCRIPT: &str = include_str!("../../../scripts/bench/bench_torch.py");
 
 /// The PyTorch side's script as a file: `W2S_BENCH_TORCH`, else [`TORCH_SCRIPT`] written to a
 /// temporary file (kept while the returned guard lives).
@@ -201,7 +209,7 @@ pub fn time_pytorch(
             pooling.to_owned(),
         ])
         .args(["--device", &device])
-        .args(setup.flags())
+        .args(setup.flags(model_dir)?)
         .output()
         .with_context(|| format!("running {}", python.display()))?;
     if !out.status.success() {

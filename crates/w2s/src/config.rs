@@ -41,6 +41,7 @@ use crate::model::lora::LoraConfig;
 use crate::model::ModelInfo;
 use crate::train::{EarlyStopping, Generative, StopLabels, TrainOptions};
 use anyhow::{Context, Result};
+use clap::builder::{BoolValueParser, PossibleValuesParser, TypedValueParser};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -211,28 +212,198 @@ impl RelabelField {
     }
 }
 
-/// Training options as written in a file, before per-model defaults fill the gaps.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+/// The reference's number of passes over the training examples (`train_simple.py`).
+pub const DEFAULT_EPOCHS: usize = 2;
+/// The reference's examples per optimizer step.
+pub const DEFAULT_BATCH_SIZE: usize = 32;
+/// The options a weak supervisor cannot take: it trains on ground truth with cross-entropy.
+pub const STUDENT_ONLY: [&str; 3] = ["loss", "early_stopping", "relabel"];
+/// The options a supervisor does not take from `[train]` (they depend on the architecture, and
+/// are not in the reference): `[weak]` sets them for it.
+pub const ARCHITECTURE_ONLY: [&str; 2] = ["lora", "generative"];
+
+/// Training options, defined once: each field is a TOML key of `[train]` (and `[weak]`,
+/// `[methods.*]`, `[model_train.*]`), a flag of `w2s run` and `w2s demo` (its doc comment is
+/// the flag's help), and, unset, takes the default that [`TrainFields::resolve`] fills in.
+/// `crates/w2s-cli/tests/cli/main.rs` checks that keys, flags and the defaults printed by `--help` agree.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, clap::Args)]
 #[serde(deny_unknown_fields)]
+#[command(next_help_heading = "Training ([train] in a config)")]
 pub struct TrainFields {
+    /// Learning rate. [default: the reference's table (gpt2, gpt2-medium 5e-5; larger 1e-5),
+    /// else 5e-5 under 500M parameters, 1e-5 above; bow 1e-2]
+    #[arg(long)]
     pub lr: Option<f64>,
+    /// Passes over the training examples. [default: 2]
+    #[arg(long)]
     pub epochs: Option<usize>,
+    /// Examples per optimizer step. [default: 32]
+    #[arg(long)]
     pub batch_size: Option<usize>,
+    /// Examples per forward pass; batch_size must be a multiple. [default: batch_size]
+    #[arg(long)]
     pub minibatch_size: Option<usize>,
+    /// The student's loss (docs/METHODS.md); in a file also a table,
+    /// `{ name = "logconf", aux_coef = 0.5, warmup_frac = 0.2 }`. [default: xent]
+    #[arg(long, value_parser = PossibleValuesParser::new(Loss::NAMES).map(LossField::Name))]
     pub loss: Option<LossField>,
+    /// Train only the head, on frozen features. [default: false]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true")]
     pub linear_probe: Option<bool>,
-    /// A bias in the classification head; default false, as the reference.
+    /// A bias in the classification head; the reference's head has none. [default: false]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true")]
     pub head_bias: Option<bool>,
+    /// Backbone weights in bf16 (head in f32): for large models on GPU. [default: false]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true")]
     pub bf16: Option<bool>,
+    /// Recompute each layer's activations during backpropagation: less memory, about a third
+    /// more compute, the same gradients. [default: false]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true")]
     pub checkpointing: Option<bool>,
+    /// Mixed precision: f32 weights and optimizer state, bf16 projections and attention;
+    /// `--mixed-precision=false` for f32 throughout. [default: on where bf16 is native and
+    /// faster (CUDA from Ampere on, CPUs with AVX-512 BF16 or AMX), else off]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true")]
     pub mixed_precision: Option<bool>,
+    /// Keep the best checkpoint on held-out train examples labelled `weak` (by the
+    /// supervisor) or `oracle` (ground truth: an upper bound); in a file also true or a table
+    /// `{ labels = "weak", metric = "auroc", every = 20, val_frac = 0.2 }`. [default: off]
+    #[arg(long, value_parser = PossibleValuesParser::new(["weak", "oracle"])
+          .map(EarlyStoppingField::Labels))]
     pub early_stopping: Option<EarlyStoppingField>,
+    /// Clean the weak labels with a probe on the student's features (docs/METHODS.md); in a
+    /// file also a table `{ probe = { name = "knn", k = 20 }, fraction = 0.1, action =
+    /// "relabel" }`. [default: off]
+    #[arg(long, value_parser = PossibleValuesParser::new(RELABEL_NAMES).map(RelabelField::Name))]
     pub relabel: Option<RelabelField>,
-    /// `lora = true` (rank 8, alpha 16, the family's attention projections) or a table
-    /// `{ rank = 8, alpha = 16, targets = ["query", "value"], save = "merged" }`.
+    /// Train LoRA adapters (rank 8, alpha 16, the family's attention projections) and the head
+    /// instead of the whole model; in a file also a table `{ rank = 8, alpha = 16, targets =
+    /// ["query", "value"], save = "merged" }`. [default: false]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = BoolValueParser::new().map(Switch::<LoraConfig>::On))]
     pub lora: Option<Switch<LoraConfig>>,
-    /// `generative = true` (answers " No" / " Yes") or `{ answers = [..], suffix = ".." }`.
+    /// Score " No" / " Yes" with the LM head (decoders); with epochs 0, zero-shot. In a file
+    /// also a table `{ answers = [" No", " Yes"], suffix = "..." }`. [default: false]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = BoolValueParser::new().map(Switch::<Generative>::On))]
     pub generative: Option<Switch<Generative>>,
+}
+
+/// `[weak]` as flags: every option of [`TrainFields`] but [`STUDENT_ONLY`]'s, its flag named
+/// `--weak-*`. clap has no prefix for a flattened group, so the flags are made from
+/// `TrainFields`'s own and their values handed back to its parser: the options stay defined
+/// once.
+#[derive(Debug, Clone, Default)]
+pub struct WeakFlags(pub TrainFields);
+
+impl WeakFlags {
+    fn options() -> impl Iterator<Item = clap::Arg> {
+        let cmd = <TrainFields as clap::Args>::augment_args(clap::Command::new("weak"));
+        cmd.get_arguments()
+            .filter(|a| !STUDENT_ONLY.contains(&a.get_id().as_str()))
+            .cloned()
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+}
+
+impl clap::Args for WeakFlags {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        Self::options().enumerate().fold(cmd, |cmd, (i, a)| {
+            let long = a.get_long().unwrap_or_default().to_owned();
+            cmd.arg(
+                a.id(format!("weak_{long}"))
+                    .long(format!("weak-{long}"))
+                    .help(if ARCHITECTURE_ONLY.contains(&long.as_str()) {
+                        format!("The weak supervisor's --{long}. [default: false; --{long} is the student's]")
+                    } else {
+                        format!("The weak supervisor's --{long}. [default: as --{long}]")
+                    })
+                    .long_help(None::<&str>)
+                    .help_heading("The weak supervisor's training ([weak] in a config)")
+                    .display_order(1000 + i),
+            )
+        })
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl clap::FromArgMatches for WeakFlags {
+    fn from_arg_matches(m: &clap::ArgMatches) -> std::result::Result<Self, clap::Error> {
+        let mut argv = Vec::new();
+        for a in Self::options() {
+            let long = a.get_long().unwrap_or_default();
+            if let Ok(Some(values)) = m.try_get_raw(&format!("weak_{long}")) {
+                argv.extend(values.map(|v| format!("--{long}={}", v.to_string_lossy())));
+            }
+        }
+        let cmd = <TrainFields as clap::Args>::augment_args(clap::Command::new("weak"))
+            .no_binary_name(true);
+        let fields = <TrainFields as clap::FromArgMatches>::from_arg_matches(
+            &cmd.try_get_matches_from(argv)?,
+        )?;
+        Ok(WeakFlags(fields))
+    }
+    fn update_from_arg_matches(
+        &mut self,
+        m: &clap::ArgMatches,
+    ) -> std::result::Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+/// The TOML keys of an options struct, in order, as its `Deserialize` derive names them (read
+/// from the derive's field list: a deserializer that only listens). Tests match them against
+/// the flags; front ends can offer them as names.
+pub fn keys<T: serde::de::DeserializeOwned>() -> Vec<&'static str> {
+    struct Listen<'a>(&'a mut &'static [&'static str]);
+    impl<'de> serde::Deserializer<'de> for Listen<'_> {
+        type Error = serde::de::value::Error;
+        fn deserialize_any<V: serde::de::Visitor<'de>>(
+            self,
+            _: V,
+        ) -> std::result::Result<V::Value, Self::Error> {
+            Err(serde::de::Error::custom("not a struct"))
+        }
+        fn deserialize_struct<V: serde::de::Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> std::result::Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(serde::de::Error::custom("listened"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            ignored_any
+        }
+    }
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Listen(&mut fields));
+    fields.to_vec()
+}
+
+/// `over`'s fields where set, else `base`'s: the one merge of options from several places
+/// (a file and flags, `[train]` and `[weak]`, a sweep's layers). Whole values are replaced,
+/// never merged key by key: a loss table over another replaces it.
+pub fn overlay<T: Serialize + serde::de::DeserializeOwned>(base: &T, over: &T) -> T {
+    let to_value = |t: &T| serde_json::to_value(t).expect("options serialize to JSON");
+    let (mut base, over) = (to_value(base), to_value(over));
+    if let (Some(b), serde_json::Value::Object(o)) = (base.as_object_mut(), over) {
+        b.extend(o.into_iter().filter(|(_, v)| !v.is_null()));
+    }
+    // Every field came from a valid value of T, and fields are independent.
+    serde_json::from_value(base).expect("fields of two valid values make a valid value")
 }
 
 /// An option written as `true` / `false` (its defaults, or off) or as a full table.
@@ -271,11 +442,11 @@ impl TrainFields {
     /// ([`crate::device::mixed_precision_pays`]; not for the bag of words or bf16 weights, where
     /// it changes nothing).
     pub fn resolve(&self, info: &ModelInfo, mixed_default: bool) -> Result<TrainOptions> {
-        let batch_size = self.batch_size.unwrap_or(32);
+        let batch_size = self.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
         let bf16 = self.bf16.unwrap_or(false);
         TrainOptions {
             lr: self.lr.unwrap_or_else(|| info.default_lr()),
-            epochs: self.epochs.unwrap_or(2),
+            epochs: self.epochs.unwrap_or(DEFAULT_EPOCHS),
             batch_size,
             minibatch_size: self.minibatch_size.unwrap_or(batch_size),
             loss: match &self.loss {
@@ -302,22 +473,21 @@ impl TrainFields {
 
     /// Values of `over` win where set.
     pub fn merged(&self, over: &TrainFields) -> TrainFields {
-        TrainFields {
-            lr: over.lr.or(self.lr),
-            epochs: over.epochs.or(self.epochs),
-            batch_size: over.batch_size.or(self.batch_size),
-            minibatch_size: over.minibatch_size.or(self.minibatch_size),
-            loss: over.loss.clone().or(self.loss.clone()),
-            linear_probe: over.linear_probe.or(self.linear_probe),
-            head_bias: over.head_bias.or(self.head_bias),
-            bf16: over.bf16.or(self.bf16),
-            checkpointing: over.checkpointing.or(self.checkpointing),
-            mixed_precision: over.mixed_precision.or(self.mixed_precision),
-            early_stopping: over.early_stopping.clone().or(self.early_stopping.clone()),
-            relabel: over.relabel.clone().or(self.relabel.clone()),
-            lora: over.lora.clone().or(self.lora.clone()),
-            generative: over.generative.clone().or(self.generative.clone()),
+        overlay(self, over)
+    }
+
+    /// These options unset (by TOML key).
+    pub fn without(&self, keys: &[&str]) -> TrainFields {
+        let mut v = serde_json::to_value(self).expect("options serialize to JSON");
+        for k in keys {
+            v[*k] = serde_json::Value::Null;
         }
+        serde_json::from_value(v).expect("unsetting an option leaves valid options")
+    }
+
+    /// Whether the option of TOML key `key` is set.
+    pub fn is_set(&self, key: &str) -> bool {
+        serde_json::to_value(self).is_ok_and(|v| !v[key].is_null())
     }
 }
 
@@ -338,45 +508,77 @@ pub fn parse_threads(s: &str) -> std::result::Result<i32, String> {
     }
 }
 
-/// A string or a list of strings.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
-pub enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl OneOrMany {
-    pub fn into_vec(self) -> Vec<String> {
-        match self {
-            OneOrMany::One(s) => vec![s],
-            OneOrMany::Many(v) => v,
-        }
+/// `weak_model = "bow"` or `weak_model = ["bow", "models/all-MiniLM-L6-v2"]`.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
     }
+    Ok(Option::<OneOrMany>::deserialize(d)?.map(|o| match o {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    }))
 }
 
-/// A run file (`w2s run run.toml`); the same fields are the command line's flags.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+/// The dataset a run uses when none is named.
+pub const DEFAULT_DATASET: &str = crate::dataset::DEMO;
+
+/// A run file (`w2s run run.toml`), defined once: each field is a TOML key and a flag of
+/// `w2s run` (its doc comment is the flag's help); flags override the file
+/// ([`RunFile::merged`]).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct RunFile {
+    /// Dataset name (`w2s datasets list`) or a task file (.toml). [default: demo]
+    #[arg(long)]
     pub dataset: Option<String>,
+    /// Folder with the dataset's raw files. [default: the Hugging Face hub's copy]
+    #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Train examples, halved into train1 (ground truth) and train2 (weak labels).
+    /// [default: 20000, as the reference]
+    #[arg(long)]
     pub n_docs: Option<usize>,
+    /// Test examples. [default: 10000, as the reference]
+    #[arg(long)]
     pub n_test_docs: Option<usize>,
+    /// Seed of the splits, the formatting coin flips and initialisation. [default: 0]
+    #[arg(long)]
     pub seed: Option<u64>,
+    /// Drop examples this many tokens long or longer. [default: 1024]
+    #[arg(long)]
     pub max_ctx: Option<usize>,
+    /// Model to train: a Hugging Face folder, a hub id, or `bow` (bag of words from scratch).
+    #[arg(long)]
     pub model: Option<String>,
-    /// One supervisor, or several whose soft labels are averaged.
-    pub weak_model: Option<OneOrMany>,
-    /// Strong-to-strong rounds after the weak-to-strong student.
+    /// Weak supervisor; makes this a weak-to-strong run. Several, comma-separated (a list in
+    /// a file): the student learns the mean of their soft labels. [default: none, a
+    /// ground-truth run]
+    #[arg(long, value_delimiter = ',')]
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub weak_model: Option<Vec<String>>,
+    /// Strong-to-strong rounds after the weak-to-strong student: relabel train2 with the
+    /// last student and train a fresh one on it, this many times. [default: 0]
+    #[arg(long)]
     pub iterations: Option<usize>,
+    /// Where runs are stored; the flag is `--results`, shared by every training command.
+    #[arg(skip)]
     pub results: Option<PathBuf>,
+    /// The device; the flag is `--device`, shared by every training command.
+    #[arg(skip)]
     pub device: Option<String>,
     /// Training options of `model`.
     #[serde(default)]
+    #[command(flatten)]
     pub train: TrainFields,
-    /// Training options of the weak supervisor, over `train`'s ([`RunFile::supervisor_options`]).
+    /// Training options of the weak supervisor, over `train`'s ([`RunFile::supervisor_options`]);
+    /// the flags are [`WeakFlags`].
     #[serde(default)]
+    #[arg(skip)]
     pub weak: TrainFields,
 }
 
@@ -402,19 +604,9 @@ impl RunFile {
     /// Values of `over` (command-line flags) win where set.
     pub fn merged(&self, over: &RunFile) -> RunFile {
         RunFile {
-            dataset: over.dataset.clone().or(self.dataset.clone()),
-            data_dir: over.data_dir.clone().or(self.data_dir.clone()),
-            n_docs: over.n_docs.or(self.n_docs),
-            n_test_docs: over.n_test_docs.or(self.n_test_docs),
-            seed: over.seed.or(self.seed),
-            max_ctx: over.max_ctx.or(self.max_ctx),
-            model: over.model.clone().or(self.model.clone()),
-            weak_model: over.weak_model.clone().or(self.weak_model.clone()),
-            iterations: over.iterations.or(self.iterations),
-            results: over.results.clone().or(self.results.clone()),
-            device: over.device.clone().or(self.device.clone()),
             train: self.train.merged(&over.train),
             weak: self.weak.merged(&over.weak),
+            ..overlay(self, over)
         }
     }
 
@@ -425,11 +617,13 @@ impl RunFile {
     /// LoRA and generative scoring depend on the architecture (and do not exist in the
     /// reference): they stay with the student unless `[weak]` sets them.
     pub fn supervisor_options(&self, model: &str, mixed_default: bool) -> Result<TrainOptions> {
-        let shared = TrainFields {
-            lora: None,
-            generative: None,
-            ..self.train.clone()
-        };
+        let shared = self.train.without(&ARCHITECTURE_ONLY);
+        if let Some(key) = STUDENT_ONLY.iter().find(|k| self.weak.is_set(k)) {
+            anyhow::bail!(
+                "[weak] sets `{key}`: a supervisor trains on ground truth with xent; \
+                 `{key}` belongs in [train]"
+            );
+        }
         let fields = shared.merged(&self.weak);
         Ok(resolve_for(model, &fields, mixed_default)?.for_ground_truth())
     }
@@ -443,7 +637,7 @@ impl RunFile {
             "no model given: pass --model <folder, hub id or bow> or set `model` in the config",
         )?;
         let data = DataSpec::new(
-            self.dataset.as_deref().unwrap_or("demo"),
+            self.dataset.as_deref().unwrap_or(DEFAULT_DATASET),
             self.data_dir.as_deref(),
             self.n_docs.unwrap_or(DEFAULT_N_DOCS),
             self.n_test_docs.unwrap_or(DEFAULT_N_TEST_DOCS),
@@ -460,11 +654,7 @@ impl RunFile {
             );
         }
         let strong = resolve_for(&model, &self.train, mixed_default)?;
-        let weak_models = self
-            .weak_model
-            .clone()
-            .map(OneOrMany::into_vec)
-            .unwrap_or_default();
+        let weak_models = self.weak_model.clone().unwrap_or_default();
         if weak_models.is_empty() {
             // A ground-truth run takes the options as given (a loss or early stopping applies;
             // relabelling fails: there are no weak labels).
@@ -490,23 +680,27 @@ impl RunFile {
 }
 
 /// The demo's experiments, one per seed: the bag of words, trained from scratch, supervising
-/// `strong` on the built-in demo task, one student per loss; `mixed_precision` as the flag
-/// says, else `mixed_default` (the device's default).
+/// `strong` on the built-in demo task, one student per loss; `fields` (the demo's training
+/// flags) apply to both models as in `w2s run`, unset ones take their defaults on the device
+/// (`mixed_default`: whether mixed precision pays there).
 pub fn demo_experiments(
     strong: &str,
     losses: &[Loss],
     sizes: (usize, usize),
     seeds: &[u64],
-    mixed_precision: Option<bool>,
+    fields: &TrainFields,
     mixed_default: bool,
 ) -> Result<Vec<Experiment>> {
-    let fields = TrainFields {
-        mixed_precision,
+    if fields.is_set("loss") {
+        anyhow::bail!("the demo trains one student per loss: name them with --losses");
+    }
+    let file = RunFile {
+        train: fields.clone(),
         ..Default::default()
     };
-    let weak = resolve_for(crate::model::BOW, &fields, mixed_default)?;
-    let strong_opts = resolve_for(strong, &fields, mixed_default)?;
-    let data = DataSpec::new("demo", None, sizes.0, sizes.1)?;
+    let weak = file.supervisor_options(crate::model::BOW, mixed_default)?;
+    let strong_opts = resolve_for(strong, fields, mixed_default)?;
+    let data = DataSpec::new(DEFAULT_DATASET, None, sizes.0, sizes.1)?;
     seeds
         .iter()
         .map(|&seed| {
@@ -623,6 +817,45 @@ mod tests {
             !exp.weak[0].train.head_bias,
             "no head bias by default, as the reference"
         );
+    }
+
+    #[test]
+    fn keys_are_the_fields_as_serde_names_them() {
+        let train = keys::<TrainFields>();
+        assert_eq!(train.len(), 14);
+        assert_eq!(train[..2], ["lr", "epochs"]);
+        assert!(keys::<RunFile>().contains(&"weak_model"));
+    }
+
+    #[test]
+    fn overlay_replaces_set_fields_whole() {
+        let base: TrainFields =
+            toml::from_str("lr = 0.1\nepochs = 3\nloss = { name = \"logconf\", aux_coef = 0.3 }\n")
+                .unwrap();
+        let over: TrainFields = toml::from_str("epochs = 5\nloss = \"product\"\n").unwrap();
+        let m = base.merged(&over);
+        assert_eq!((m.lr, m.epochs), (Some(0.1), Some(5)));
+        assert_eq!(m.loss.unwrap().resolve().unwrap().name(), "product");
+        // A value that is not exactly representable in decimal survives the merge bit for bit
+        // (it is part of a run's identity).
+        let lr = 1.0 / 3.0 * 1e-4;
+        let m = TrainFields {
+            lr: Some(lr),
+            ..Default::default()
+        }
+        .merged(&TrainFields::default());
+        assert_eq!(m.lr.unwrap().to_bits(), lr.to_bits());
+        let without = base.without(&["loss"]);
+        assert!(without.loss.is_none() && without.lr == Some(0.1));
+    }
+
+    #[test]
+    fn the_weak_table_refuses_what_only_a_student_takes() {
+        let f: RunFile =
+            toml::from_str("model = \"bow\"\nweak_model = \"bow\"\n[weak]\nloss = \"logconf\"\n")
+                .unwrap();
+        let err = f.plan(false).err().unwrap().to_string();
+        assert!(err.contains("[weak] sets `loss`"), "{err}");
     }
 
     #[test]

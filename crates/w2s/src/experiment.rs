@@ -55,10 +55,11 @@ impl DataSpec {
         n_docs: usize,
         n_test_docs: usize,
     ) -> Result<DataSpec> {
-        let name = if dataset::is_user_task(name) {
-            std::path::absolute(name)?.to_string_lossy().into_owned()
-        } else {
-            name.to_owned()
+        let name = match dataset::TaskRef::parse(name)? {
+            dataset::TaskRef::File(path) => {
+                std::path::absolute(path)?.to_string_lossy().into_owned()
+            }
+            _ => name.to_owned(),
         };
         if n_docs < 4 {
             bail!(
@@ -214,19 +215,36 @@ impl RunSpec {
         store::run_dir(results, &self.data.short_name(), &self.folder_name())
     }
 
+    /// The supervisors' short names (none for a ground-truth run).
+    fn supervisor_names(&self) -> Vec<String> {
+        self.supervisors().map(|s| short_name(&s.model)).collect()
+    }
+
+    /// The run in a few words for a log line: `demo seed 0: bow (ground truth)`,
+    /// `demo seed 0: bow -> all-MiniLM-L6-v2, xent`.
+    pub fn label(&self) -> String {
+        let model = short_name(&self.model);
+        let what = match self.is_ground_truth() {
+            true => format!("{model} (ground truth)"),
+            false => format!(
+                "{} -> {model}, {}",
+                self.supervisor_names().join(" + "),
+                self.train.method()
+            ),
+        };
+        format!("{} seed {}: {what}", self.data.short_name(), self.seed)
+    }
+
     /// A readable folder name: kind, models, loss, seed, then the hash.
     pub fn folder_name(&self) -> String {
-        let kind = match &self.supervisor {
-            None => format!("gt-{}", short_name(&self.model)),
-            Some(_) => {
-                let weak: Vec<String> = self.supervisors().map(|s| short_name(&s.model)).collect();
-                format!(
-                    "w2s-{}-to-{}-{}",
-                    weak.join("+"),
-                    short_name(&self.model),
-                    self.train.method()
-                )
-            }
+        let model = short_name(&self.model);
+        let kind = match self.is_ground_truth() {
+            true => format!("gt-{model}"),
+            false => format!(
+                "w2s-{}-to-{model}-{}",
+                self.supervisor_names().join("+"),
+                self.train.method()
+            ),
         };
         store::folder_safe(&format!("{kind}-s{}-{}", self.seed, self.hash()))
     }
@@ -464,6 +482,8 @@ pub struct Runner {
     pub eval_batch_size: usize,
     /// Hashes of runs this runner has trained, so `force` retrains a supervisor only once.
     trained: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Hashes of runs already named in the log, so each gets one line however often it is asked.
+    announced: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// Spread predictions of the kept examples back over the split; dropped ones stay `None`.
@@ -579,6 +599,7 @@ impl Runner {
             predict_train2: false,
             eval_batch_size: 64,
             trained: Default::default(),
+            announced: Default::default(),
         }
     }
 
@@ -731,7 +752,14 @@ impl Runner {
         let reuse = !self.force || self.trained.lock().unwrap().contains(&hash);
         if reuse {
             if let Some(done) = self.reusable(spec, predict_train2) {
-                tracing::debug!("reusing {}", self.run_dir(spec).display());
+                if self.announced.lock().unwrap().insert(hash.clone()) {
+                    tracing::info!(
+                        "{}: stored, test accuracy {:.1}%",
+                        spec.label(),
+                        100.0 * done.test_accuracy
+                    );
+                }
+                tracing::debug!("reused {}", self.run_dir(spec).display());
                 return Ok(done);
             }
         }
@@ -764,12 +792,20 @@ impl Runner {
                 return Ok(done);
             }
         }
+        let started = std::time::Instant::now();
         let result = self
             .train_and_store(spec, predict_train2, &dir)
             .inspect_err(|_| {
                 // Holding the lock: the staging folder is this attempt's.
                 let _ = std::fs::remove_dir_all(store::staging_dir(&dir));
             })?;
+        tracing::info!(
+            "{}: trained in {:.0} s, test accuracy {:.1}%",
+            spec.label(),
+            started.elapsed().as_secs_f64(),
+            100.0 * result.test_accuracy
+        );
+        self.announced.lock().unwrap().insert(hash.clone());
         self.trained.lock().unwrap().insert(hash);
         Ok(result)
     }
@@ -859,7 +895,7 @@ impl Runner {
             )
         };
         let estimate = needs(&spec.train);
-        tracing::info!(
+        tracing::debug!(
             "{}: estimated peak memory {estimate} at {seq} tokens",
             model.info.name
         );

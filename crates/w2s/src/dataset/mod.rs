@@ -7,7 +7,9 @@
 
 pub mod demo;
 pub mod files;
+mod formats;
 pub mod hub;
+mod layout;
 pub mod registry;
 pub mod user;
 
@@ -75,26 +77,91 @@ impl Splits {
     }
 }
 
-/// The pools of a task by name: `demo`, a registered dataset (from `data_dir`, else the
-/// hub), or a user task file (`*.toml`). `seed` drives formatting coin flips; `limits` caps
-/// the rows read per split.
+/// What a task name refers to, decided in one place: the built-in demo, a task file (a name
+/// ending in `.toml`), or a registered task.
+pub enum TaskRef<'a> {
+    Demo,
+    File(&'a std::path::Path),
+    Registered(&'static registry::Task),
+}
+
+/// The built-in task's name.
+pub const DEMO: &str = "demo";
+
+impl TaskRef<'_> {
+    /// The task `name` refers to; an unknown name is an error that lists the known ones.
+    pub fn parse(name: &str) -> anyhow::Result<TaskRef<'_>> {
+        Ok(if name == DEMO {
+            TaskRef::Demo
+        } else if name.ends_with(".toml") {
+            TaskRef::File(std::path::Path::new(name))
+        } else {
+            TaskRef::Registered(registry::find(name)?)
+        })
+    }
+
+    /// The pools of the task: the demo's generated examples, a task file's data files (relative
+    /// to the task file), or a registered task's files (from `data_dir`, else the hub). `seed`
+    /// drives formatting coin flips; `limits` caps the rows read per split.
+    pub fn load(
+        &self,
+        data_dir: Option<&std::path::Path>,
+        seed: u64,
+        limits: (usize, usize),
+    ) -> anyhow::Result<Pools> {
+        match self {
+            TaskRef::Demo => Ok(demo::pools()),
+            TaskRef::File(path) => {
+                let base = path.parent().unwrap_or(std::path::Path::new("."));
+                user::UserTask::read(path)?.load(base, data_dir, seed, limits)
+            }
+            TaskRef::Registered(task) => {
+                let dir = registry::locate(task, data_dir)?;
+                registry::load(task, &dir, seed, limits)
+            }
+        }
+    }
+
+    /// What the task is, as a hash: for the demo, its generator's version; for a registered
+    /// task, its name, its formatter's version and the contents of every file in its data
+    /// folder (the hub snapshot when no folder is given); for a task file, its text and the
+    /// contents of the data files it names. Editing any of them changes the runs' identity.
+    pub fn fingerprint(&self, data_dir: Option<&std::path::Path>) -> anyhow::Result<String> {
+        use crate::store;
+        match self {
+            TaskRef::Demo => Ok(format!("demo-v{}", demo::VERSION)),
+            TaskRef::File(path) => {
+                let text = std::fs::read(path).map_err(|e| {
+                    anyhow::anyhow!("cannot read task file {}: {e}", path.display())
+                })?;
+                let base = path.parent().unwrap_or(std::path::Path::new("."));
+                let files = user::UserTask::read(path)?.files(base, data_dir)?;
+                Ok(store::config_hash(&(
+                    store::config_hash(&text),
+                    store::files_fingerprint(base, &files)?,
+                )))
+            }
+            TaskRef::Registered(task) => {
+                let dir = registry::locate(task, data_dir)?;
+                let files = store::files_under(&dir)?;
+                Ok(store::config_hash(&(
+                    task.name,
+                    task.version,
+                    store::files_fingerprint(&dir, &files)?,
+                )))
+            }
+        }
+    }
+}
+
+/// The pools of the task `name` ([`TaskRef::load`]).
 pub fn load_pools(
     name: &str,
     data_dir: Option<&std::path::Path>,
     seed: u64,
     limits: (usize, usize),
 ) -> anyhow::Result<Pools> {
-    if name == "demo" {
-        return Ok(demo::pools());
-    }
-    if is_user_task(name) {
-        let path = std::path::Path::new(name);
-        let base = path.parent().unwrap_or(std::path::Path::new("."));
-        return user::UserTask::read(path)?.load(base, data_dir, seed, limits);
-    }
-    let task = registry::find(name)?;
-    let dir = registry::locate(task, data_dir)?;
-    registry::load(task, &dir, seed, limits)
+    TaskRef::parse(name)?.load(data_dir, seed, limits)
 }
 
 /// Write the splits a run of task `name` sees (train1, train2, test) into `out` as JSON lines
@@ -130,49 +197,19 @@ pub fn export_splits(
     Ok(written)
 }
 
-/// Whether a task name is a user task file.
-pub fn is_user_task(name: &str) -> bool {
-    name.ends_with(".toml")
-}
-
-/// A task's short name: a user task file's stem (`tasks/sst2.toml` -> `sst2`), else the name.
+/// A task's short name: a task file's stem (`tasks/sst2.toml` -> `sst2`), else the name.
 pub fn short_name(name: &str) -> String {
-    if is_user_task(name) {
-        let stem = std::path::Path::new(name).file_stem();
-        stem.map_or_else(|| name.to_owned(), |s| s.to_string_lossy().into_owned())
-    } else {
-        name.to_owned()
+    match TaskRef::parse(name) {
+        Ok(TaskRef::File(path)) => path
+            .file_stem()
+            .map_or_else(|| name.to_owned(), |s| s.to_string_lossy().into_owned()),
+        _ => name.to_owned(),
     }
 }
 
-/// What a task is, as a hash: for `demo`, its generator's version; for a registered task, its
-/// name, its formatter's version and the contents of every file in its data folder (the hub
-/// snapshot when no folder is given); for a user task, its file's text and the contents of
-/// the data files it names. Editing any of them changes the runs' identity.
+/// What the task `name` is, as a hash ([`TaskRef::fingerprint`]).
 pub fn task_fingerprint(name: &str, data_dir: Option<&std::path::Path>) -> anyhow::Result<String> {
-    use crate::store;
-    if name == "demo" {
-        return Ok(format!("demo-v{}", demo::VERSION));
-    }
-    if is_user_task(name) {
-        let path = std::path::Path::new(name);
-        let text = std::fs::read(path)
-            .map_err(|e| anyhow::anyhow!("cannot read task file {}: {e}", path.display()))?;
-        let base = path.parent().unwrap_or(std::path::Path::new("."));
-        let files = user::UserTask::read(path)?.files(base, data_dir)?;
-        return Ok(store::config_hash(&(
-            store::config_hash(&text),
-            store::files_fingerprint(base, &files)?,
-        )));
-    }
-    let task = registry::find(name)?;
-    let dir = registry::locate(task, data_dir)?;
-    let files = store::files_under(&dir)?;
-    Ok(store::config_hash(&(
-        task.name,
-        task.version,
-        store::files_fingerprint(&dir, &files)?,
-    )))
+    TaskRef::parse(name)?.fingerprint(data_dir)
 }
 
 /// Share of label-1 examples (NaN for an empty slice).

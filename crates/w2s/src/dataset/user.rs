@@ -222,17 +222,17 @@ impl UserTask {
         let dir = match data_dir {
             Some(d) => d.to_path_buf(),
             None => super::hub::download(repo, repo, |f| {
-                super::registry::in_config(f, config)
+                super::layout::in_config(f, config)
                     && train
                         .iter()
                         .chain(&test)
-                        .any(|a| super::registry::in_split(f, a))
+                        .any(|a| super::layout::in_split(f, a))
             })?,
         };
-        let dir = super::registry::config_folder(dir, config);
+        let dir = super::layout::config_folder(dir, config);
         let find = |aliases: &[String]| -> Result<Vec<PathBuf>> {
             let a: Vec<&str> = aliases.iter().map(String::as_str).collect();
-            let found = super::registry::split_files(&dir, &a);
+            let found = super::layout::split_files(&dir, &a);
             if found.is_empty() {
                 bail!("{}: no files for split {a:?} of {repo}", dir.display());
             }

@@ -91,7 +91,7 @@ pub fn load_runs(results: &std::path::Path) -> anyhow::Result<(Vec<ReportRun>, V
 }
 
 /// How a report turns runs into PGRs. Every table says in its heading which rule made it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Aggregate {
     /// openai/weak-to-strong's `notebooks/Plotting.ipynb` (cell 4), step for step: a model's
@@ -110,29 +110,12 @@ pub enum Aggregate {
 }
 
 impl Aggregate {
-    pub const NAMES: [&'static str; 3] = ["reference", "pooled", "per-seed"];
-
     /// How this rule computes PGR, in one sentence: the heading of every table it makes.
     pub fn rule(self) -> &'static str {
         match self {
             Aggregate::Reference => "PGR by openai/weak-to-strong's rule (notebooks/Plotting.ipynb): baselines are each model's mean accuracy over all its ground-truth runs on the dataset; one PGR per student run, (student - weak baseline) / (strong baseline - weak baseline), left out where weak model = strong model or strong baseline <= weak baseline; medians over every student run of a loss (pairs and seeds pooled). No intervals.",
             Aggregate::Pooled => "PGR = (student - weak) / (ceiling - weak) on accuracies averaged over a pair's seeds; 95% intervals resample test examples; rows whose ceiling - weak interval reaches 0 show no PGR and stay out of the medians.",
             Aggregate::PerSeed => "PGR = mean over seeds of (student - weak) / (ceiling - weak), over the seeds whose ceiling beats their weak model; 95% intervals resample test examples; rows whose ceiling - weak interval reaches 0 show no PGR and stay out of the medians.",
-        }
-    }
-}
-
-impl std::str::FromStr for Aggregate {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> anyhow::Result<Aggregate> {
-        match s {
-            "reference" => Ok(Aggregate::Reference),
-            "pooled" => Ok(Aggregate::Pooled),
-            "per-seed" => Ok(Aggregate::PerSeed),
-            _ => anyhow::bail!(
-                "unknown aggregation `{s}`: use one of {}",
-                Aggregate::NAMES.join(", ")
-            ),
         }
     }
 }

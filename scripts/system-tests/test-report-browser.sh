@@ -3,7 +3,7 @@
 # headless Chromium (Debian's `chromium`) and check that the tables, plots and training curves
 # are in the page; and write the report once more with every system font hidden (root: a
 # private mount namespace), since PNG text uses the font embedded in w2s.
-# Usage: scripts/test-report-browser.sh PATH/TO/w2s
+# Usage: scripts/system-tests/test-report-browser.sh PATH/TO/w2s
 set -euo pipefail
 W2S="$(realpath "$1")"
 if ! command -v chromium >/dev/null; then

@@ -13,9 +13,14 @@ meta-llama/Llama-3.2-1B config.json files, the fields that decide the architectu
 import argparse
 import os
 import shutil
+import sys
+from pathlib import Path
 
 import torch
 import transformers as tf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from w2s_hf import model_from_config  # noqa: E402
 
 CONFIGS = {
     "qwen2.5-0.5b": dict(
@@ -62,7 +67,7 @@ def main():
             print(f"{out}: exists")
             continue
         with torch.device("cpu"):
-            model = tf.AutoModelForCausalLM.from_config(config, dtype=getattr(torch, a.dtype))
+            model = model_from_config(config, causal=True, dtype=getattr(torch, a.dtype))
         n = sum(p.numel() for p in model.parameters())
         model.save_pretrained(out, safe_serialization=True, max_shard_size="100GB")
         shutil.copy(a.tokenizer, os.path.join(out, "tokenizer.json"))

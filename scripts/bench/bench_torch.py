@@ -1,12 +1,13 @@
 """PyTorch + transformers side of `w2s bench`: the same model, head, batch and optimizer.
 
 Usage: bench_torch.py MODEL_DIR BATCH SEQ STEPS THREADS POOLING [--device D] [--checkpointing]
-                      [--lora] [--mixed-precision] [--bf16]
+                      [--lora-targets M1,M2] [--mixed-precision] [--bf16]
 Prints one JSON line: {"train_step_s", "infer_examples_per_s", "peak_rss", "torch"}.
 Token ids are pseudo-random but the same as w2s's (seeded linear congruential sequence).
 - --checkpointing: transformers' gradient checkpointing (it acts in training mode only, so the
   model is put in training mode with every dropout probability at 0, as w2s trains).
-- --lora: PEFT, rank 8, alpha 16, no dropout, on w2s's default targets for the family.
+- --lora-targets: PEFT, rank 8, alpha 16, no dropout, on these modules (`w2s bench --lora` passes
+  its family table's targets).
 - --mixed-precision: torch.autocast to bf16 around the forward pass (f32 weights).
 - --bf16: the backbone's weights in bf16, the head in f32.
 peak_rss is the process's peak resident memory (Linux VmHWM) over the training steps, reset
@@ -19,12 +20,6 @@ import time
 import torch
 from transformers import AutoConfig, AutoModel
 
-# w2s's model/family.rs: PEFT's default LoRA targets per family.
-LORA_TARGETS = {
-    "bert": ["query", "value"], "roberta": ["query", "value"], "mpnet": ["q", "v"],
-    "gpt2": ["c_attn"], "llama": ["q_proj", "v_proj"], "qwen2": ["q_proj", "v_proj"],
-    "mistral": ["q_proj", "v_proj"], "gpt_neox": ["query_key_value"],
-}  # fmt: skip
 
 
 def ids_like_w2s(batch, seq, vocab):
@@ -59,8 +54,10 @@ def main():
     for name in ("model_dir", "batch", "seq", "steps", "threads", "pooling"):
         p.add_argument(name)
     p.add_argument("--device", default="cpu")
-    for flag in ("--checkpointing", "--lora", "--mixed-precision", "--bf16"):
+    for flag in ("--checkpointing", "--mixed-precision", "--bf16"):
         p.add_argument(flag, action="store_true")
+    # LoRA on these modules (w2s passes its family table's targets, model/family.rs).
+    p.add_argument("--lora-targets")
     a = p.parse_args()
     batch, seq, steps = int(a.batch), int(a.seq), int(a.steps)
     torch.set_num_threads(int(a.threads))
@@ -75,10 +72,10 @@ def main():
                 m.p = 0.0
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.train()
-    if a.lora:
+    if a.lora_targets:
         from peft import LoraConfig, get_peft_model
 
-        targets = LORA_TARGETS[config.model_type]
+        targets = a.lora_targets.split(",")
         model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=targets))
     head = torch.nn.Linear(config.hidden_size, 2).to(device)
     torch.nn.init.zeros_(head.weight)

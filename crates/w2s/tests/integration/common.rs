@@ -69,7 +69,7 @@ pub fn python() -> PathBuf {
 /// Run a Python script of `scripts/` with arguments; panics with its stderr on failure.
 pub fn run_python(script: &str, args: &[&str]) {
     let out = std::process::Command::new(python())
-        .arg(root().join("scripts").join(script))
+        .arg(root().join("scripts/fixtures").join(script))
         .args(args)
         .output()
         .expect("running python");

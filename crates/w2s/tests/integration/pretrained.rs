@@ -1,7 +1,7 @@
 //! The real all-MiniLM-L6-v2 and all-mpnet-base-v2 checkpoints: tokenizers, parity with
 //! transformers on a padded batch, gradients.
 
-mod common;
+use crate::common;
 
 use tch::{nn::OptimizerConfig, Device, Kind, Tensor};
 use w2s::loss::{loss_value, Loss};
@@ -39,7 +39,7 @@ fn tokenizer_matches_bert_wordpiece() {
     );
 }
 
-/// Pooled features of `model` on TEXTS against transformers' (scripts/hf_features.py).
+/// Pooled features of `model` on TEXTS against transformers' (scripts/fixtures/hf_features.py).
 fn check_parity(model_dir: &std::path::Path) {
     let c = Classifier::load(model_dir.to_str().unwrap(), Device::Cpu, 0).unwrap();
     let dir = tempfile::tempdir().unwrap();

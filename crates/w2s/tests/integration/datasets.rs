@@ -1,7 +1,7 @@
 //! Dataset registry: formatting on fixtures in the Hugging Face hub's field layout, and
 //! loading the real copies in `../shared/datasets` (original-release layouts).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use w2s::dataset::{load_pools, positive_rate, registry, Example};

@@ -1,7 +1,7 @@
 //! The pipeline end to end on a small demo-sized task: weak supervisor, ceiling, students,
 //! stored results, reuse, determinism.
 
-mod common;
+use crate::common;
 
 use tch::Device;
 use w2s::experiment::{DataSpec, Experiment, Runner};

@@ -1,5 +1,11 @@
 //! The `w2s` binary as a user meets it: help, errors that say what to do, a real run.
 
+//!
+//! One binary for the crate's integration tests, so that libtorch is linked once: this file
+//! (help, errors, single runs) and `sweep.rs` (sweeps and reports).
+
+mod sweep;
+
 use std::process::{Command, Output};
 
 fn w2s(args: &[&str]) -> Output {
@@ -32,46 +38,6 @@ fn help_explains_commands_and_options() {
     for cmd in ["demo", "run", "datasets", "bench"] {
         assert!(out.contains(cmd), "{out}");
     }
-    let o = w2s(&["run", "--help"]);
-    let out = String::from_utf8_lossy(&o.stdout);
-    for flag in [
-        "--model",
-        "--weak-model",
-        "--loss",
-        "--minibatch-size",
-        "--results",
-        "--force",
-        "--early-stopping",
-        "--relabel",
-        "--lora",
-        "--iterations",
-        "--generative",
-        "--weak-lr",
-        "--weak-epochs",
-    ] {
-        assert!(out.contains(flag), "{flag} missing from:\n{out}");
-    }
-    // Every flag of every command says what it does; the sizes' defaults are the reference's.
-    for (flag, default) in [
-        ("--n-docs", w2s::experiment::DEFAULT_N_DOCS.to_string()),
-        (
-            "--n-test-docs",
-            w2s::experiment::DEFAULT_N_TEST_DOCS.to_string(),
-        ),
-        ("--max-ctx", w2s::experiment::DEFAULT_MAX_CTX.to_string()),
-        ("--epochs", "2".into()),
-        ("--batch-size", "32".into()),
-        ("--seed", "0".into()),
-    ] {
-        let at = out
-            .find(&format!("{flag} <"))
-            .unwrap_or_else(|| panic!("{flag}"));
-        let help = &out[at..at + out[at..].find("\n  -").unwrap_or(out.len() - at)];
-        assert!(
-            help.contains(&format!("default: {default}")),
-            "{flag}:\n{help}"
-        );
-    }
     for cmd in ["run", "demo", "sweep", "report", "bench", "exec-run"] {
         let o = w2s(&[cmd, "--help"]);
         let out = String::from_utf8_lossy(&o.stdout).into_owned();
@@ -86,6 +52,138 @@ fn help_explains_commands_and_options() {
                     "{cmd} {l}: no help"
                 );
             }
+        }
+    }
+}
+
+/// `w2s run --help` as (flag, help text) pairs, continuation lines joined.
+fn run_flags() -> Vec<(String, String)> {
+    let o = w2s(&["run", "--help"]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let mut flags: Vec<(String, String)> = Vec::new();
+    for line in out.lines() {
+        let t = line.trim_start();
+        if let Some(rest) = t.strip_prefix("--").or_else(|| t.strip_prefix("-h, --")) {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            flags.push((name, rest.to_owned()));
+        } else if let Some((_, help)) = flags.last_mut() {
+            help.push(' ');
+            help.push_str(t);
+        }
+    }
+    flags
+}
+
+/// Each option is defined once: every key of a run file has its flag and every flag its key
+/// (but a few flags about how to run, not what), and every default `--help` prints is the one
+/// the code uses.
+#[test]
+fn every_config_key_is_a_flag_and_every_printed_default_is_the_codes() {
+    use w2s::config::{keys, RunFile, RunPlan, TrainFields, STUDENT_ONLY};
+    let flags = run_flags();
+    let names: std::collections::BTreeSet<String> = flags.iter().map(|f| f.0.clone()).collect();
+    let flag = |key: &str| key.replace('_', "-");
+    let mut expected: std::collections::BTreeSet<String> = keys::<RunFile>()
+        .into_iter()
+        .filter(|k| !["train", "weak"].contains(k))
+        .chain(keys::<TrainFields>())
+        .map(flag)
+        .collect();
+    expected.extend(
+        keys::<TrainFields>()
+            .into_iter()
+            .filter(|k| !STUDENT_ONLY.contains(k))
+            .map(|k| format!("weak-{}", flag(k))),
+    );
+    // How to run, not what: not part of a config.
+    expected.extend(["threads", "force", "help"].map(String::from));
+    assert_eq!(
+        names, expected,
+        "flags of `w2s run` against the config's keys"
+    );
+
+    // The code's defaults: an empty config resolved, for a ground-truth run and an experiment.
+    let gt: RunFile = toml::from_str("model = \"bow\"").unwrap();
+    let RunPlan::GroundTruth(spec) = gt.plan(false).unwrap() else {
+        panic!("a ground-truth plan")
+    };
+    let w2s_file: RunFile = toml::from_str("model = \"bow\"\nweak_model = \"bow\"").unwrap();
+    let RunPlan::WeakToStrong(exp) = w2s_file.plan(false).unwrap() else {
+        panic!("an experiment")
+    };
+    let t = &spec.train;
+    let off = |on: bool| if on { "on" } else { "off" }.to_owned();
+    let code: std::collections::BTreeMap<&str, String> = [
+        ("dataset", spec.data.name.clone()),
+        ("n-docs", spec.data.n_docs.to_string()),
+        ("n-test-docs", spec.data.n_test_docs.to_string()),
+        ("seed", spec.seed.to_string()),
+        ("max-ctx", spec.max_ctx.to_string()),
+        ("iterations", exp.iterations.to_string()),
+        ("weak-model", "none".to_owned()),
+        ("epochs", t.epochs.to_string()),
+        ("batch-size", t.batch_size.to_string()),
+        (
+            "minibatch-size",
+            if t.minibatch_size == t.batch_size {
+                "batch_size"
+            } else {
+                "?"
+            }
+            .to_owned(),
+        ),
+        ("loss", t.loss.name().to_owned()),
+        ("linear-probe", t.linear_probe.to_string()),
+        ("head-bias", t.head_bias.to_string()),
+        ("bf16", t.bf16.to_string()),
+        ("checkpointing", t.checkpointing.to_string()),
+        ("lora", t.lora.is_some().to_string()),
+        ("generative", t.generative.is_some().to_string()),
+        ("early-stopping", off(t.early_stopping.is_some())),
+        ("relabel", off(t.relabel.is_some())),
+    ]
+    .into_iter()
+    .collect();
+    // Defaults described in words (they depend on the model, the device or the machine).
+    let described = [
+        "lr",
+        "mixed-precision",
+        "data-dir",
+        "results",
+        "device",
+        "threads",
+    ];
+    for (name, help) in &flags {
+        let Some(at) = help.find("[default: ") else {
+            continue;
+        };
+        let printed: String = help[at + 10..]
+            .chars()
+            .take_while(|c| !matches!(c, ']' | ','))
+            .collect();
+        let train_flags: Vec<String> = keys::<TrainFields>().into_iter().map(flag).collect();
+        if let Some(student) = name
+            .strip_prefix("weak-")
+            .filter(|s| train_flags.iter().any(|f| f == s))
+        {
+            let as_student = format!("as --{student}");
+            assert!(
+                printed == as_student || printed.starts_with("false; --"),
+                "--{name}: [default: {printed}]"
+            );
+        } else if described.contains(&name.as_str()) {
+            assert!(
+                printed.contains(' '),
+                "--{name}: a word default `{printed}` not checked"
+            );
+        } else {
+            let want = code
+                .get(name.as_str())
+                .unwrap_or_else(|| panic!("--{name} prints [default: {printed}]: add it here"));
+            assert_eq!(&printed, want, "--{name}: help and code disagree");
         }
     }
 }

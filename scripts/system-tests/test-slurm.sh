@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end test of `w2s sweep --executor slurm` against a real single-node Slurm
 # (Debian's slurm-wlm and munge), started here in a temporary folder and stopped at the end.
-# Needs root (munge key, daemons). Usage: scripts/test-slurm.sh PATH/TO/w2s
+# Needs root (munge key, daemons). Usage: scripts/system-tests/test-slurm.sh PATH/TO/w2s
 set -euo pipefail
 W2S="$(realpath "$1")"
 if ! command -v slurmctld >/dev/null; then

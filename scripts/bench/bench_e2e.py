@@ -16,7 +16,7 @@ The examples come from `w2s datasets export` (w2s's split of the task, which fol
 reference's rule); the reference side tokenizes them with the same tokenizer.json through
 transformers and drops the same over-long examples.
 
-    .venv/bin/python scripts/bench_e2e.py --dataset sciq --data-dir ../shared/datasets/sciq
+    .venv/bin/python scripts/bench/bench_e2e.py --dataset sciq --data-dir ../shared/datasets/sciq
 
 prints a table of wall times (per stage and in total, with ratios) and accuracies, and writes
 everything to OUT/DATASET/summary-*.json. The reference imports `datasets`, `torch_optimizer`
@@ -32,7 +32,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from w2s_hf import pool  # noqa: E402
 REFERENCE = ROOT.parent / "shared" / "reference" / "openai-weak-to-strong"
 
 
@@ -87,9 +89,7 @@ def run_reference(args):
             ends = (positions * (input_ids != 0)).argmax(1, keepdim=True)
             mask = (positions <= ends).long()
             hidden = self.encoder(input_ids=input_ids, attention_mask=mask).last_hidden_state
-            m = mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
-            return self.score(pooled)
+            return self.score(pool(hidden, mask, "mean"))
 
     def dataset(rows, tokenizer, limit, soft=None):
         out = []
@@ -175,13 +175,17 @@ def run_reference(args):
 # The w2s side.
 
 
+def data_dir_flag(args):
+    return ["--data-dir", args.data_dir] if args.data_dir else []
+
+
 def run_w2s(args, results, binary, flags):
     stages, accuracy, n_train, wall = {}, {}, {}, 0.0
     for loss in args.losses:
         w2s_loss = "logconf_reference" if loss == "logconf" else loss
         cmd = [
             binary, "run",
-            "--dataset", args.dataset, "--data-dir", args.data_dir,
+            "--dataset", args.dataset, *data_dir_flag(args),
             "--model", args.strong, "--weak-model", args.weak,
             "--loss", w2s_loss,
             "--n-docs", str(args.n_docs), "--n-test-docs", str(args.n_test_docs),
@@ -217,7 +221,7 @@ def run_w2s(args, results, binary, flags):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", required=True)
-    p.add_argument("--data-dir", required=True)
+    p.add_argument("--data-dir", help="the task's raw files (not for the built-in demo)")
     p.add_argument("--weak", default=str(ROOT / "models/all-MiniLM-L6-v2"))
     p.add_argument("--strong", default=str(ROOT / "models/all-mpnet-base-v2"))
     p.add_argument("--losses", default="xent,logconf")
@@ -249,7 +253,8 @@ def main():
     args = p.parse_args()
     args.losses = args.losses.split(",")
     for path in ("weak", "strong", "w2s", "data_dir", "reference"):
-        setattr(args, path, os.path.abspath(getattr(args, path)))
+        if getattr(args, path) is not None:
+            setattr(args, path, os.path.abspath(getattr(args, path)))
     if args.side == "reference":
         return run_reference(args)
     # A task file may be given by any path: its results go under its file name.
@@ -270,7 +275,7 @@ def one_seed(args, out):
     out.mkdir(parents=True, exist_ok=True)
     splits = out / "splits"
     subprocess.run(
-        [args.w2s, "datasets", "export", args.dataset, "--data-dir", args.data_dir,
+        [args.w2s, "datasets", "export", args.dataset, *data_dir_flag(args),
          "--n-docs", str(args.n_docs), "--n-test-docs", str(args.n_test_docs),
          "--seed", str(args.seed), "--out", str(splits)],
         check=True, stdout=subprocess.DEVNULL,

@@ -1,7 +1,7 @@
 //! A stored result is reused only while everything that decided it is unchanged: the task's
 //! definition and data, the model's files. One process trains a run; others wait and reuse.
 
-mod common;
+use crate::common;
 
 use common::opts;
 use std::path::Path;
@@ -152,7 +152,7 @@ fn training_curves_read_back_with_tensorboard() {
     runner.run(&spec).unwrap();
     let run = runner.run_dir(&spec);
     let out = std::process::Command::new(common::python())
-        .arg(common::root().join("scripts/read_tensorboard.py"))
+        .arg(common::root().join("scripts/fixtures/read_tensorboard.py"))
         .arg(&run)
         .output()
         .unwrap();
@@ -220,7 +220,7 @@ fn only_supervisors_predict_train2() {
 #[test]
 fn a_run_stored_by_the_previous_layout_is_found_and_reused() {
     let stored: w2s::experiment::RunResult =
-        serde_json::from_str(include_str!("data/result.json")).unwrap();
+        serde_json::from_str(include_str!("../data/result.json")).unwrap();
     let spec = stored.spec.clone();
     assert!(
         spec.train.head_bias,
@@ -235,10 +235,14 @@ fn a_run_stored_by_the_previous_layout_is_found_and_reused() {
     let dir = tempfile::tempdir().unwrap();
     let folder = spec.dir(dir.path());
     std::fs::create_dir_all(&folder).unwrap();
-    std::fs::write(folder.join("result.json"), include_str!("data/result.json")).unwrap();
+    std::fs::write(
+        folder.join("result.json"),
+        include_str!("../data/result.json"),
+    )
+    .unwrap();
     std::fs::write(
         folder.join("predictions.json"),
-        include_str!("data/predictions.json"),
+        include_str!("../data/predictions.json"),
     )
     .unwrap();
     std::fs::write(folder.join(".lock"), "").unwrap();

@@ -2,7 +2,7 @@
 //! supervisor is a bag of words, the student a linear probe on real MiniLM features (fast,
 //! and the features are what the relabelling probes use).
 
-mod common;
+use crate::common;
 
 use tch::Device;
 use w2s::experiment::{DataSpec, Experiment, Predictions, RunSpec, Runner};

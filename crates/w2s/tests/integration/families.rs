@@ -1,8 +1,8 @@
 //! Every supported model family against Hugging Face transformers: tiny random models made by
-//! `scripts/tiny_models.py` (installed transformers), loaded by w2s, pooled features compared
+//! `scripts/fixtures/tiny_models.py` (installed transformers), loaded by w2s, pooled features compared
 //! on a padded batch; left padding for decoders; gradients reach every parameter.
 
-mod common;
+use crate::common;
 
 use tch::nn::OptimizerConfig;
 use tch::{Device, Kind, Tensor};

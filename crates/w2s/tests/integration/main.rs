@@ -1,0 +1,10 @@
+//! The library's integration tests, one module per subject, in one binary so that libtorch is
+//! linked once.
+
+mod common;
+mod datasets;
+mod families;
+mod identity;
+mod methods;
+mod pipeline;
+mod pretrained;
