@@ -280,7 +280,7 @@ def one_seed(args, out):
          "--seed", str(args.seed), "--out", str(splits)],
         check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
-    summary = {"args": vars(args), "sides": {}}
+    summary = {"args": dict(vars(args)), "sides": {}}
     for side in args.sides.split(","):
         if side == "reference" and args.reuse_reference:
             summary["sides"]["reference"] = json.load(open(out / "reference.json"))
