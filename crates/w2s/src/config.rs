@@ -850,6 +850,24 @@ mod tests {
     }
 
     #[test]
+    fn weak_flags_are_train_fields_under_another_name() {
+        use clap::{Args, FromArgMatches};
+        let cmd = || WeakFlags::augment_args(clap::Command::new("run").no_binary_name(true));
+        let m = cmd()
+            .try_get_matches_from(["--weak-epochs", "3", "--weak-lora", "--weak-lr=0.5"])
+            .unwrap();
+        let WeakFlags(f) = WeakFlags::from_arg_matches(&m).unwrap();
+        assert_eq!((f.epochs, f.lr), (Some(3), Some(0.5)));
+        assert!(matches!(f.lora, Some(Switch::On(true))));
+        assert!(f.batch_size.is_none() && f.head_bias.is_none());
+        // A supervisor has no loss, and a bad value is refused where it is given.
+        assert!(cmd().try_get_matches_from(["--weak-loss", "xent"]).is_err());
+        assert!(cmd()
+            .try_get_matches_from(["--weak-epochs", "two"])
+            .is_err());
+    }
+
+    #[test]
     fn the_weak_table_refuses_what_only_a_student_takes() {
         let f: RunFile =
             toml::from_str("model = \"bow\"\nweak_model = \"bow\"\n[weak]\nloss = \"logconf\"\n")
