@@ -110,10 +110,9 @@ pub fn execute_local(
     let mut failed_hashes = std::collections::HashSet::new();
     let logs = results.join(".sweep").join("logs");
     std::fs::create_dir_all(&logs)?;
-    let max_depth = plan.iter().map(|p| p.depth).max().unwrap_or(0);
-    for depth in 0..=max_depth {
+    for (_, wave) in super::plan::waves(plan) {
         let mut queue: Vec<&Planned> = Vec::new();
-        for p in plan.iter().filter(|p| p.depth == depth) {
+        for p in wave {
             if !local.force && is_done(&p.spec.dir(results), p.supervises) {
                 summary.reused += 1;
                 progress.inc(1);

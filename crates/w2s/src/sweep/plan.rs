@@ -192,6 +192,14 @@ pub fn plan(file: &SweepFile, mixed_default: bool) -> Result<Vec<Planned>> {
     Ok(out)
 }
 
+/// The plan's waves, in order: the runs of one supervision depth, each wave depending only on
+/// earlier ones. Both executors run a plan wave by wave (`plan` is sorted by depth).
+pub fn waves(plan: &[Planned]) -> impl Iterator<Item = (usize, &[Planned])> {
+    debug_assert!(plan.is_sorted_by_key(|p| p.depth));
+    plan.chunk_by(|a, b| a.depth == b.depth)
+        .map(|wave| (wave[0].depth, wave))
+}
+
 /// What `w2s sweep --dry-run` prints after the plan's summary: per run whether it is done,
 /// and its memory at the longest sequences it allows (the data is not read), with what would
 /// make a run fit where it does not fit on `device`.

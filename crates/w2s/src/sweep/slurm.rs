@@ -82,12 +82,11 @@ pub fn submit_slurm(
         }
     }
     std::fs::create_dir_all(dir.join("logs"))?;
-    let max_depth = plan.iter().map(|p| p.depth).max().unwrap_or(0);
     let mut ids: Vec<String> = Vec::new();
-    for depth in 0..=max_depth {
-        let todo: Vec<&Planned> = plan
+    for (depth, wave) in super::plan::waves(plan) {
+        let todo: Vec<&Planned> = wave
             .iter()
-            .filter(|p| p.depth == depth && (force || !is_done(&p.spec.dir(results), p.supervises)))
+            .filter(|p| force || !is_done(&p.spec.dir(results), p.supervises))
             .collect();
         if todo.is_empty() {
             continue;
