@@ -752,15 +752,7 @@ impl Runner {
         let reuse = !self.force || self.trained.lock().unwrap().contains(&hash);
         if reuse {
             if let Some(done) = self.reusable(spec, predict_train2) {
-                if self.announced.lock().unwrap().insert(hash.clone()) {
-                    tracing::info!(
-                        "{}: stored, test accuracy {:.1}%",
-                        spec.label(),
-                        100.0 * done.test_accuracy
-                    );
-                }
-                tracing::debug!("reused {}", self.run_dir(spec).display());
-                return Ok(done);
+                return Ok(self.reused(spec, &hash, done));
             }
         }
         for sup in spec.supervisors() {
@@ -789,7 +781,7 @@ impl Runner {
         if reuse {
             // Another process may have finished it while this one waited for the lock.
             if let Some(done) = self.reusable(spec, predict_train2) {
-                return Ok(done);
+                return Ok(self.reused(spec, &hash, done));
             }
         }
         let started = std::time::Instant::now();
@@ -808,6 +800,19 @@ impl Runner {
         self.announced.lock().unwrap().insert(hash.clone());
         self.trained.lock().unwrap().insert(hash);
         Ok(result)
+    }
+
+    /// A stored result taken instead of training: one log line per run and process.
+    fn reused(&self, spec: &RunSpec, hash: &str, done: RunResult) -> RunResult {
+        if self.announced.lock().unwrap().insert(hash.to_owned()) {
+            tracing::info!(
+                "{}: stored, test accuracy {:.1}%",
+                spec.label(),
+                100.0 * done.test_accuracy
+            );
+        }
+        tracing::debug!("reused {}", self.run_dir(spec).display());
+        done
     }
 
     /// The steps of one run, in order: data, model, training labels, hold-out, relabelling,
