@@ -1,56 +1,4 @@
-//! `w2s`: the command-line program, a thin layer over the `w2s` library. This file only
-//! dispatches; each command's flags and printing are in a file of its own.
-
-mod bench;
-mod common;
-mod datasets;
-mod demo;
-mod exec_run;
-mod report;
-mod run;
-mod sweep;
-
-use anyhow::Result;
-use clap::{Parser, Subcommand};
-
-#[derive(Parser)]
-#[command(
-    name = "w2s",
-    version,
-    about = "Weak-to-strong generalization experiments: train a weak supervisor, label data with it, \
-             finetune a strong student on those labels, and measure the performance gap recovered."
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-    /// Log the details too (memory estimates, reused folders, ...): the `debug` level, as
-    /// RUST_LOG=debug. By default, one line per run.
-    #[arg(short, long, global = true)]
-    verbose: bool,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run a complete weak-to-strong experiment on the built-in demo task and print the table.
-    Demo(Box<demo::DemoArgs>),
-    /// One ground-truth run, or (with --weak-model) a weak-to-strong run with its supervisor
-    /// and strong ceiling, from a TOML config plus flags.
-    Run(Box<run::RunArgs>),
-    /// The registered datasets: `list`, or `show NAME` for examples, sizes and balance.
-    #[command(subcommand)]
-    Datasets(datasets::DatasetsCommand),
-    /// Plan and run a grid of experiments from a TOML file (see the README); resumable.
-    Sweep(sweep::SweepArgs),
-    /// Tables (accuracy, PGR with 95% intervals from resampling test examples, per-seed PGR,
-    /// agreement), medians, plots, an HTML page and a CSV of every run in a results folder.
-    Report(report::ReportArgs),
-    /// Run one stored run spec (what sweep workers and Slurm tasks call).
-    #[command(hide = true)]
-    ExecRun(exec_run::ExecArgs),
-    /// Time a training step and inference of a model here and in PyTorch + transformers
-    /// on the same batch, and print the ratio.
-    Bench(bench::BenchArgs),
-}
+//! The `w2s` binary: the program of [`w2s_cli::main`].
 
 fn main() {
     // Die quietly when stdout is a closed pipe (`w2s report | head`), as command-line tools do.
@@ -58,40 +6,6 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = Cli::parse();
-    let level = if cli.verbose {
-        "info,w2s=debug"
-    } else {
-        "info"
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
-        )
-        .with_target(false)
-        .without_time()
-        // Colour only on a terminal, never with NO_COLOR (https://no-color.org).
-        .with_ansi(
-            std::io::IsTerminal::is_terminal(&std::io::stderr())
-                && std::env::var_os("NO_COLOR").is_none(),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    if let Err(e) = real_main(cli) {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
-}
-
-fn real_main(cli: Cli) -> Result<()> {
-    match cli.command {
-        Command::Demo(a) => demo::demo(*a),
-        Command::Run(a) => run::run(*a),
-        Command::Bench(a) => bench::bench(a),
-        Command::Sweep(a) => sweep::sweep(a),
-        Command::Report(a) => report::report(a),
-        Command::ExecRun(a) => exec_run::exec_run(a),
-        Command::Datasets(c) => datasets::datasets(c),
-    }
+    let exe = std::env::current_exe().unwrap_or_else(|_| "w2s".into());
+    std::process::exit(w2s_cli::main(std::env::args_os(), exe));
 }

@@ -46,7 +46,7 @@ enum Executor {
     Slurm,
 }
 
-pub fn sweep(a: SweepArgs) -> Result<()> {
+pub fn sweep(a: SweepArgs, exe: PathBuf) -> Result<()> {
     use w2s::sweep;
     let file = sweep::SweepFile::read(&a.config)?;
     let results = a
@@ -84,7 +84,6 @@ pub fn sweep(a: SweepArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let exe = std::env::current_exe()?;
     match a.executor {
         Executor::Slurm => {
             let task = sweep::TaskSettings {
@@ -116,12 +115,9 @@ pub fn sweep(a: SweepArgs) -> Result<()> {
                 slots.join(", "),
                 local.threads_per_job
             );
-            let bar = indicatif::ProgressBar::new(plan.len() as u64).with_style(
-                indicatif::ProgressStyle::with_template(
-                    "sweep [{bar:30}] {pos}/{len} runs {elapsed} {msg}",
-                )
-                .unwrap()
-                .progress_chars("=> "),
+            let bar = w2s::progress::bar(
+                plan.len() as u64,
+                "sweep [{bar:30}] {pos}/{len} runs {elapsed} {msg}",
             );
             let start = std::time::Instant::now();
             let summary = sweep::execute_local(&plan, &results, &local, &bar)?;

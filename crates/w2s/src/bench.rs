@@ -114,7 +114,7 @@ pub fn time_w2s(model: &Classifier, vocab: i64, shape: Shape, setup: Setup) -> R
     let mut step = || {
         opt.zero_grad();
         if setup.checkpointing {
-            let _ = model.backward_checkpointed(&b, loss);
+            let _ = model.backward_checkpointed(&b, |logits| Ok(loss(logits)));
         } else {
             loss(&model.forward(&b)).backward();
         }

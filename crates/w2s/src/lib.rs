@@ -3,7 +3,8 @@
 //! Read in this order: [`dataset`] (examples, splits, registered and user tasks), [`model`]
 //! (backbones with a zero-initialised two-class head, one file per family), [`loss`],
 //! [`train`] (the loop; [`tensorboard`] writes its curves), [`labels`] (combining and cleaning
-//! weak labels), [`device`] (devices and their memory), [`memory`] (estimates before work), [`experiment`] (runs, and how they feed each other), [`store`] (results on
+//! weak labels), [`device`] (devices and their memory), [`memory`] (estimates before work),
+//! [`progress`] (bars), [`experiment`] (runs, and how they feed each other), [`store`] (results on
 //! disk, named by content), [`config`] (run files), [`sweep`] (grids of runs, local and on
 //! Slurm), [`metrics`], [`report`] and [`plots`] (tables and figures), [`mod@bench`].
 
@@ -19,6 +20,7 @@ pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod plots;
+pub mod progress;
 pub mod report;
 pub mod store;
 pub mod sweep;

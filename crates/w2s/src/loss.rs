@@ -98,6 +98,15 @@ pub enum Loss {
         #[serde(default = "fifth")]
         warmup_frac: f64,
     },
+    /// A loss given as a function by a front end (Python's `w2s.run(loss=fn)`, registered
+    /// with [`register_custom`]): the minibatch's whole objective, `fn(logits, labels,
+    /// step_frac) -> scalar`. Its `source` text is part of the run's identity, so editing the
+    /// function makes new runs; a config naming one that this process has not registered is
+    /// an error.
+    Custom {
+        function: String,
+        source: String,
+    },
 }
 
 /// Whose confidence decides which examples the `window` loss keeps.
@@ -193,9 +202,10 @@ impl Loss {
         "adaptive",
     ];
 
-    /// Short name for tables and folder names.
-    pub fn name(&self) -> &'static str {
+    /// Short name for tables and folder names (a custom loss's function name).
+    pub fn name(&self) -> &str {
         match self {
+            Loss::Custom { function, .. } => function,
             Loss::Xent => "xent",
             Loss::Logconf {
                 warmup: Warmup::ReferenceJump,
@@ -253,7 +263,7 @@ impl Loss {
         let _guard = tch::no_grad_guard();
         let labels = labels.to_kind(Kind::Float);
         match *self {
-            Loss::Xent | Loss::Kl { .. } => labels,
+            Loss::Xent | Loss::Kl { .. } | Loss::Custom { .. } => labels,
             // EleutherAI/w2s: `labels (1 - c) + p.detach() c`, the student's soft prediction.
             Loss::Entropy { detached: true, .. } => {
                 let c = self.aux_weight(step_frac);
@@ -333,6 +343,7 @@ impl Loss {
         };
         match *self {
             Loss::Xent | Loss::Kl { .. } => Ok(()),
+            Loss::Custom { .. } => custom(self).map(|_| ()),
             Loss::Logconf {
                 aux_coef,
                 warmup_frac,
@@ -361,16 +372,27 @@ impl Loss {
     }
 
     /// The mean loss of a minibatch, given its `target` from [`Loss::target`] (possibly
-    /// computed over the whole batch) and its `labels`.
+    /// computed over the whole batch) and its `labels`. Only a custom loss can fail (its
+    /// function raised, or returned something other than a scalar).
     pub fn objective(
         &self,
         logits: &Tensor,
         target: &Tensor,
         labels: &Tensor,
         step_frac: f64,
-    ) -> Tensor {
+    ) -> anyhow::Result<Tensor> {
+        if let Loss::Custom { function, .. } = self {
+            let value = custom(self)?(logits, labels, step_frac)?;
+            if value.numel() != 1 {
+                anyhow::bail!(
+                    "loss `{function}` returned a tensor of shape {:?}; it must return a scalar",
+                    value.size()
+                );
+            }
+            return Ok(value.reshape([]).to_kind(Kind::Float));
+        }
         let ce = soft_cross_entropy(logits, target);
-        match *self {
+        Ok(match *self {
             // The student's own entropy: CE(p, p) with the gradient flowing through both.
             Loss::Entropy {
                 detached: false, ..
@@ -398,14 +420,62 @@ impl Loss {
                     .mean(Kind::Float)
             }
             _ => ce,
-        }
+        })
     }
 }
 
 /// The loss value for a whole batch in one go.
-pub fn loss_value(loss: &Loss, logits: &Tensor, labels: &Tensor, step_frac: f64) -> Tensor {
+pub fn loss_value(
+    loss: &Loss,
+    logits: &Tensor,
+    labels: &Tensor,
+    step_frac: f64,
+) -> anyhow::Result<Tensor> {
     let target = loss.target(logits, labels, step_frac);
     loss.objective(logits, &target, labels, step_frac)
+}
+
+/// A custom loss's function: logits `[batch, 2]` (with gradient), soft labels `[batch, 2]`,
+/// the share of training done; returns the minibatch's mean loss.
+pub type LossFn = dyn Fn(&Tensor, &Tensor, f64) -> anyhow::Result<Tensor> + Send + Sync;
+
+/// Custom losses registered in this process, by (function name, source).
+type Registry = std::collections::HashMap<(String, String), std::sync::Arc<LossFn>>;
+static CUSTOM: std::sync::Mutex<Option<Registry>> = std::sync::Mutex::new(None);
+
+/// Make `f` usable as the loss named `function` whose text is `source`; the returned loss goes
+/// into [`crate::train::TrainOptions`] like a built-in one. Registering the same name and
+/// source again replaces the function (a notebook cell run twice).
+pub fn register_custom(function: &str, source: &str, f: std::sync::Arc<LossFn>) -> Loss {
+    let key = (function.to_owned(), source.to_owned());
+    CUSTOM
+        .lock()
+        .unwrap()
+        .get_or_insert_with(Default::default)
+        .insert(key, f);
+    Loss::Custom {
+        function: function.to_owned(),
+        source: source.to_owned(),
+    }
+}
+
+/// The registered function of a custom loss.
+fn custom(loss: &Loss) -> anyhow::Result<std::sync::Arc<LossFn>> {
+    let Loss::Custom { function, source } = loss else {
+        anyhow::bail!("loss {} is built in", loss.name());
+    };
+    let registry = CUSTOM.lock().unwrap();
+    registry
+        .as_ref()
+        .and_then(|r| r.get(&(function.clone(), source.clone())))
+        .cloned()
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "loss `{function}` is a function given from Python (w2s.run(loss=...)), and this \
+                 process has none of that name and text: run it from Python, in one process \
+                 (sweeps and `w2s exec-run` start new ones)"
+            )
+        })
 }
 
 #[cfg(test)]
@@ -427,7 +497,7 @@ mod tests {
         let logits = t(&[[0.0, 3f32.ln()]]);
         let labels = t(&[[0.2, 0.8]]);
         let expected = -(0.2 * 0.25f64.ln() + 0.8 * 0.75f64.ln());
-        let got = scalar(&loss_value(&Loss::Xent, &logits, &labels, 0.0));
+        let got = scalar(&loss_value(&Loss::Xent, &logits, &labels, 0.0).unwrap());
         assert!((got - expected).abs() < 1e-6);
     }
 
@@ -456,7 +526,7 @@ mod tests {
             }
         }
         expected /= 4.0;
-        let got = scalar(&loss_value(&loss, &t(&logits), &labels, 0.1));
+        let got = scalar(&loss_value(&loss, &t(&logits), &labels, 0.1).unwrap());
         assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");
     }
 
@@ -525,11 +595,11 @@ mod tests {
         let ce = -(0.2 * 0.25f64.ln() + 0.8 * 0.75f64.ln());
         let h = -(0.25 * 0.25f64.ln() + 0.75 * 0.75f64.ln());
         let loss = Loss::from_name("entropy").unwrap();
-        let got = scalar(&loss_value(&loss, &quarter(1), &labels, 0.1));
+        let got = scalar(&loss_value(&loss, &quarter(1), &labels, 0.1).unwrap());
         assert!((got - (0.75 * ce + 0.25 * h)).abs() < 1e-6, "{got}");
         // Gradient: (1 - c)(p - y) + c dH/dz, with dH/dz_i = -p_i (log p_i + H).
         let logits = quarter(1).set_requires_grad(true);
-        loss_value(&loss, &logits, &labels, 0.1).backward();
+        loss_value(&loss, &logits, &labels, 0.1).unwrap().backward();
         let g = Vec::<f32>::try_from(logits.grad().view(-1)).unwrap();
         let p = [0.25f64, 0.75];
         let y = [0.2f64, 0.8];
@@ -548,11 +618,11 @@ mod tests {
         let h = -(0.25 * 0.25f64.ln() + 0.75 * 0.75f64.ln());
         let loss = Loss::from_name("entropy_eleuther").unwrap();
         assert_eq!(loss.name(), "entropy_eleuther");
-        let got = scalar(&loss_value(&loss, &quarter(1), &labels, 0.1));
+        let got = scalar(&loss_value(&loss, &quarter(1), &labels, 0.1).unwrap());
         assert!((got - (0.75 * ce + 0.25 * h)).abs() < 1e-6, "{got}");
         // ...but the gradient is p - target = (1 - c)(p - y): no entropy term.
         let logits = quarter(1).set_requires_grad(true);
-        loss_value(&loss, &logits, &labels, 0.1).backward();
+        loss_value(&loss, &logits, &labels, 0.1).unwrap().backward();
         let g = Vec::<f32>::try_from(logits.grad().view(-1)).unwrap();
         for (i, (p, y)) in [(0.25f64, 0.2f64), (0.75, 0.8)].iter().enumerate() {
             assert!((g[i] as f64 - 0.75 * (p - y)).abs() < 1e-6, "{g:?}");
@@ -564,12 +634,15 @@ mod tests {
         // Label P(1) = 0.4 is within 0.15 of 0.5, 0.1 is not; the mean is over both rows.
         let labels = t(&[[0.6, 0.4], [0.9, 0.1]]);
         let expected = -(0.6 * 0.25f64.ln() + 0.4 * 0.75f64.ln()) / 2.0;
-        let got = scalar(&loss_value(
-            &Loss::from_name("window").unwrap(),
-            &quarter(2),
-            &labels,
-            0.0,
-        ));
+        let got = scalar(
+            &loss_value(
+                &Loss::from_name("window").unwrap(),
+                &quarter(2),
+                &labels,
+                0.0,
+            )
+            .unwrap(),
+        );
         assert!((got - expected).abs() < 1e-6, "{got} vs {expected}");
         // On the student's confidence (P(1) = 0.75, outside the window): nothing to learn.
         let on_student = Loss::Window {
@@ -577,14 +650,14 @@ mod tests {
             on: WindowOn::Student,
         };
         assert_eq!(
-            scalar(&loss_value(&on_student, &quarter(2), &labels, 0.0)),
+            scalar(&loss_value(&on_student, &quarter(2), &labels, 0.0).unwrap()),
             0.0
         );
         let wide = Loss::Window {
             radius: 0.3,
             on: WindowOn::Student,
         };
-        assert!(scalar(&loss_value(&wide, &quarter(2), &labels, 0.0)) > 0.0);
+        assert!(scalar(&loss_value(&wide, &quarter(2), &labels, 0.0).unwrap()) > 0.0);
     }
 
     #[test]
@@ -592,25 +665,29 @@ mod tests {
         let labels = t(&[[0.2, 0.8]]);
         let forward = 0.2 * (0.2f64 / 0.25).ln() + 0.8 * (0.8f64 / 0.75).ln();
         let reverse = 0.25 * (0.25f64 / 0.2).ln() + 0.75 * (0.75f64 / 0.8).ln();
-        let f = scalar(&loss_value(
-            &Loss::from_name("kl").unwrap(),
-            &quarter(1),
-            &labels,
-            0.0,
-        ));
-        let r = scalar(&loss_value(
-            &Loss::from_name("reverse_kl").unwrap(),
-            &quarter(1),
-            &labels,
-            0.0,
-        ));
+        let f = scalar(
+            &loss_value(&Loss::from_name("kl").unwrap(), &quarter(1), &labels, 0.0).unwrap(),
+        );
+        let r = scalar(
+            &loss_value(
+                &Loss::from_name("reverse_kl").unwrap(),
+                &quarter(1),
+                &labels,
+                0.0,
+            )
+            .unwrap(),
+        );
         assert!((f - forward).abs() < 1e-6, "{f} vs {forward}");
         assert!((r - reverse).abs() < 1e-6, "{r} vs {reverse}");
         // Forward KL has xent's gradient.
         let a = quarter(1).set_requires_grad(true);
-        loss_value(&Loss::from_name("kl").unwrap(), &a, &labels, 0.0).backward();
+        loss_value(&Loss::from_name("kl").unwrap(), &a, &labels, 0.0)
+            .unwrap()
+            .backward();
         let b = quarter(1).set_requires_grad(true);
-        loss_value(&Loss::Xent, &b, &labels, 0.0).backward();
+        loss_value(&Loss::Xent, &b, &labels, 0.0)
+            .unwrap()
+            .backward();
         assert!(a.grad().allclose(&b.grad(), 1e-6, 1e-7, false));
     }
 
@@ -624,7 +701,7 @@ mod tests {
         let expected = -(target[0] * 0.25f64.ln() + target[1] * 0.75f64.ln());
         let labels = t(&[[0.8, 0.2]]);
         let adaptive = Loss::from_name("adaptive").unwrap();
-        let got = scalar(&loss_value(&adaptive, &quarter(1), &labels, 0.5));
+        let got = scalar(&loss_value(&adaptive, &quarter(1), &labels, 0.5).unwrap());
         assert!((got - expected).abs() < 1e-6, "{got} vs {expected}");
         // Halfway through the warm-up, b is halved; at the start, the target is the label.
         let half_b = (1.0 - b / 2.0) * 0.8;
@@ -655,8 +732,8 @@ mod tests {
         fn logconf_with_zero_coef_is_xent((logits, p1) in arb_batch(), frac in 0.0f64..1.0) {
             let labels: Vec<[f32; 2]> = p1.iter().map(|p| [1.0 - p, *p]).collect();
             let zero = Loss::Logconf { aux_coef: 0.0, warmup_frac: 0.2, warmup: Warmup::Linear };
-            let a = scalar(&loss_value(&zero, &t(&logits), &t(&labels), frac));
-            let b = scalar(&loss_value(&Loss::Xent, &t(&logits), &t(&labels), frac));
+            let a = scalar(&loss_value(&zero, &t(&logits), &t(&labels), frac).unwrap());
+            let b = scalar(&loss_value(&Loss::Xent, &t(&logits), &t(&labels), frac).unwrap());
             prop_assert!((a - b).abs() < 1e-5);
         }
 
@@ -683,7 +760,7 @@ mod tests {
         fn losses_are_finite_and_kl_is_nonnegative((logits, p1) in arb_batch(), frac in 0.0f64..1.0) {
             let labels: Vec<[f32; 2]> = p1.iter().map(|p| [1.0 - p, *p]).collect();
             for name in Loss::NAMES {
-                let v = scalar(&loss_value(&Loss::from_name(name).unwrap(), &t(&logits), &t(&labels), frac));
+                let v = scalar(&loss_value(&Loss::from_name(name).unwrap(), &t(&logits), &t(&labels), frac).unwrap());
                 prop_assert!(v.is_finite(), "{name}: {v}");
                 if name.ends_with("kl") {
                     prop_assert!(v >= -1e-5, "{name}: {v}");
@@ -709,5 +786,55 @@ mod tests {
             let ones = target.select(1, 1).sum(Kind::Float).double_value(&[]);
             prop_assert!((ones - k as f64).abs() <= 1.0 + 1e-9, "{ones} vs {k}");
         }
+    }
+
+    #[test]
+    fn a_custom_loss_is_its_function_and_unregistered_is_an_error() {
+        let logits = t(&[[0.3, -0.2], [1.0, 0.5]]);
+        let labels = t(&[[0.2, 0.8], [0.9, 0.1]]);
+        // A registered function is the objective, whatever the target.
+        let doubled = register_custom(
+            "doubled_xent",
+            "2 * xent",
+            std::sync::Arc::new(|l: &Tensor, y: &Tensor, _| Ok(soft_cross_entropy(l, y) * 2.0)),
+        );
+        assert_eq!(doubled.name(), "doubled_xent");
+        let got = scalar(&loss_value(&doubled, &logits, &labels, 0.5).unwrap());
+        let xent = scalar(&loss_value(&Loss::Xent, &logits, &labels, 0.5).unwrap());
+        assert!((got - 2.0 * xent).abs() < 1e-6, "{got} vs 2 x {xent}");
+        // Its error is the run's error; a non-scalar is refused.
+        let failing = register_custom(
+            "failing",
+            "raise",
+            std::sync::Arc::new(|_: &Tensor, _: &Tensor, _| anyhow::bail!("it raised")),
+        );
+        let err = loss_value(&failing, &logits, &labels, 0.0).unwrap_err();
+        assert_eq!(err.to_string(), "it raised");
+        let rows = register_custom(
+            "per_row",
+            "no mean",
+            std::sync::Arc::new(|l: &Tensor, _: &Tensor, _| {
+                Ok(l.sum_dim_intlist(1, false, Kind::Float))
+            }),
+        );
+        let err = loss_value(&rows, &logits, &labels, 0.0)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("per_row") && err.contains("scalar"), "{err}");
+        // Same name, other source: not the registered function (a config naming an edited
+        // function, or one from another process).
+        let other = Loss::Custom {
+            function: "doubled_xent".into(),
+            source: "3 * xent".into(),
+        };
+        let err = other.check().unwrap_err().to_string();
+        assert!(
+            err.contains("doubled_xent") && err.contains("Python"),
+            "{err}"
+        );
+        // Its source is part of its identity as a config value.
+        let json = serde_json::to_value(&doubled).unwrap();
+        assert_eq!(json["name"], "custom");
+        assert_eq!(json["source"], "2 * xent");
     }
 }

@@ -15,8 +15,7 @@ use crate::loss::Loss;
 use crate::memory;
 use crate::model::ModelInfo;
 use crate::model::{pad_batch, Batch, Classifier};
-use anyhow::{bail, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::Path;
@@ -394,7 +393,8 @@ impl WholeBatch {
 
 /// Backpropagate the mean loss over the examples `batch` (indices into `inputs` and
 /// `labels`), `minibatch` examples at a time; gradients accumulate into the model's. Returns
-/// the loss and how many predictions agree with the labels' argmax.
+/// the loss and how many predictions agree with the labels' argmax; fails only where a custom
+/// loss does.
 #[allow(clippy::too_many_arguments)]
 pub fn backward_batch(
     model: &Classifier,
@@ -406,7 +406,7 @@ pub fn backward_batch(
     frac: f64,
     whole_batch: WholeBatch,
     checkpointing: bool,
-) -> (f64, i64) {
+) -> Result<(f64, i64)> {
     let batch_labels: Vec<[f32; 2]> = batch.iter().map(|&i| labels[i]).collect();
     let label_t = label_tensor(&batch_labels).to_device(model.device());
     let chunks: Vec<&[usize]> = batch.chunks(minibatch).collect();
@@ -431,9 +431,9 @@ pub fn backward_batch(
     if chunks.len() > 1 && loss.needs_whole_batch() && whole_batch == WholeBatch::KeepGraphs {
         let logits = all_logits();
         let target = loss.target(&logits, &label_t, frac);
-        let value = loss.objective(&logits, &target, &label_t, frac);
+        let value = loss.objective(&logits, &target, &label_t, frac)?;
         value.backward();
-        return (value.double_value(&[]), agree(&logits, &label_t));
+        return Ok((value.double_value(&[]), agree(&logits, &label_t)));
     }
     // Targets for the whole batch, fixed before any gradient flows when they need it.
     let whole_target = if chunks.len() > 1 && loss.needs_whole_batch() {
@@ -452,15 +452,16 @@ pub fn backward_batch(
                 Some(t) => t.narrow(0, offset, len),
                 None => loss.target(logits, &chunk_labels, frac),
             };
-            loss.objective(logits, &target, &chunk_labels, frac) * (len as f64 / batch.len() as f64)
+            Ok(loss.objective(logits, &target, &chunk_labels, frac)?
+                * (len as f64 / batch.len() as f64))
         };
         let (value, logits) = match inputs {
             Inputs::Tokens(_) if checkpointing => {
-                model.backward_checkpointed(&inputs.tokens(model, chunk), objective)
+                model.backward_checkpointed(&inputs.tokens(model, chunk), objective)?
             }
             _ => {
                 let logits = inputs.logits(model, chunk);
-                let value = objective(&logits);
+                let value = objective(&logits)?;
                 value.backward();
                 (value, logits)
             }
@@ -469,7 +470,7 @@ pub fn backward_batch(
         correct += agree(&logits, &chunk_labels);
         offset += len;
     }
-    (loss_sum, correct)
+    Ok((loss_sum, correct))
 }
 
 /// A copy of the trainable parameters by name.
@@ -547,10 +548,9 @@ pub fn train(
     } else {
         WholeBatch::Auto
     };
-    let bar = ProgressBar::new(nsteps as u64).with_style(
-        ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} {elapsed}<{eta} {msg}")
-            .unwrap()
-            .progress_chars("=> "),
+    let bar = crate::progress::bar(
+        nsteps as u64,
+        "{prefix:>24} [{bar:30}] {pos}/{len} {elapsed}<{eta} {msg}",
     );
     bar.set_prefix(what.to_owned());
     let start = Instant::now();
@@ -563,6 +563,8 @@ pub fn train(
     // (steps done, score, parameters) of the best checkpoint so far.
     let mut best: Option<(usize, f64, Checkpoint)> = None;
     for step in 0..nsteps {
+        crate::progress::check_interrupt()
+            .with_context(|| format!("{what}: step {step}/{nsteps}"))?;
         let step_start = Instant::now();
         let frac = step as f64 / nsteps as f64;
         let lr = opts.lr * 0.5 * (1.0 + (std::f64::consts::PI * frac).cos());
@@ -580,7 +582,8 @@ pub fn train(
             frac,
             whole_batch,
             opts.checkpointing && !opts.linear_probe,
-        );
+        )
+        .with_context(|| format!("{what}: step {step}/{nsteps}"))?;
         if !loss_sum.is_finite() {
             bar.abandon();
             bail!("{what}: the loss became {loss_sum} at step {step}/{nsteps} (lr {lr:.2e}); try a lower learning rate");

@@ -462,13 +462,18 @@ impl Classifier {
     pub fn backward_checkpointed(
         &self,
         batch: &Batch,
-        loss: impl FnOnce(&Tensor) -> Tensor,
-    ) -> (Tensor, Tensor) {
+        loss: impl FnOnce(&Tensor) -> anyhow::Result<Tensor>,
+    ) -> anyhow::Result<(Tensor, Tensor)> {
         let top = |hidden: &Tensor| {
             let logits = self.head_forward(&pool(hidden, &batch.mask, self.pooling));
-            let value = loss(&logits);
-            let out = (value.detach(), logits.detach());
-            (value, out)
+            match loss(&logits) {
+                Ok(value) => {
+                    let out = Ok((value.detach(), logits.detach()));
+                    (value, out)
+                }
+                // A failed loss (a custom one raised): backpropagate nothing, report it.
+                Err(e) => (logits.sum(Kind::Float) * 0.0, Err(e)),
+            }
         };
         let (ids, mask) = (&batch.ids, &batch.mask);
         layers::with_bf16_matmuls(self.mixed_precision, || match &self.backbone {

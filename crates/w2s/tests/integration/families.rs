@@ -115,7 +115,9 @@ fn every_family_matches_transformers_and_trains() {
         let mut opt = tch::nn::Adam::default().build(&model.vs, 1e-2).unwrap();
         for pass in 0..2 {
             opt.zero_grad();
-            loss_value(&Loss::Xent, &model.forward(&right), &labels, 0.0).backward();
+            loss_value(&Loss::Xent, &model.forward(&right), &labels, 0.0)
+                .unwrap()
+                .backward();
             if pass == 0 {
                 opt.step();
             }
@@ -229,10 +231,13 @@ fn checkpointing_gives_the_same_gradients(
     labels: &Tensor,
 ) -> Result<(), String> {
     take_gradients(model);
-    loss_value(&Loss::Xent, &model.forward(batch), labels, 0.0).backward();
+    loss_value(&Loss::Xent, &model.forward(batch), labels, 0.0)
+        .unwrap()
+        .backward();
     let plain = take_gradients(model);
-    let (_, logits) =
-        model.backward_checkpointed(batch, |logits| loss_value(&Loss::Xent, logits, labels, 0.0));
+    let (_, logits) = model
+        .backward_checkpointed(batch, |logits| loss_value(&Loss::Xent, logits, labels, 0.0))
+        .unwrap();
     let recomputed = take_gradients(model);
     let expected = tch::no_grad(|| model.forward(batch));
     if relative_error(&logits, &expected) > 1e-6 {
@@ -283,7 +288,8 @@ fn minibatches_give_the_batch_gradient(model: &Classifier, r: &Reference) -> Res
                 0.5,
                 whole,
                 checkpointing,
-            );
+            )
+            .unwrap();
             take_gradients(model)
         };
         let alone = run(1, WholeBatch::Recompute, false);
@@ -336,7 +342,9 @@ fn lora_trains_only_adapters(
     let mut opt = tch::nn::Adam::default().build(&model.vs, 1e-2).unwrap();
     for _ in 0..3 {
         opt.zero_grad();
-        loss_value(&Loss::Xent, &model.forward(batch), &labels, 0.0).backward();
+        loss_value(&Loss::Xent, &model.forward(batch), &labels, 0.0)
+            .unwrap()
+            .backward();
         opt.step();
     }
     for (k, before) in &frozen {

@@ -106,7 +106,9 @@ fn every_parameter_gets_a_finite_nonzero_gradient() {
     let mut opt = tch::nn::Adam::default().build(&c.vs, 1e-3).unwrap();
     for pass in 0..2 {
         opt.zero_grad();
-        loss_value(&Loss::Xent, &c.forward(&b), &labels, 0.0).backward();
+        loss_value(&Loss::Xent, &c.forward(&b), &labels, 0.0)
+            .unwrap()
+            .backward();
         if pass == 0 {
             opt.step();
         }
@@ -129,7 +131,9 @@ fn every_parameter_gets_a_finite_nonzero_gradient() {
     // Linear probe: only the head trains.
     c.set_backbone_trainable(false);
     opt.zero_grad();
-    loss_value(&Loss::Xent, &c.forward(&b), &labels, 0.0).backward();
+    loss_value(&Loss::Xent, &c.forward(&b), &labels, 0.0)
+        .unwrap()
+        .backward();
     for (name, v) in c.vs.variables() {
         let has = v.grad().defined() && v.grad().abs().sum(Kind::Double).double_value(&[]) > 0.0;
         assert_eq!(has, name.starts_with("w2s_head"), "{name}");

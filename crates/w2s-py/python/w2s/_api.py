@@ -1,0 +1,463 @@
+"""The operations of the `w2s` program, as Python functions returning Python objects.
+
+Options are validated against the names the Rust definitions give (`w2s.keys()`), then handed
+over as JSON; everything else (planning, training, storing, reuse) is the same code as the
+command line's.
+"""
+
+import dataclasses
+import difflib
+import hashlib
+import inspect
+import io
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import textwrap
+from typing import Any, Callable, Optional
+
+import pandas as pd
+
+from . import _native, _toml
+
+_output_set = False
+
+
+def configure(verbose: bool = False, progress: Optional[str] = None) -> None:
+    """Where logs and progress bars go, before the first run (later calls change only the
+    bars). `progress`: "terminal", "notebook" or "none"; by default "notebook" under Jupyter,
+    "terminal" when stderr is a terminal, else "none". Logs (one line per run; `verbose` for
+    the details) go to `sys.stderr` either way."""
+    global _output_set
+    if progress is None:
+        if "ipykernel" in sys.modules:
+            progress = "notebook"
+        elif hasattr(sys.stderr, "isatty") and sys.stderr.isatty():
+            progress = "terminal"
+        else:
+            progress = "none"
+    _native.set_output(verbose, progress)
+    _output_set = True
+
+
+def _setup() -> None:
+    if not _output_set:
+        configure()
+
+
+def keys() -> dict:
+    """The option names: `run` (a run file's keys, `w2s.run`'s keyword arguments), `train`
+    (`[train]`'s, also accepted at the top level, and as `weak_*` for the supervisor) and
+    `demo` (`w2s.demo`'s)."""
+    return json.loads(_native.keys())
+
+
+def _unknown(name: str, known: list, what: str) -> ValueError:
+    close = difflib.get_close_matches(name, known, n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return ValueError(f"{what} has no option `{name}`{hint} (the options: {', '.join(known)})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses written in Python
+
+
+def _loss_source(fn: Callable) -> str:
+    """The text that identifies a Python loss: its source, else (no source file: a function
+    typed into a REPL) its bytecode and constants."""
+    try:
+        return textwrap.dedent(inspect.getsource(fn))
+    except (OSError, TypeError):
+        code = fn.__code__
+        return f"# no source; bytecode of {fn.__qualname__}\n{code.co_code.hex()}\n{code.co_consts!r}"
+
+
+def _loss_table(fn: Callable) -> dict:
+    if not callable(fn):
+        raise TypeError(f"loss = {fn!r}: a loss is a name, a table (dict) or a function")
+    name = getattr(fn, "__name__", type(fn).__name__)
+    return json.loads(_native.register_loss(name, _loss_source(fn), fn))
+
+
+# ---------------------------------------------------------------------------------------------
+# Datasets given as DataFrames or lists of dicts
+
+
+def _jsonl(rows, split: str) -> str:
+    if isinstance(rows, pd.DataFrame):
+        if rows.empty:
+            raise ValueError(f"{split}: the DataFrame has no rows")
+        return rows.to_json(orient="records", lines=True, force_ascii=False).strip() + "\n"
+    if isinstance(rows, (list, tuple)):
+        if not rows:
+            raise ValueError(f"{split}: the list has no rows")
+        out = []
+        for i, r in enumerate(rows):
+            if not isinstance(r, dict):
+                raise TypeError(f"{split}[{i}] is a {type(r).__name__}; rows are dicts")
+            out.append(json.dumps(r, ensure_ascii=False, default=_plain))
+        return "\n".join(out) + "\n"
+    raise TypeError(f"{split} = {type(rows).__name__}: give a pandas DataFrame or a list of dicts")
+
+
+def _plain(x):
+    if hasattr(x, "item"):  # numpy scalars
+        return x.item()
+    if hasattr(x, "tolist"):  # numpy arrays (a `choices` column)
+        return x.tolist()
+    raise TypeError(f"cannot store {type(x).__name__} {x!r} in a row")
+
+
+def _columns(jsonl: str) -> set:
+    return set(json.loads(jsonl.split("\n", 1)[0]))
+
+
+def _task_file(train, test, task: Optional[dict], name: Optional[str], results: str) -> str:
+    """Write the data as a task (a TOML task file beside two JSON-lines files) in a folder
+    named by the hash of all three under `results/.tasks/`, and return the task file's path.
+    The same data always lands in the same place; any change is another task, so another run
+    (the task file's text and its data are the task's identity, as for any task file)."""
+    train_text, test_text = _jsonl(train, "train"), _jsonl(test, "test")
+    cols = _columns(train_text)
+    spec = dict(task or {})
+    for k in ("train", "test"):
+        if k in spec:
+            raise ValueError(f"task = {{{k!r}: ...}}: the data is given as `{k}=`")
+    if "choices" in cols and "label" not in cols:
+        spec.setdefault("choices", "choices")
+        spec.setdefault("label", "answer")
+        spec.setdefault("text", "{question}\n{choice}" if "question" in cols else "{choice}")
+    else:
+        spec.setdefault("text", "text")
+        spec.setdefault("label", "label")
+    doc = {"train": "train.jsonl", "test": "test.jsonl", **spec}
+    toml_text = "# written by w2s from Python data\n" + _toml.dumps(doc)
+    digest = hashlib.sha256()
+    for part in (toml_text, train_text, test_text):
+        digest.update(hashlib.sha256(part.encode()).digest())
+    name = name or "python_task"
+    if not name.replace("_", "").replace("-", "").isalnum():
+        raise ValueError(f"task name {name!r}: letters, digits, - and _ only")
+    folder = os.path.join(os.path.abspath(results), ".tasks", digest.hexdigest()[:20])
+    path = os.path.join(folder, f"{name}.toml")
+    if os.path.exists(path):
+        return path
+    # Written whole in a private folder, then renamed into place: a second process writing
+    # the same task at once finds it complete or makes it itself.
+    os.makedirs(os.path.dirname(folder), exist_ok=True)
+    tmp = f"{folder}.tmp{os.getpid()}"
+    os.makedirs(tmp, exist_ok=True)
+    for fname, text in ((f"{name}.toml", toml_text), ("train.jsonl", train_text), ("test.jsonl", test_text)):
+        with open(os.path.join(tmp, fname), "w", encoding="utf-8") as f:
+            f.write(text)
+    os.makedirs(folder, exist_ok=True)
+    for fname in (f"{name}.toml", "train.jsonl", "test.jsonl")[::-1]:  # the task file last
+        os.replace(os.path.join(tmp, fname), os.path.join(folder, fname))
+    os.rmdir(tmp)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What `w2s.run` returns. For a weak-to-strong run, `test_accuracy` is the student's and
+    `weak_accuracy`, `ceiling_accuracy`, `pgr` and `agreement` (with its supervisor) are set;
+    for a ground-truth run only `test_accuracy`. `runs` lists every run involved (role, folder,
+    and its result.json as a dict); `dir` is the folder of the run whose accuracy this is."""
+
+    test_accuracy: float
+    dir: str
+    weak_accuracy: Optional[float] = None
+    ceiling_accuracy: Optional[float] = None
+    pgr: Optional[float] = None
+    agreement: Optional[float] = None
+    method: Optional[str] = None
+    runs: list = dataclasses.field(default_factory=list, repr=False)
+
+    def __str__(self) -> str:
+        if self.weak_accuracy is None:
+            return f"test accuracy {100 * self.test_accuracy:.1f}% ({self.dir})"
+        pgr = "n/a (ceiling not above weak)" if self.pgr is None else f"{self.pgr:.3f}"
+        return (
+            f"weak {100 * self.weak_accuracy:.1f}%, ceiling {100 * self.ceiling_accuracy:.1f}%, "
+            f"student ({self.method}) {100 * self.test_accuracy:.1f}%, PGR {pgr}"
+        )
+
+
+def _storage(results: str, device: str, threads: Optional[int], force: bool) -> str:
+    return json.dumps(dict(results=results, device=device, threads=threads, force=bool(force)))
+
+
+def _run_options(options: dict, what: str = "w2s.run") -> dict:
+    """Keyword arguments to a run file's table: run keys as they are, `[train]` keys into
+    `train`, `weak_<key>` into `weak`."""
+    k = keys()
+    run_keys, train_keys = k["run"], k["train"]
+    out: dict = {}
+    train: dict = {}
+    weak: dict = {}
+    for key, value in options.items():
+        if key == "train":
+            if not isinstance(value, dict):
+                raise TypeError("train = a DataFrame or list goes with test = (the task's data)")
+            train.update(value)
+        elif key == "weak":
+            weak.update(value)
+        elif key in run_keys:
+            out[key] = value
+        elif key in train_keys:
+            train[key] = value
+        elif key.startswith("weak_") and key[5:] in train_keys:
+            weak[key[5:]] = value
+        else:
+            raise _unknown(key, run_keys + train_keys + [f"weak_{t}" for t in train_keys], what)
+    for table in (train, weak):
+        for key in table:
+            if key not in train_keys:
+                raise _unknown(key, train_keys, f"{what}'s [train] / [weak]")
+    if callable(train.get("loss")):
+        train["loss"] = _loss_table(train["loss"])
+    if isinstance(out.get("weak_model"), str):
+        out["weak_model"] = [out["weak_model"]]
+    for key in ("data_dir", "results", "dataset", "model"):
+        if isinstance(out.get(key), os.PathLike):
+            out[key] = os.fspath(out[key])
+    if isinstance(out.get("weak_model"), list):
+        out["weak_model"] = [os.fspath(m) for m in out["weak_model"]]
+    out["train"], out["weak"] = train, weak
+    return out
+
+
+def run(
+    *,
+    train=None,
+    test=None,
+    task: Optional[dict] = None,
+    task_name: Optional[str] = None,
+    threads: Optional[int] = None,
+    force: bool = False,
+    **options: Any,
+) -> RunResult:
+    """One run, or a weak-to-strong experiment (with `weak_model`), as `w2s run` does it.
+
+    Keyword arguments are a run file's keys (`model`, `weak_model`, `dataset`, `n_docs`, ...,
+    `results` (default "results"), `device` (default "auto")), `[train]`'s keys (`lr`, `loss`,
+    `epochs`, ...; or `train={...}`), and `[weak]`'s as `weak_lr=...` (or `weak={...}`).
+    `loss` may be a Python function `(logits, labels, step_frac) -> scalar tensor`.
+    `train=` and `test=` may be DataFrames or lists of dicts (columns `text` and `label`, or
+    `choices` and `answer`), with `task={...}` for a task file's other keys (a `text`
+    template, `label_map`, ...). `threads`: libtorch's CPU threads; `force`: retrain.
+    Stored runs are reused exactly as by the command line.
+    """
+    _setup()
+    if isinstance(train, dict):
+        options["train"] = train
+        train = None
+    if (train is None) != (test is None):
+        raise ValueError("give both train= and test= (the task's data), or neither")
+    # Absolute, so that the folders in the result stay right after a change of directory.
+    results = os.path.abspath(os.fspath(options.get("results") or "results"))
+    device = options.pop("device", None) or "auto"
+    if train is not None:
+        if options.get("dataset") is not None:
+            raise ValueError("dataset= and train=/test= both name the task: give one")
+        options["dataset"] = _task_file(train, test, task, task_name, results)
+    elif task is not None:
+        raise ValueError("task= describes the data of train= and test=")
+    opts = _run_options(options)
+    opts["results"] = results
+    out = json.loads(_native.run(json.dumps(opts), _storage(results, device, threads, force)))
+    runs = out["runs"]
+    last = runs[-1]
+    outcome = out.get("outcome")
+    if outcome is None:
+        return RunResult(test_accuracy=last["result"]["test_accuracy"], dir=last["dir"], runs=runs)
+    student = outcome["students"][-1]
+    return RunResult(
+        test_accuracy=student["accuracy"],
+        dir=last["dir"],
+        weak_accuracy=outcome["weak"],
+        ceiling_accuracy=outcome["ceiling"],
+        pgr=student["pgr"],
+        agreement=student["agreement"],
+        method=student["loss"],
+        runs=runs,
+    )
+
+
+def demo(
+    *,
+    results: str = "results/demo",
+    device: str = "auto",
+    threads: Optional[int] = None,
+    force: bool = False,
+    **options: Any,
+) -> pd.DataFrame:
+    """The demo experiment (`w2s demo`): the bag of words supervising `strong` on the built-in
+    task, one student per loss in `losses`, per seed in `seeds`. Returns one row per seed and
+    loss: weak, ceiling and student accuracy, PGR, agreement."""
+    _setup()
+    k = keys()
+    demo_keys, train_keys = k["demo"], k["train"]
+    opts: dict = {}
+    train: dict = dict(options.pop("train", None) or {})
+    for key, value in options.items():
+        if key in demo_keys:
+            opts[key] = value
+        elif key in train_keys:
+            train[key] = value
+        else:
+            raise _unknown(key, demo_keys + train_keys, "w2s.demo")
+    for key in ("seeds", "losses"):
+        if isinstance(opts.get(key), (int, str)):
+            opts[key] = [opts[key]]
+    if "strong" in opts:
+        opts["strong"] = os.fspath(opts["strong"])
+    opts["train"] = train
+    results = os.path.abspath(os.fspath(results))
+    outcomes = json.loads(_native.demo(json.dumps(opts), _storage(results, device, threads, force)))
+    rows = [
+        {
+            "seed": o["seed"],
+            "loss": s["loss"],
+            "weak": o["weak"],
+            "ceiling": o["ceiling"],
+            "student": s["accuracy"],
+            "pgr": s["pgr"],
+            "agreement": s["agreement"],
+        }
+        for o in outcomes
+        for s in o["students"]
+    ]
+    return pd.DataFrame(rows, columns=["seed", "loss", "weak", "ceiling", "student", "pgr", "agreement"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Sweeps, runs tables and reports
+
+
+def runs(results) -> pd.DataFrame:
+    """Every complete run under `results` (a folder of `w2s run`, `demo` or `sweep`), one row
+    each, with the columns of `runs.csv` (`w2s report` writes the same table)."""
+    _setup()
+    text = _native.runs_csv(os.fspath(results))
+    if text.count("\n") <= 1:
+        return pd.DataFrame(columns=text.strip().split(",") if text.strip() else [])
+    return pd.read_csv(io.StringIO(text))
+
+
+def _program() -> list:
+    """How to start the `w2s` command of this installation."""
+    script = os.path.join(sysconfig.get_path("scripts"), "w2s")
+    if os.access(script, os.X_OK):
+        return [script]
+    return [sys.executable, "-m", "w2s"]
+
+
+def sweep(
+    config,
+    *,
+    results=None,
+    jobs: int = 1,
+    device=None,
+    threads: Optional[int] = None,
+    executor: str = "local",
+    sbatch=(),
+    force: bool = False,
+    dry_run: bool = False,
+) -> pd.DataFrame:
+    """Run a sweep (`w2s sweep`): `config` is a sweep file's path, or a dict of its keys (see
+    the README), written to a TOML file under the results folder. The sweep runs in worker
+    processes, as from the command line (resumable; a failed run does not stop the rest);
+    their output is shown here. Returns `w2s.runs(results)`. Python losses and Python data
+    are for `w2s.run`: a sweep's workers are other processes."""
+    if isinstance(config, dict):
+        results = os.fspath(results or config.get("results") or "results/sweep")
+        os.makedirs(results, exist_ok=True)
+        text = _toml.dumps(config)
+        path = os.path.join(results, f"sweep-{hashlib.sha256(text.encode()).hexdigest()[:12]}.toml")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        config = path
+    config = os.fspath(config)
+    if results is None:
+        results = _file_results(config) or "results/sweep"
+    args = [*_program(), "sweep", config, "--results", os.fspath(results), "--jobs", str(jobs)]
+    args += ["--executor", executor]
+    if device is not None:
+        args += ["--device", device if isinstance(device, str) else ",".join(device)]
+    if threads is not None:
+        args += ["--threads", str(threads)]
+    args += [f"--sbatch={s}" for s in sbatch]
+    if force:
+        args.append("--force")
+    if dry_run:
+        args.append("--dry-run")
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            sys.stdout.write(line)
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait()
+        raise
+    if proc.wait() != 0:
+        raise RuntimeError(f"w2s sweep failed (exit code {proc.returncode}); see its output above")
+    return runs(results) if not dry_run else pd.DataFrame()
+
+
+def _file_results(path: str) -> Optional[str]:
+    """A sweep file's `results`, resolved as the command line resolves it (from the current
+    folder)."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        try:
+            import tomli as tomllib  # type: ignore
+        except ImportError:
+            return None
+    with open(path, "rb") as f:
+        return tomllib.load(f).get("results")
+
+
+@dataclasses.dataclass
+class Report:
+    """What `w2s.report` wrote: the tables' text (also in `folder/report.txt`), the runs as a
+    DataFrame (`runs.csv`), and the paths of the HTML page and plots."""
+
+    text: str
+    folder: str
+    runs: pd.DataFrame = dataclasses.field(repr=False)
+
+    @property
+    def html(self) -> str:
+        return os.path.join(self.folder, "report.html")
+
+    @property
+    def plots(self) -> str:
+        return os.path.join(self.folder, "plots")
+
+    def __str__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<pre>{html.escape(self.text)}</pre>"
+
+
+def report(results, out=None, aggregate: Optional[str] = None) -> Report:
+    """`w2s report`: tables (accuracy, PGR with intervals, per-seed PGR), plots, an HTML page
+    and runs.csv / runs.parquet for the runs under `results`, written to `out` (default: the
+    results folder). `aggregate`: "reference", "pooled" or "per-seed" (docs/METHODS.md)."""
+    _setup()
+    results = os.path.abspath(os.fspath(results))
+    out = os.path.abspath(os.fspath(out)) if out is not None else results
+    text = _native.report(results, out, aggregate)
+    return Report(text=text, folder=out, runs=pd.read_csv(os.path.join(out, "runs.csv")))

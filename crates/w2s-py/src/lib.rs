@@ -1,0 +1,342 @@
+//! `w2s._native`: the Rust side of the Python package (`python/w2s/`, which users import).
+//!
+//! Options cross as JSON in the TOML keys, read by the very serde definitions that read config
+//! files ([`w2s::config`]); results come back as JSON of the stored structs. A Python loss's
+//! tensors cross as tensors (pyo3-tch): the extension runs on the libtorch of the imported
+//! `torch`, so the loss's operations join the Rust model's autograd graph.
+//! Long calls release the GIL; logs and progress bars are written through Python's
+//! `sys.stderr`, which notebooks show (the process's own stderr they do not).
+
+use anyhow::Context;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3_tch::PyTensor;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use w2s::config::{Demo, RunFile, RunPlan, TrainFields};
+use w2s::experiment::{RunSpec, Runner};
+
+/// A failure for Python. A Python loss's own exception, if one caused it, is raised again with
+/// its traceback (w2s's account of where it happened added as a note); anything else is a
+/// RuntimeError with the whole chain of causes.
+fn to_py(py: Python, e: anyhow::Error) -> PyErr {
+    if let Some(inner) = e.downcast_ref::<PyErr>() {
+        let err = inner.clone_ref(py);
+        let value = err.value(py);
+        if value.hasattr("add_note").unwrap_or(false) {
+            let _ = value.call_method1("add_note", (format!("w2s: {e:#}"),));
+        }
+        return err;
+    }
+    PyRuntimeError::new_err(format!("{e:#}"))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> PyResult<T> {
+    serde_json::from_str(json).map_err(|e| PyValueError::new_err(format!("{what}: {e}")))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> PyResult<String> {
+    serde_json::to_string(value).map_err(|e| PyRuntimeError::new_err(e.to_string()))
+}
+
+/// Where and how runs are stored and trained: the CLI's `--results`, `--device`,
+/// `--threads` and `--force`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Storage {
+    results: PathBuf,
+    device: String,
+    threads: Option<i32>,
+    force: bool,
+}
+
+impl Storage {
+    fn runner(&self) -> anyhow::Result<Runner> {
+        if let Some(t) = self.threads {
+            w2s::config::parse_threads(&t.to_string()).map_err(anyhow::Error::msg)?;
+            w2s::tch::set_num_threads(t);
+        }
+        let device = w2s::device::parse_device(&self.device)?;
+        Ok(Runner::new(self.results.clone(), device, self.force))
+    }
+}
+
+/// A run as Python sees it: its role, folder and stored result.
+fn run_entry(runner: &Runner, role: &str, spec: &RunSpec) -> anyhow::Result<serde_json::Value> {
+    let dir = runner.run_dir(spec);
+    let result = runner
+        .existing(spec)
+        .with_context(|| format!("{} has no result after running", dir.display()))?;
+    Ok(serde_json::json!({ "role": role, "dir": dir, "result": result }))
+}
+
+/// `w2s.run()`: the options of a run file (JSON), run as `w2s run` runs them.
+#[pyfunction]
+fn run(py: Python, options: &str, storage: &str) -> PyResult<String> {
+    let file: RunFile = from_json("run options", options)?;
+    let storage: Storage = from_json("storage", storage)?;
+    let out = py.allow_threads(|| -> anyhow::Result<serde_json::Value> {
+        let runner = storage.runner()?;
+        Ok(
+            match file.plan(w2s::device::mixed_precision_pays(runner.device))? {
+                RunPlan::GroundTruth(spec) => {
+                    runner.run(&spec)?;
+                    serde_json::json!({ "runs": [run_entry(&runner, "ground_truth", &spec)?] })
+                }
+                RunPlan::WeakToStrong(exp) => {
+                    let outcome = exp.run(&runner)?;
+                    let mut runs = Vec::new();
+                    for w in &exp.weak {
+                        runs.push(run_entry(&runner, "weak", w)?);
+                    }
+                    runs.push(run_entry(&runner, "ceiling", &exp.ceiling)?);
+                    if let Some(last) = exp.last_student() {
+                        runs.push(run_entry(&runner, "student", &last)?);
+                    }
+                    serde_json::json!({ "outcome": outcome, "runs": runs })
+                }
+            },
+        )
+    });
+    to_json(&out.map_err(|e| to_py(py, e))?)
+}
+
+/// `w2s.demo()`: the demo's options (JSON); the outcomes, one per seed.
+#[pyfunction]
+fn demo(py: Python, options: &str, storage: &str) -> PyResult<String> {
+    let demo: Demo = from_json("demo options", options)?;
+    let storage: Storage = from_json("storage", storage)?;
+    let outcomes = py.allow_threads(|| -> anyhow::Result<_> {
+        let runner = storage.runner()?;
+        let experiments = demo.experiments(w2s::device::mixed_precision_pays(runner.device))?;
+        experiments
+            .iter()
+            .map(|e| e.run(&runner))
+            .collect::<anyhow::Result<Vec<_>>>()
+    });
+    to_json(&outcomes.map_err(|e| to_py(py, e))?)
+}
+
+/// Make `function` (a Python callable) the loss named `name` with source text `source`;
+/// returns the loss as a config table (JSON) for `train.loss`.
+#[pyfunction]
+fn register_loss(name: &str, source: &str, function: PyObject) -> PyResult<String> {
+    let function = Arc::new(function);
+    let call = move |logits: &w2s::tch::Tensor, labels: &w2s::tch::Tensor, step_frac: f64| {
+        Python::with_gil(|py| -> PyResult<w2s::tch::Tensor> {
+            let args = (
+                PyTensor(logits.shallow_clone()),
+                PyTensor(labels.shallow_clone()),
+                step_frac,
+            );
+            let value = function.call1(py, args)?;
+            Ok(value.extract::<PyTensor>(py)?.0)
+        })
+        .map_err(anyhow::Error::new)
+    };
+    let loss = w2s::loss::register_custom(name, source, Arc::new(call));
+    to_json(&loss)
+}
+
+/// The CSV of `runs.csv` for the runs under `results` (`w2s.runs()`).
+#[pyfunction]
+fn runs_csv(py: Python, results: &str) -> PyResult<String> {
+    py.allow_threads(|| -> anyhow::Result<String> {
+        let (runs, _) = w2s::report::load_runs(Path::new(results))?;
+        let stored: Vec<_> = runs.into_iter().map(|r| r.result).collect();
+        w2s::report::runs_csv(&stored)
+    })
+    .map_err(|e| to_py(py, e))
+}
+
+/// `w2s report`: writes the report's files into `out`; returns the table's text.
+#[pyfunction]
+#[pyo3(signature = (results, out, aggregate=None))]
+fn report(py: Python, results: &str, out: &str, aggregate: Option<&str>) -> PyResult<String> {
+    use clap::ValueEnum;
+    let parsed = match aggregate {
+        None => Ok(w2s::report::Aggregate::default()),
+        Some(a) => w2s::report::Aggregate::from_str(a, false),
+    };
+    let aggregate = parsed.map_err(|_| {
+        let names: Vec<String> = w2s::report::Aggregate::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value().map(|p| p.get_name().to_owned()))
+            .collect();
+        PyValueError::new_err(format!(
+            "aggregate = {:?}: use one of {}",
+            aggregate.unwrap_or_default(),
+            names.join(", ")
+        ))
+    })?;
+    py.allow_threads(|| w2s::report::write(Path::new(results), Path::new(out), aggregate))
+        .map(|(_, table)| table)
+        .map_err(|e| to_py(py, e))
+}
+
+/// The registered tasks: JSON of `[{name, about, tested}]`.
+#[pyfunction]
+fn datasets_list() -> PyResult<String> {
+    let list: Vec<_> = w2s::dataset::registry::list()
+        .into_iter()
+        .map(|(name, about, tested)| serde_json::json!({"name": name, "about": about, "tested": tested}))
+        .collect();
+    to_json(&list)
+}
+
+/// A task's split sizes, label balance and first `n` train examples (JSON).
+#[pyfunction]
+#[pyo3(signature = (name, data_dir=None, n=3, seed=0))]
+fn datasets_show(
+    py: Python,
+    name: &str,
+    data_dir: Option<PathBuf>,
+    n: usize,
+    seed: u64,
+) -> PyResult<String> {
+    let pools = py
+        .allow_threads(|| {
+            w2s::dataset::load_pools(name, data_dir.as_deref(), seed, (usize::MAX, usize::MAX))
+        })
+        .map_err(|e| to_py(py, e))?;
+    let split = |pool: &[w2s::dataset::Example]| serde_json::json!({"n": pool.len(), "positive_rate": w2s::dataset::positive_rate(pool)});
+    let examples: Vec<_> = pools
+        .train
+        .iter()
+        .take(n)
+        .map(|e| serde_json::json!({"text": e.text, "label": e.label}))
+        .collect();
+    to_json(&serde_json::json!({
+        "name": name,
+        "train": split(&pools.train),
+        "test": split(&pools.test),
+        "examples": examples,
+    }))
+}
+
+/// The option names, from the serde definitions: a run file's keys, `[train]`'s, the demo's.
+#[pyfunction]
+fn keys() -> PyResult<String> {
+    use w2s::config::keys;
+    to_json(&serde_json::json!({
+        "run": keys::<RunFile>(),
+        "train": keys::<TrainFields>(),
+        "demo": keys::<Demo>(),
+    }))
+}
+
+/// The `w2s` program itself, as the package's `w2s` command runs it; `exe` is that command,
+/// for the workers a sweep starts. Returns the exit code.
+#[pyfunction]
+fn cli(py: Python, argv: Vec<String>, exe: PathBuf) -> i32 {
+    py.allow_threads(|| w2s_cli::main(argv.into_iter().map(Into::into), exe))
+}
+
+/// Python's `sys.stderr`, as a byte sink for logs.
+struct PyStderr;
+
+fn py_stderr(py: Python) -> PyResult<Bound<PyAny>> {
+    py.import("sys")?.getattr("stderr")
+}
+
+impl std::io::Write for PyStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Python::with_gil(|py| {
+            if let Ok(err) = py_stderr(py) {
+                let _ = err.call_method1("write", (String::from_utf8_lossy(buf),));
+            }
+        });
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Python::with_gil(|py| {
+            if let Ok(err) = py_stderr(py) {
+                let _ = err.call_method0("flush");
+            }
+        });
+        Ok(())
+    }
+}
+
+/// A one-line terminal on `sys.stderr` for progress bars: a carriage return starts the line
+/// again, which terminals and notebooks both honour.
+#[derive(Debug)]
+struct PyTerm {
+    /// A real terminal also gets the escape that clears the rest of the line.
+    tty: bool,
+}
+
+impl indicatif::TermLike for PyTerm {
+    fn width(&self) -> u16 {
+        100
+    }
+    fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        std::io::Write::write_all(&mut PyStderr, format!("{s}\n").as_bytes())
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        std::io::Write::write_all(&mut PyStderr, s.as_bytes())
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        let clear = if self.tty { "\r\x1b[2K" } else { "\r" };
+        std::io::Write::write_all(&mut PyStderr, clear.as_bytes())
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        std::io::Write::flush(&mut PyStderr)
+    }
+}
+
+/// Logs (one line per run; `verbose` for the details) and progress bars through `sys.stderr`;
+/// `progress` is "terminal", "notebook" or "none". Ctrl-C (a notebook's interrupt) stops a
+/// run at its next training step, as a KeyboardInterrupt.
+#[pyfunction]
+fn set_output(verbose: bool, progress: &str) -> PyResult<()> {
+    w2s_cli::init_logging(verbose, false, || PyStderr);
+    let tty = match progress {
+        "terminal" => true,
+        "notebook" => false,
+        "none" => {
+            w2s::progress::set_target(Box::new(indicatif::ProgressDrawTarget::hidden));
+            return Ok(());
+        }
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "progress = {other:?}: use \"terminal\", \"notebook\" or \"none\""
+            )))
+        }
+    };
+    w2s::progress::set_target(Box::new(move || {
+        indicatif::ProgressDrawTarget::term_like_with_hz(Box::new(PyTerm { tty }), 4)
+    }));
+    w2s::progress::set_interrupt_check(Box::new(|| {
+        Python::with_gil(|py| py.check_signals()).map_err(anyhow::Error::new)
+    }));
+    Ok(())
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_function(wrap_pyfunction!(demo, m)?)?;
+    m.add_function(wrap_pyfunction!(register_loss, m)?)?;
+    m.add_function(wrap_pyfunction!(runs_csv, m)?)?;
+    m.add_function(wrap_pyfunction!(report, m)?)?;
+    m.add_function(wrap_pyfunction!(datasets_list, m)?)?;
+    m.add_function(wrap_pyfunction!(datasets_show, m)?)?;
+    m.add_function(wrap_pyfunction!(keys, m)?)?;
+    m.add_function(wrap_pyfunction!(cli, m)?)?;
+    m.add_function(wrap_pyfunction!(set_output, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

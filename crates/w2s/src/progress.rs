@@ -1,0 +1,47 @@
+//! Progress bars, drawn on the terminal (stderr) unless a front end says where else (the
+//! Python package draws them through `sys.stderr`, which a notebook shows and a process's
+//! own stderr is not), and the front end's say in stopping a training loop.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::sync::RwLock;
+
+/// Makes the draw target of each new bar.
+pub type TargetFn = dyn Fn() -> ProgressDrawTarget + Send + Sync;
+
+static TARGET: RwLock<Option<Box<TargetFn>>> = RwLock::new(None);
+
+/// Draw every bar made from now on where `target` says.
+pub fn set_target(target: Box<TargetFn>) {
+    *TARGET.write().unwrap() = Some(target);
+}
+
+/// A bar of `len` steps with an indicatif `template`; `=> ` draws it.
+pub fn bar(len: u64, template: &str) -> ProgressBar {
+    let style = ProgressStyle::with_template(template)
+        .expect("the templates are constants")
+        .progress_chars("=> ");
+    let target = match &*TARGET.read().unwrap() {
+        Some(f) => f(),
+        None => ProgressDrawTarget::stderr(),
+    };
+    ProgressBar::with_draw_target(Some(len), target).with_style(style)
+}
+
+/// Asked at every training step whether to stop: `Err` stops the run with that error.
+pub type InterruptFn = dyn Fn() -> anyhow::Result<()> + Send + Sync;
+
+static INTERRUPT: RwLock<Option<Box<InterruptFn>>> = RwLock::new(None);
+
+/// Ask `check` at every training step (the Python package: Ctrl-C in a notebook, which
+/// reaches a Rust loop only through Python's signal check).
+pub fn set_interrupt_check(check: Box<InterruptFn>) {
+    *INTERRUPT.write().unwrap() = Some(check);
+}
+
+/// `Err` when the front end asks to stop; a terminal's Ctrl-C ends the process instead.
+pub fn check_interrupt() -> anyhow::Result<()> {
+    match &*INTERRUPT.read().unwrap() {
+        Some(check) => check(),
+        None => Ok(()),
+    }
+}
