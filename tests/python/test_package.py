@@ -208,3 +208,64 @@ def test_demo_and_report_return_tables(py, work):
     assert "xent" in out["text"] and Path(out["html"]).exists()
     # bow supervising bow: the supervisor is the ceiling (one run), and two students.
     assert out["runs"] == 3
+
+
+def test_a_sweep_from_a_dict_runs_in_worker_processes_and_resumes(py, work):
+    out = py.json("""
+        import json, w2s
+        grid = {"datasets": ["demo"], "models": ["bow"], "losses": ["xent", "logconf"],
+                "seeds": [0, 1], "n_docs": 200, "n_test_docs": 100,
+                "train": {"epochs": 2}}
+        df = w2s.sweep(grid, results="sweep results", jobs=2)
+        again = w2s.sweep(grid, results="sweep results", jobs=2)
+        print(json.dumps(dict(rows=len(df), again=len(again), losses=sorted(set(df["loss"])))))
+    """, work)
+    # bow -> bow per seed: one ground-truth run and two students.
+    assert out["rows"] == 6 and out["again"] == 6, out
+    assert out["losses"] == ["logconf", "xent"]
+    logs = list((work / "sweep results" / ".sweep" / "logs").iterdir())
+    assert logs, "the workers' logs"
+
+
+def test_progress_bars_reach_a_notebook_through_sys_stderr(py, work):
+    out = py.json("""
+        import io, json, sys, w2s
+        captured = io.StringIO()
+        real, sys.stderr = sys.stderr, captured
+        try:
+            w2s.configure(progress="notebook")
+            w2s.run(model="bow", dataset="demo", n_docs=2000, n_test_docs=100, epochs=3)
+        finally:
+            sys.stderr = real
+        text = captured.getvalue()
+        print(json.dumps(dict(text=text)))
+    """, work)
+    text = out["text"]
+    # The bar redraws its line with a carriage return (what Jupyter honours), and the run's
+    # log line comes the same way.
+    assert "\r" in text and "] 1/93" in text, text[:500]
+    assert "trained in" in text
+
+
+def test_an_interrupt_stops_the_run_at_its_next_step_and_keeps_what_was_stored(py, work):
+    out = py.json("""
+        import _thread, json, pathlib, threading, time, w2s
+        common = dict(model="bow", dataset="demo", n_test_docs=100)
+        w2s.run(n_docs=200, **common)
+        before = sorted(str(p) for p in pathlib.Path("results").rglob("result.json"))
+        # What a notebook's interrupt button or Ctrl-C does: SIGINT's flag in the main thread.
+        threading.Timer(3.0, _thread.interrupt_main).start()
+        start = time.time()
+        try:
+            w2s.run(n_docs=20000, epochs=20, **common)
+        except KeyboardInterrupt:
+            stopped = time.time() - start
+        else:
+            raise SystemExit("not interrupted")
+        after = sorted(str(p) for p in pathlib.Path("results").rglob("result.json"))
+        staging = [str(p) for p in pathlib.Path("results").rglob("*")
+                   if ".staging" in p.parts and p.is_file()]
+        print(json.dumps(dict(stopped=stopped, same=before == after, staging=staging)))
+    """, work)
+    assert out["stopped"] < 30, out  # 20 epochs of 10000 examples would take minutes
+    assert out["same"] and not out["staging"], out

@@ -303,6 +303,9 @@ impl indicatif::TermLike for PyTerm {
 #[pyfunction]
 fn set_output(verbose: bool, progress: &str) -> PyResult<()> {
     w2s_cli::init_logging(verbose, false, || PyStderr);
+    w2s::progress::set_interrupt_check(Box::new(|| {
+        Python::with_gil(|py| py.check_signals()).map_err(anyhow::Error::new)
+    }));
     let tty = match progress {
         "terminal" => true,
         "notebook" => false,
@@ -318,9 +321,6 @@ fn set_output(verbose: bool, progress: &str) -> PyResult<()> {
     };
     w2s::progress::set_target(Box::new(move || {
         indicatif::ProgressDrawTarget::term_like_with_hz(Box::new(PyTerm { tty }), 4)
-    }));
-    w2s::progress::set_interrupt_check(Box::new(|| {
-        Python::with_gil(|py| py.check_signals()).map_err(anyhow::Error::new)
     }));
     Ok(())
 }
