@@ -76,7 +76,15 @@ pub fn datasets(command: DatasetsCommand) -> Result<()> {
                 );
             }
             for e in pools.train.iter().take(n) {
-                println!("\n--- label {}\n{}", e.label, e.text);
+                match &e.replies {
+                    None => println!("\n--- label {}\n{}", e.label, e.text),
+                    Some([a, b]) => println!(
+                        "\n--- context\n{}\n--- reply a{}\n{a}\n--- reply b{}\n{b}",
+                        e.text,
+                        if e.label == 1 { " (preferred)" } else { "" },
+                        if e.label == 0 { " (preferred)" } else { "" },
+                    ),
+                }
             }
             Ok(())
         }

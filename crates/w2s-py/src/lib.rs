@@ -204,7 +204,7 @@ fn datasets_show(
         .train
         .iter()
         .take(n)
-        .map(|e| serde_json::json!({"text": e.text, "label": e.label}))
+        .map(|e| serde_json::to_value(e).unwrap_or_default())
         .collect();
     to_json(&serde_json::json!({
         "name": name,

@@ -103,6 +103,7 @@ pub fn time_w2s(model: &Classifier, vocab: i64, shape: Shape, setup: Setup) -> R
     let b = Batch {
         ids: token_ids(batch, seq, vocab).to_device(device),
         mask: Tensor::ones([batch, seq], (Kind::Int64, device)),
+        pairs: false,
     };
     let labels = Tensor::from_slice(&[1.0f32, 0.0])
         .view([1, 2])
@@ -153,9 +154,13 @@ pub fn parity(a: &Classifier, b: &Classifier, shape: &Shape) -> f64 {
     let features = |m: &Classifier| {
         let ids = token_ids(1, shape.seq, m.info.vocab_size).to_device(m.device());
         let mask = Tensor::ones_like(&ids);
-        m.features(&Batch { ids, mask })
-            .to_device(Device::Cpu)
-            .to_kind(Kind::Double)
+        m.features(&Batch {
+            ids,
+            mask,
+            pairs: false,
+        })
+        .to_device(Device::Cpu)
+        .to_kind(Kind::Double)
     };
     let (x, y) = (features(a), features(b));
     (&x - &y).norm().double_value(&[]) / y.norm().double_value(&[]).max(f64::MIN_POSITIVE)

@@ -287,6 +287,10 @@ pub struct RunResult {
     pub n_dropped: (usize, usize),
     pub training: TrainSummary,
     pub device: String,
+    /// A pairwise task (reward modelling): the accuracy is pairwise accuracy, the share of
+    /// pairs whose preferred reply the model scores higher.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pairwise: bool,
     /// Whether predictions.json has train2 (results before it was optional always do).
     #[serde(default = "yes")]
     pub train2_predicted: bool,
@@ -502,6 +506,24 @@ fn prompt_suffix(spec: &RunSpec) -> &str {
         .map_or("", |g| g.suffix.as_str())
 }
 
+/// A pairwise split's tokens ([`crate::model::TextEncoder::encode_pairs`]).
+fn encode_pairs(model: &Classifier, examples: &[Example], suffix: &str) -> Result<Vec<Vec<i64>>> {
+    if !suffix.is_empty() {
+        bail!("generative scoring asks one question of one text; a pairwise task compares two replies: leave `generative` off");
+    }
+    let mut contexts = Vec::with_capacity(examples.len());
+    let mut replies = Vec::with_capacity(examples.len());
+    for e in examples {
+        let [a, b] = e
+            .replies
+            .as_ref()
+            .context("the task mixes pairs and single texts")?;
+        contexts.push(e.text.as_str());
+        replies.push([a.as_str(), b.as_str()]);
+    }
+    model.encoder.encode_pairs(&contexts, &replies)
+}
+
 fn kept(ids: &[Option<Vec<i64>>]) -> Vec<Vec<i64>> {
     ids.iter().flatten().cloned().collect()
 }
@@ -653,12 +675,16 @@ impl Runner {
         let all: Vec<Vec<i64>> = match store::read_json(&path) {
             Ok(ids) => ids,
             Err(_) => {
-                let texts: Vec<String> = examples
-                    .iter()
-                    .map(|e| format!("{}{suffix}", e.text))
-                    .collect();
-                let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-                let ids = model.encoder.encode_all(&texts)?;
+                let ids = if examples.iter().any(|e| e.replies.is_some()) {
+                    encode_pairs(model, examples, suffix)?
+                } else {
+                    let texts: Vec<String> = examples
+                        .iter()
+                        .map(|e| format!("{}{suffix}", e.text))
+                        .collect();
+                    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+                    model.encoder.encode_all(&texts)?
+                };
                 store::write_atomic(&path, &serde_json::to_vec(&ids)?)?;
                 ids
             }
@@ -672,7 +698,7 @@ impl Runner {
         let limit = spec.max_ctx.min(model.info.max_positions);
         Ok(all
             .into_iter()
-            .map(|ids| (ids.len() < limit).then_some(ids))
+            .map(|ids| (crate::model::longest_part(&ids) < limit).then_some(ids))
             .collect())
     }
 
@@ -837,6 +863,9 @@ impl Runner {
             (spec.data.n_docs, spec.data.n_test_docs),
         )?;
         let splits = Splits::new(pools, spec.data.n_docs, spec.data.n_test_docs, spec.seed);
+        if spec.train.head_bias && splits.test.iter().any(|e| e.replies.is_some()) {
+            bail!("head_bias: a pairwise task scores a pair by the difference of two replies' logits, where a bias cancels out; leave head_bias off");
+        }
         let mut model = self.load_model(spec)?;
         let mut set = self.training_set(spec, &model, &splits)?;
         self.check_memory(spec, &model, &set.ids)?;
@@ -888,13 +917,27 @@ impl Runner {
     }
 
     /// Log the run's estimated peak memory, and refuse, with what would make it fit, a run
-    /// that cannot fit on its device.
+    /// that cannot fit on its device. A pair is two sequences: it counts as two examples.
     fn check_memory(&self, spec: &RunSpec, model: &Classifier, ids: &[Vec<i64>]) -> Result<()> {
-        let seq = ids.iter().map(Vec::len).max().unwrap_or(1);
+        let seq = ids
+            .iter()
+            .map(|s| crate::model::longest_part(s))
+            .max()
+            .unwrap_or(1);
+        let per_example = if ids.iter().any(|s| crate::model::split_pair(s).is_some()) {
+            2
+        } else {
+            1
+        };
+        let sequences = |train: &TrainOptions| TrainOptions {
+            batch_size: train.batch_size * per_example,
+            minibatch_size: train.minibatch_size * per_example,
+            ..train.clone()
+        };
         let needs = |train: &TrainOptions| {
             crate::train::memory_estimate(
                 &model.info,
-                train,
+                &sequences(train),
                 model.trainable_parameters(train.linear_probe),
                 seq,
             )
@@ -917,7 +960,7 @@ impl Runner {
             } else {
                 model.trainable_parameters(t.linear_probe)
             };
-            crate::train::memory_estimate(&model.info, t, trainable, seq).total()
+            crate::train::memory_estimate(&model.info, &sequences(t), trainable, seq).total()
         });
         bail!(
             "{}: this run needs about {} at its peak but {} has {}: {estimate}. {}",
@@ -1207,6 +1250,7 @@ fn analyse(
         training: TrainSummary::default(),
         device: String::new(),
         train2_predicted: predictions.train2.is_some(),
+        pairwise: splits.test.iter().any(|e| e.replies.is_some()),
         provenance: Provenance::default(),
     })
 }

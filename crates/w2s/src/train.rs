@@ -14,7 +14,7 @@
 use crate::loss::Loss;
 use crate::memory;
 use crate::model::ModelInfo;
-use crate::model::{pad_batch, Batch, Classifier};
+use crate::model::{longest_part, pad_batch, split_pair, Batch, Classifier};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -373,9 +373,14 @@ impl WholeBatch {
         let need: u64 = chunks
             .iter()
             .map(|c| {
-                let longest = c.iter().map(|&i| ids[i].len()).max().unwrap_or(1);
+                let longest = c.iter().map(|&i| longest_part(&ids[i])).max().unwrap_or(1);
+                // A pair is two sequences.
+                let rows = c
+                    .iter()
+                    .map(|&i| 1 + split_pair(&ids[i]).is_some() as usize)
+                    .sum();
                 let off = crate::memory::Checkpointing::Off;
-                crate::memory::activation_bytes(&model.info, c.len(), longest, false, off)
+                crate::memory::activation_bytes(&model.info, rows, longest, false, off)
             })
             .sum();
         match crate::device::free_bytes(model.device()) {

@@ -125,7 +125,15 @@ def _task_file(train, test, task: Optional[dict], name: Optional[str], results: 
     for k in ("train", "test"):
         if k in spec:
             raise ValueError(f"task = {{{k!r}: ...}}: the data is given as `{k}=`")
-    if "choices" in cols and "label" not in cols:
+    if "chosen" in cols and "rejected" in cols:
+        # A preference pair: the context, and the preferred and the other reply.
+        spec.setdefault("chosen", "chosen")
+        spec.setdefault("rejected", "rejected")
+        context = next((c for c in ("context", "prompt", "text") if c in cols), None)
+        if context is None and "text" not in spec:
+            raise ValueError("preference rows need a context column: context, prompt or text")
+        spec.setdefault("text", context)
+    elif "choices" in cols and "label" not in cols:
         spec.setdefault("choices", "choices")
         spec.setdefault("label", "answer")
         spec.setdefault("text", "{question}\n{choice}" if "question" in cols else "{choice}")

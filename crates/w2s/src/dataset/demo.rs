@@ -178,6 +178,7 @@ fn example(rng: &mut ChaCha8Rng, seen_only: bool) -> Example {
     Example {
         text,
         label: label as u8,
+        replies: None,
     }
 }
 

@@ -30,6 +30,7 @@ pub(super) fn format_sciq(r: &Row, rng: &mut ChaCha8Rng) -> Result<Option<Exampl
     Ok(Some(Example {
         text: format!("Q: {} A: {answer}", r.str("question")?),
         label,
+        replies: None,
     }))
 }
 
@@ -47,6 +48,7 @@ pub(super) fn format_boolq(r: &Row, _: &mut ChaCha8Rng) -> Result<Option<Example
             r.str("question")?
         ),
         label,
+        replies: None,
     }))
 }
 
@@ -78,6 +80,7 @@ pub(super) fn format_cosmos_qa(r: &Row, rng: &mut ChaCha8Rng) -> Result<Option<E
             r.str("question")?
         ),
         label,
+        replies: None,
     }))
 }
 
@@ -88,13 +91,46 @@ pub(super) fn format_anthropic_hh(r: &Row, rng: &mut ChaCha8Rng) -> Result<Optio
     } else {
         r.str("rejected")?
     };
-    Ok(Some(Example { text, label }))
+    Ok(Some(Example {
+        text,
+        label,
+        replies: None,
+    }))
+}
+
+/// A dialogue of Anthropic's HH-RLHF as a pair (reward modelling): the conversation before
+/// the last assistant turn is the context, the two last assistant turns (the chosen and the
+/// rejected) are the replies, in the order a seeded coin picks (label 1: the chosen reply is
+/// `a`). A row whose dialogues differ before their last turn is skipped.
+pub(super) fn format_anthropic_hh_pairs(r: &Row, rng: &mut ChaCha8Rng) -> Result<Option<Example>> {
+    let chosen = r.str("chosen")?;
+    let rejected = r.str("rejected")?;
+    let (Some((context, good)), Some((other, bad))) = (last_turn(&chosen), last_turn(&rejected))
+    else {
+        return Ok(None);
+    };
+    if context != other {
+        return Ok(None);
+    }
+    Ok(Some(Example::preference(
+        context.into(),
+        good.into(),
+        bad.into(),
+        rng,
+    )))
+}
+
+/// A transcript split before its last assistant turn: (the dialogue so far, "Assistant: ...").
+fn last_turn(dialogue: &str) -> Option<(&str, &str)> {
+    let at = dialogue.rfind("\n\nAssistant:")?;
+    Some((&dialogue[..at], dialogue[at..].trim_start()))
 }
 
 pub(super) fn format_amazon_polarity(r: &Row, _: &mut ChaCha8Rng) -> Result<Option<Example>> {
     Ok(Some(Example {
         text: format!("{} {}", r.str("title")?, r.str("content")?),
         label: r.binary("label")?,
+        replies: None,
     }))
 }
 
@@ -102,6 +138,7 @@ pub(super) fn format_sentence_label(r: &Row, _: &mut ChaCha8Rng) -> Result<Optio
     Ok(Some(Example {
         text: r.str("sentence")?,
         label: r.binary("label")?,
+        replies: None,
     }))
 }
 
@@ -112,6 +149,7 @@ pub(super) fn format_piqa(r: &Row, rng: &mut ChaCha8Rng) -> Result<Option<Exampl
     Ok(Some(Example {
         text: format!("Goal: {}\nSolution: {}", r.str("goal")?, r.str(sol)?),
         label,
+        replies: None,
     }))
 }
 
@@ -159,6 +197,7 @@ pub(super) fn format_openbookqa(r: &Row, rng: &mut ChaCha8Rng) -> Result<Option<
     Ok(Some(Example {
         text: format!("Q: {question} A: {}", choices[pick].1),
         label,
+        replies: None,
     }))
 }
 
@@ -187,6 +226,7 @@ pub(super) fn format_anli(r: &Row, _: &mut ChaCha8Rng) -> Result<Option<Example>
     Ok(Some(Example {
         text: format!("{premise}\nHypothesis: {hypothesis}"),
         label,
+        replies: None,
     }))
 }
 
@@ -199,6 +239,7 @@ pub(super) fn format_tweet_sentiment(r: &Row, _: &mut ChaCha8Rng) -> Result<Opti
     Ok(Some(Example {
         text: r.str("text")?,
         label,
+        replies: None,
     }))
 }
 
@@ -227,7 +268,11 @@ fn right_or_wrong(
 }
 
 fn example(text: String, label: u8) -> Result<Option<Example>> {
-    Ok(Some(Example { text, label }))
+    Ok(Some(Example {
+        text,
+        label,
+        replies: None,
+    }))
 }
 
 /// Hub: `word`, `sentence1`, `sentence2`, `label`; original release: the same columns in a

@@ -18,11 +18,36 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-/// One text with a binary label (0 or 1).
+/// One text with a binary label (0 or 1); or, for a pairwise task (reward modelling), a
+/// context and two replies, `label` 1 where people preferred the first (`a`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Example {
+    /// The text, or a pair's shared context.
     pub text: String,
     pub label: u8,
+    /// A pair's replies `[a, b]`: the model scores (context, a) and (context, b), and the
+    /// pair's logits are the difference ([`crate::model::PAIR_SEP`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replies: Option<[String; 2]>,
+}
+
+impl Example {
+    /// A pairwise example: `context` with replies `a` and `b`, `label` 1 if `a` is preferred.
+    pub fn pair(context: String, a: String, b: String, label: u8) -> Example {
+        Example {
+            text: context,
+            label,
+            replies: Some([a, b]),
+        }
+    }
+
+    /// A preference as a pair in the order a seeded coin picks, so that position carries no
+    /// signal: label 1 when the preferred reply (`good`) is shown first.
+    pub fn preference(context: String, good: String, bad: String, rng: &mut ChaCha8Rng) -> Example {
+        let label = rand::Rng::gen_bool(rng, 0.5) as u8;
+        let (a, b) = if label == 1 { (good, bad) } else { (bad, good) };
+        Example::pair(context, a, b, label)
+    }
 }
 
 /// A task's raw pools before the run's seed picks from them.
@@ -186,7 +211,12 @@ pub fn export_splits(
         for e in examples {
             serde_json::to_writer(
                 &mut lines,
-                &serde_json::json!({"text": e.text, "label": e.label}),
+                &match &e.replies {
+                    None => serde_json::json!({"text": e.text, "label": e.label}),
+                    Some([a, b]) => serde_json::json!(
+                        {"context": e.text, "reply_a": a, "reply_b": b, "label": e.label}
+                    ),
+                },
             )?;
             lines.push(b'\n');
         }
@@ -226,6 +256,7 @@ mod tests {
             .map(|i| Example {
                 text: format!("{tag}{i}"),
                 label: (i % 2) as u8,
+                replies: None,
             })
             .collect()
     }

@@ -100,6 +100,7 @@ pub const TASKS: &[Task] = &[
     task("cosmos_qa", "allenai/cosmos_qa", format_cosmos_qa, "commonsense reading comprehension, 4 choices; test = validation")
         .test(&["validation", "valid", "val", "dev"]),
     task("anthropic_hh", "Anthropic/hh-rlhf", format_anthropic_hh, "helpful/harmless dialogues: the chosen or the rejected reply (coin flip)"),
+    task("anthropic_hh_pairs", "Anthropic/hh-rlhf", format_anthropic_hh_pairs, "pairwise (reward model): which of the two last assistant replies people chose"),
     task("amazon_polarity", "fancyzhx/amazon_polarity", format_amazon_polarity, "Amazon review sentiment: title and content"),
     task("sst2", "stanfordnlp/sst2", format_sentence_label, "GLUE SST-2 movie-review sentiment; test = validation")
         .test(&["validation", "dev"]),

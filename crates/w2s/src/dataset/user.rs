@@ -26,6 +26,19 @@
 //! answer_base = 1                      # optional: indices count from 1 (default 0)
 //! ```
 //!
+//! A pairwise task (reward modelling): `text` is the shared context, and either `chosen` and
+//! `rejected` name the preferred and the other reply, or `replies` names two reply fields with
+//! `label` saying whether the first is preferred (1, true, yes; `label_map` as above). A seeded
+//! coin decides which reply the model sees as `a`, so position carries no signal:
+//!
+//! ```toml
+//! train = "prefs.jsonl"
+//! test = "prefs-test.jsonl"
+//! text = "{prompt}"                    # the context
+//! chosen = "chosen"                    # or: replies = ["response_a", "response_b"] and label
+//! rejected = "rejected"
+//! ```
+//!
 //! A dataset on the Hugging Face hub: `hub = "cardiffnlp/tweet_eval"`, `config = "irony"`, and
 //! `train` / `test` name its splits (`"train"`, `"validation"`), found as for registered tasks
 //! (downloaded into the cache, or under `--data-dir`).
@@ -72,9 +85,19 @@ pub struct UserTask {
     #[serde(default)]
     test_labels: Option<OneOrMany>,
     text: String,
+    /// The label field; a pairwise task with `chosen` and `rejected` has none.
+    #[serde(default)]
     label: String,
     #[serde(default)]
     label_map: BTreeMap<String, u8>,
+    /// Pairwise: the fields of the preferred and the other reply.
+    #[serde(default)]
+    chosen: Option<String>,
+    #[serde(default)]
+    rejected: Option<String>,
+    /// Pairwise: the fields of two replies, `label` 1 where the first is preferred.
+    #[serde(default)]
+    replies: Option<[String; 2]>,
     #[serde(default)]
     drop_unmapped: bool,
     #[serde(default)]
@@ -96,6 +119,30 @@ impl UserTask {
             .with_context(|| format!("cannot read task file {}", path.display()))?;
         let task: UserTask =
             toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let pairwise = task.chosen.is_some() || task.rejected.is_some();
+        if pairwise && (task.chosen.is_none() || task.rejected.is_none()) {
+            bail!(
+                "{}: a pairwise task names both `chosen` and `rejected`",
+                path.display()
+            );
+        }
+        if pairwise && (task.replies.is_some() || task.choices.is_some()) {
+            bail!(
+                "{}: `chosen`/`rejected`, `replies` and `choices` are three kinds of task: use one",
+                path.display()
+            );
+        }
+        if !pairwise && task.label.is_empty() {
+            bail!(
+                "{}: missing key `label` (the field holding the label{})",
+                path.display(),
+                if task.replies.is_some() {
+                    ": 1 where the first reply is preferred"
+                } else {
+                    ""
+                }
+            );
+        }
         if let Some((k, v)) = task.label_map.iter().find(|(_, v)| **v > 1) {
             bail!(
                 "{}: label_map maps `{k}` to {v}; labels are 0 or 1",
@@ -110,7 +157,28 @@ impl UserTask {
         if let Some(choices) = &self.choices {
             return self.choice_example(row, choices, rng).map(Some);
         }
-        let label = if self.label_map.is_empty() {
+        if let (Some(chosen), Some(rejected)) = (&self.chosen, &self.rejected) {
+            let (good, bad) = (row.str(chosen)?, row.str(rejected)?);
+            return Ok(Some(Example::preference(self.render(row)?, good, bad, rng)));
+        }
+        let Some(label) = self.label(row)? else {
+            return Ok(None);
+        };
+        if let Some([a, b]) = &self.replies {
+            let (a, b) = (row.str(a)?, row.str(b)?);
+            let (good, bad) = if label == 1 { (a, b) } else { (b, a) };
+            return Ok(Some(Example::preference(self.render(row)?, good, bad, rng)));
+        }
+        Ok(Some(Example {
+            text: self.render(row)?,
+            label,
+            replies: None,
+        }))
+    }
+
+    /// A row's label; `None` for a row that `drop_unmapped` drops.
+    fn label(&self, row: &Row) -> Result<Option<u8>> {
+        Ok(Some(if self.label_map.is_empty() {
             row.binary(&self.label)?
         } else {
             let raw = raw_text(row.get(&self.label)?);
@@ -125,10 +193,6 @@ impl UserTask {
                     self.label_map.keys().cloned().collect::<Vec<_>>().join(", ")
                 ),
             }
-        };
-        Ok(Some(Example {
-            text: self.render(row)?,
-            label,
         }))
     }
 
@@ -183,6 +247,7 @@ impl UserTask {
         Ok(Example {
             text: self.render(&with_choice)?,
             label,
+            replies: None,
         })
     }
 
@@ -365,7 +430,8 @@ mod tests {
             pools.train[0],
             Example {
                 text: "great: loved it {x}".into(),
-                label: 1
+                label: 1,
+                replies: None
             }
         );
         assert_eq!(pools.train[1].label, 0);

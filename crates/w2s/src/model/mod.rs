@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
-pub use tokenizer::{pad_batch, Batch, TextEncoder};
+pub use tokenizer::{longest_part, pad_batch, split_pair, Batch, TextEncoder, PAIR_SEP};
 
 /// Which position(s) of the last hidden states feed the head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,7 +246,7 @@ pub struct Classifier {
 }
 
 /// Name under which the head's variables live; never looked up in a checkpoint.
-const HEAD: &str = "w2s_head";
+pub const HEAD: &str = "w2s_head";
 
 /// Where a model named on the command line lives: a folder, or a hub id resolved through
 /// the Hugging Face cache.
@@ -453,7 +453,7 @@ impl Classifier {
             Backbone::Llama(m) => m.forward(&batch.ids, &batch.mask),
             Backbone::Neox(m) => m.forward(&batch.ids, &batch.mask),
         };
-        pool(&hidden, &batch.mask, self.pooling)
+        pair_difference(pool(&hidden, &batch.mask, self.pooling), batch.pairs)
     }
 
     /// Backpropagate `loss(logits)` of a batch, recomputing each transformer layer's forward
@@ -465,7 +465,8 @@ impl Classifier {
         loss: impl FnOnce(&Tensor) -> anyhow::Result<Tensor>,
     ) -> anyhow::Result<(Tensor, Tensor)> {
         let top = |hidden: &Tensor| {
-            let logits = self.head_forward(&pool(hidden, &batch.mask, self.pooling));
+            let pooled = pair_difference(pool(hidden, &batch.mask, self.pooling), batch.pairs);
+            let logits = self.head_forward(&pooled);
             match loss(&logits) {
                 Ok(value) => {
                     let out = Ok((value.detach(), logits.detach()));
@@ -703,6 +704,19 @@ fn zero_head(root: &nn::Path, hidden: i64, bias: bool) -> nn::Linear {
 }
 
 /// Pool `[batch, seq, hidden]` to `[batch, hidden]` using the attention mask.
+/// A pair's features: its first reply's pooled features minus its second's (rows 2i and
+/// 2i + 1 of `pooled`). The head is linear and has no bias on pairwise tasks, so the pair's
+/// logits are the difference of the two replies' logits: their softmax is
+/// P(a preferred) = sigmoid(score(a) - score(b)) with score = logit 1 - logit 0, and swapping
+/// the replies negates them exactly.
+pub fn pair_difference(pooled: Tensor, pairs: bool) -> Tensor {
+    if !pairs {
+        return pooled;
+    }
+    let rows = pooled.view([-1, 2, *pooled.size().last().expect("pooled is 2-d")]);
+    rows.select(1, 0) - rows.select(1, 1)
+}
+
 pub fn pool(hidden: &Tensor, mask: &Tensor, pooling: Pooling) -> Tensor {
     match pooling {
         Pooling::Mean => {

@@ -90,6 +90,51 @@ impl TextEncoder {
     }
 }
 
+impl TextEncoder {
+    /// Pairwise examples' tokens, `[context + reply a, PAIR_SEP, context + reply b]` each: a
+    /// context is tokenised once, and each reply joined to it as the tokenizer joins a text
+    /// pair (BERT's `[CLS] context [SEP] reply [SEP]`; a plain concatenation where the
+    /// tokenizer adds nothing, as GPT-2's).
+    pub fn encode_pairs(&self, contexts: &[&str], replies: &[[&str; 2]]) -> Result<Vec<Vec<i64>>> {
+        assert_eq!(contexts.len(), replies.len());
+        let flat: Vec<&str> = replies.iter().flatten().copied().collect();
+        let join = |a: Vec<i64>, b: Vec<i64>| {
+            let mut ids = a;
+            ids.push(PAIR_SEP);
+            ids.extend(b);
+            ids
+        };
+        match self {
+            TextEncoder::Hf { tokenizer, .. } => {
+                let err = |e| anyhow::anyhow!("tokenizing: {e}");
+                let ctx = tokenizer
+                    .encode_batch(contexts.to_vec(), false)
+                    .map_err(err)?;
+                let rep = tokenizer.encode_batch(flat, false).map_err(err)?;
+                let with = |c: &tokenizers::Encoding, r: &tokenizers::Encoding| {
+                    let e = tokenizer
+                        .post_process(c.clone(), Some(r.clone()), true)
+                        .map_err(err)?;
+                    Ok::<_, anyhow::Error>(e.get_ids().iter().map(|&i| i as i64).collect())
+                };
+                ctx.iter()
+                    .zip(rep.chunks(2))
+                    .map(|(c, r)| Ok(join(with(c, &r[0])?, with(c, &r[1])?)))
+                    .collect()
+            }
+            TextEncoder::HashedWords { buckets } => Ok(contexts
+                .iter()
+                .zip(replies)
+                .map(|(c, [a, b])| {
+                    let c = hashed_words(c, *buckets);
+                    let with = |r: &str| [c.clone(), hashed_words(r, *buckets)].concat();
+                    join(with(a), with(b))
+                })
+                .collect()),
+        }
+    }
+}
+
 /// A model folder must carry `tokenizer.json`.
 pub fn require_tokenizer(dir: &Path) -> Result<()> {
     if !dir.join("tokenizer.json").exists() {
@@ -154,10 +199,43 @@ fn hashed_words(text: &str, buckets: i64) -> Vec<i64> {
 pub struct Batch {
     pub ids: Tensor,
     pub mask: Tensor,
+    /// Rows 2i and 2i + 1 are the two replies of pair i (a pairwise task): the classifier
+    /// returns one row of logits per pair, the difference of the two.
+    pub pairs: bool,
+}
+
+/// In the one token sequence that each example is (in caches, splits and batches), the
+/// border between a pairwise example's two sequences: reply a's tokens (after the context),
+/// this, then reply b's. Never a token id.
+pub const PAIR_SEP: i64 = -1;
+
+/// A pairwise example's two sequences, or `None` for an ordinary one.
+pub fn split_pair(ids: &[i64]) -> Option<(&[i64], &[i64])> {
+    let i = ids.iter().position(|&t| t == PAIR_SEP)?;
+    Some((&ids[..i], &ids[i + 1..]))
+}
+
+/// The longest sequence of an example: a pair's longer reply sequence.
+pub fn longest_part(ids: &[i64]) -> usize {
+    split_pair(ids).map_or(ids.len(), |(a, b)| a.len().max(b.len()))
 }
 
 /// Pad on the right with `pad_id`. The mask, not the pad id, tells models where text ends.
+/// Pairs (sequences holding [`PAIR_SEP`]) become two rows each; a batch is all pairs or none.
 pub fn pad_batch(seqs: &[&[i64]], pad_id: i64, device: Device) -> Batch {
+    let split: Vec<_> = seqs.iter().filter_map(|s| split_pair(s)).collect();
+    if !split.is_empty() {
+        assert_eq!(
+            split.len(),
+            seqs.len(),
+            "a batch mixes pairs and single texts"
+        );
+        let rows: Vec<&[i64]> = split.iter().flat_map(|&(a, b)| [a, b]).collect();
+        return Batch {
+            pairs: true,
+            ..pad_batch(&rows, pad_id, device)
+        };
+    }
     let longest = seqs.iter().map(|s| s.len()).max().unwrap_or(1).max(1);
     let mut ids = Vec::with_capacity(seqs.len() * longest);
     let mut mask = Vec::with_capacity(seqs.len() * longest);
@@ -174,6 +252,7 @@ pub fn pad_batch(seqs: &[&[i64]], pad_id: i64, device: Device) -> Batch {
             .view(shape)
             .to_kind(Kind::Int64)
             .to_device(device),
+        pairs: false,
     }
 }
 

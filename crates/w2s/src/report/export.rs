@@ -54,6 +54,7 @@ fn run_columns(runs: &[RunResult]) -> Vec<Column> {
         Column::Text("hash", text(&|r| r.hash.clone())),
         Column::Text("dataset", text(&|r| r.spec.data.short_name())),
         Column::Text("task", text(&|r| r.spec.data.name.clone())),
+        Column::Bool("pairwise", runs.iter().map(|r| r.pairwise).collect()),
         Column::Int("seed", int(&|r| r.spec.seed as i64)),
         Column::Text(
             "kind",

@@ -449,7 +449,11 @@ pub(super) fn sweep_rows(runs: &[ReportRun], aggregate: Aggregate) -> Vec<SweepR
         sizes_of.insert(chain.last().unwrap().clone(), r.result.model.parameters);
         let options = crate::store::config_hash(&spec.train);
         let key = RowKey {
-            dataset: spec.data.short_name(),
+            // Reports and plots say which kind of task a row is.
+            dataset: match r.result.pairwise {
+                true => format!("{} (pairwise)", spec.data.short_name()),
+                false => spec.data.short_name(),
+            },
             data_and_options: format!("{}{options}", data_key(spec)),
             chain,
             loss: spec.train.method(),

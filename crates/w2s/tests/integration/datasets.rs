@@ -66,7 +66,8 @@ fn boolq_cosmos_hh_amazon_hub_layouts() {
         p.test[0],
         Example {
             text: "Passage: Water is wet.\nQuestion: is it wet".into(),
-            label: 1
+            label: 1,
+            replies: None
         }
     );
 
@@ -102,6 +103,12 @@ fn boolq_cosmos_hh_amazon_hub_layouts() {
     for e in &p.train {
         assert_eq!(e.text.ends_with("hello"), e.label == 1);
     }
+    let p = load_pools("anthropic_hh_pairs", Some(&h), 0, (100, 100)).unwrap();
+    for e in &p.train {
+        assert_eq!(e.text, "\n\nHuman: hi");
+        let [a, _] = e.replies.as_ref().unwrap();
+        assert_eq!(a == "Assistant: hello", e.label == 1);
+    }
 
     let a = d.path().join("amazon");
     let row = serde_json::json!({"label": 0, "title": "Broke", "content": "fell apart in a day"});
@@ -120,7 +127,8 @@ fn boolq_cosmos_hh_amazon_hub_layouts() {
         p.train[0],
         Example {
             text: "Broke fell apart in a day".into(),
-            label: 0
+            label: 0,
+            replies: None
         }
     );
 }
@@ -230,6 +238,33 @@ fn shared_copies_load() {
     }
     println!("{report}");
     assert!(registry::list().len() >= 12);
+}
+
+/// `anthropic_hh_pairs` from the shared copy of HH-RLHF: every example a context and two
+/// final assistant replies, the chosen one first in about half of them, carved as
+/// `anthropic_hh` is.
+#[test]
+fn anthropic_hh_pairs_from_the_shared_copy() {
+    let Some(root) = common::shared_datasets("anthropic_hh_pairs_from_the_shared_copy") else {
+        return;
+    };
+    let dir = root.join("anthropic_hh");
+    let pools = load_pools("anthropic_hh_pairs", Some(&dir), 0, (100_000, 100_000)).unwrap();
+    let single = load_pools("anthropic_hh", Some(&dir), 0, (100_000, 100_000)).unwrap();
+    let all = pools.train.len() + pools.test.len();
+    // The few dialogues whose two transcripts differ before the last turn are skipped.
+    let whole = single.train.len() + single.test.len();
+    assert!(all <= whole && all > whole - 100, "{all} of {whole}");
+    let rate = positive_rate(&pools.train);
+    assert!((0.45..0.55).contains(&rate), "chosen shown first in {rate}");
+    for e in pools.train.iter().take(200) {
+        let [a, b] = e.replies.as_ref().expect("a pair");
+        assert!(
+            a.starts_with("Assistant:") && b.starts_with("Assistant:"),
+            "{a} / {b}"
+        );
+        assert!(e.text.contains("Human:") && !e.text.ends_with("Assistant:"));
+    }
 }
 
 /// Hub-layout files (`<config>/<split>.jsonl`, field names as on the hub) for `task`.
@@ -437,6 +472,7 @@ fn every_registered_task_is_loaded_by_a_test() {
         "boolq",
         "cosmos_qa",
         "anthropic_hh",
+        "anthropic_hh_pairs",
         "amazon_polarity",
         "sst2",
         "cola",
@@ -499,7 +535,8 @@ fn user_task_from_a_hub_dataset_and_config() {
         pools.train[1],
         Example {
             text: "tweet 1".into(),
-            label: 1
+            label: 1,
+            replies: None
         }
     );
     assert_eq!(

@@ -49,6 +49,7 @@ fn batch(ids: &[Vec<i64>], mask: &[Vec<i64>]) -> Batch {
     Batch {
         ids: Tensor::from_slice2(ids),
         mask: Tensor::from_slice2(mask),
+        pairs: false,
     }
 }
 

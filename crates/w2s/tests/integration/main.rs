@@ -6,5 +6,6 @@ mod datasets;
 mod families;
 mod identity;
 mod methods;
+mod pairs;
 mod pipeline;
 mod pretrained;
