@@ -269,3 +269,19 @@ def test_an_interrupt_stops_the_run_at_its_next_step_and_keeps_what_was_stored(p
     """, work)
     assert out["stopped"] < 30, out  # 20 epochs of 10000 examples would take minutes
     assert out["same"] and not out["staging"], out
+
+
+def test_preference_rows_are_a_pairwise_task(py, work):
+    out = py.json("""
+        import json, w2s, pandas as pd
+        good, bad = ["clear", "kind", "exact"], ["vague", "rude", "wrong"]
+        rows = [{"prompt": f"Human: question {i}", "chosen": f"Assistant: a {good[i % 3]} answer",
+                 "rejected": f"Assistant: a {bad[(i // 3) % 3]} answer"} for i in range(160)]
+        r = w2s.run(model="bow", train=pd.DataFrame(rows[:120]), test=rows[120:],
+                    n_docs=100, n_test_docs=40, epochs=8, task_name="prefs")
+        df = w2s.runs("results")
+        print(json.dumps(dict(acc=r.test_accuracy, pairwise=bool(df["pairwise"].iloc[0]),
+                              pairwise_result=r.runs[0]["result"].get("pairwise"))))
+    """, work)
+    assert out["pairwise"] and out["pairwise_result"], out
+    assert out["acc"] > 0.9, out

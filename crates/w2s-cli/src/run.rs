@@ -47,22 +47,33 @@ pub fn run(a: RunArgs) -> Result<()> {
         RunPlan::GroundTruth(spec) => {
             let r = runner.run(&spec)?;
             println!(
-                "{}: test accuracy {:.2}% on {} examples",
+                "{}: {} {:.2}% on {} {}",
                 spec.model,
+                if r.pairwise {
+                    "pairwise accuracy"
+                } else {
+                    "test accuracy"
+                },
                 100.0 * r.test_accuracy,
-                r.n_test
+                r.n_test,
+                if r.pairwise { "test pairs" } else { "examples" },
             );
             println!("run stored in {}", runner.run_dir(&spec).display());
         }
         RunPlan::WeakToStrong(exp) => {
             let outcome = exp.run(&runner)?;
             let d = &exp.ceiling.data;
+            let pairwise = runner.existing(&exp.ceiling).is_some_and(|r| r.pairwise);
+            let what = if pairwise { "pairs" } else { "examples" };
             println!(
-                "{}: {} train (half to the supervisor), {} test examples asked for",
+                "{}: {} train {what} (half to the supervisor), {} test {what} asked for",
                 d.short_name(),
                 d.n_docs,
                 d.n_test_docs
             );
+            if pairwise {
+                println!("pairwise task: accuracy is the share of test pairs whose preferred reply the model scores higher");
+            }
             print!("{}", w2s::report::outcome_table(&[outcome]));
             if let Some(last) = exp.last_student() {
                 println!("student stored in {}", runner.run_dir(&last).display());

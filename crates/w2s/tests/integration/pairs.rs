@@ -211,7 +211,11 @@ fn row(i: usize) -> String {
     };
     let (good, bad) = (goods[(i / 2) % 3], bads[(i / 6) % 3]);
     let reply = |w: &str| format!("Assistant: a {w} reply about {topic}");
-    let (first, second) = if i.is_multiple_of(2) { (good, bad) } else { (bad, good) };
+    let (first, second) = if i.is_multiple_of(2) {
+        (good, bad)
+    } else {
+        (bad, good)
+    };
     let row = serde_json::json!({
         "prompt": format!("Human: tell me about {topic} ({i})"),
         "chosen": reply(good),
