@@ -6,7 +6,6 @@ runs a script with that environment's Python."""
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap

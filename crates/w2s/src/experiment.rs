@@ -863,7 +863,7 @@ impl Runner {
             (spec.data.n_docs, spec.data.n_test_docs),
         )?;
         let splits = Splits::new(pools, spec.data.n_docs, spec.data.n_test_docs, spec.seed);
-        if spec.train.head_bias && splits.test.iter().any(|e| e.replies.is_some()) {
+        if spec.train.head_bias && splits.pairwise() {
             bail!("head_bias: a pairwise task scores a pair by the difference of two replies' logits, where a bias cancels out; leave head_bias off");
         }
         let mut model = self.load_model(spec)?;
@@ -1250,7 +1250,7 @@ fn analyse(
         training: TrainSummary::default(),
         device: String::new(),
         train2_predicted: predictions.train2.is_some(),
-        pairwise: splits.test.iter().any(|e| e.replies.is_some()),
+        pairwise: splits.pairwise(),
         provenance: Provenance::default(),
     })
 }

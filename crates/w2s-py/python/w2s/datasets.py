@@ -9,8 +9,6 @@ from ._api import _setup
 
 __all__ = ["list", "show"]
 
-_list = list
-
 
 def list() -> pd.DataFrame:  # noqa: A001  (the CLI's word: `w2s datasets list`)
     """Every registered task: name, what it is, and whether a test loads it from real files."""

@@ -71,6 +71,11 @@ pub fn seeded_shuffle<T>(items: &mut [T], seed: u64) {
 }
 
 impl Splits {
+    /// A pairwise task's splits (reward modelling): every example a context and two replies.
+    pub fn pairwise(&self) -> bool {
+        self.test.iter().any(|e| e.replies.is_some())
+    }
+
     /// Shuffle the pools with `seed`, keep `n_docs` / `n_test_docs` and halve train.
     /// Asking for more than a pool holds uses all of it, with a warning.
     pub fn new(pools: Pools, n_docs: usize, n_test_docs: usize, seed: u64) -> Splits {
