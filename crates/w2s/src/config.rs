@@ -25,16 +25,18 @@
 //! # early_stopping = "weak" # or "oracle", or { labels = "weak", metric = "auroc", every = 20, val_frac = 0.2 }
 //! # lora = true             # or { rank = 8, alpha = 16, targets = ["query", "value"], save = "merged" }
 //! # generative = true       # score " No" / " Yes" with the LM head (decoders); epochs = 0: zero-shot
+//! # generative_finetuning = true  # first finetune the LM on train1's (preferred) replies; or { epochs = 1, lr = 1e-5, replies = "both" }
 //! # relabel = "knn"         # or logreg, knn_filter, logreg_filter, or { probe = { name = "knn", k = 20 }, fraction = 0.1, action = "relabel" }
 //! [weak]                    # the supervisor's options where they differ: by default it takes
 //!                           # [train]'s, as train_simple.py does (not loss, early_stopping,
-//!                           # relabel, lora, generative)
+//!                           # relabel, lora, generative, generative_finetuning)
 //! epochs = 4
 //! ```
 
 use crate::experiment::{
     DataSpec, Experiment, RunSpec, DEFAULT_MAX_CTX, DEFAULT_N_DOCS, DEFAULT_N_TEST_DOCS,
 };
+use crate::generative_finetuning::GenerativeFinetuning;
 use crate::labels::{Action, Probe, Relabel};
 use crate::loss::Loss;
 use crate::model::lora::LoraConfig;
@@ -220,7 +222,7 @@ pub const DEFAULT_BATCH_SIZE: usize = 32;
 pub const STUDENT_ONLY: [&str; 3] = ["loss", "early_stopping", "relabel"];
 /// The options a supervisor does not take from `[train]` (they depend on the architecture, and
 /// are not in the reference): `[weak]` sets them for it.
-pub const ARCHITECTURE_ONLY: [&str; 2] = ["lora", "generative"];
+pub const ARCHITECTURE_ONLY: [&str; 3] = ["lora", "generative", "generative_finetuning"];
 
 /// Training options, defined once: each field is a TOML key of `[train]` (and `[weak]`,
 /// `[methods.*]`, `[model_train.*]`), a flag of `w2s run` and `w2s demo` (its doc comment is
@@ -292,6 +294,12 @@ pub struct TrainFields {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
           default_missing_value = "true", value_parser = BoolValueParser::new().map(Switch::<Generative>::On))]
     pub generative: Option<Switch<Generative>>,
+    /// Before training, finetune the language model (decoders) on train1's text: a pairwise
+    /// task's preferred replies (paper section 5.2.2). In a file also a table `{ epochs = 1,
+    /// lr = 1e-5, replies = "both" }`. [default: false]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = BoolValueParser::new().map(Switch::<GenerativeFinetuning>::On))]
+    pub generative_finetuning: Option<Switch<GenerativeFinetuning>>,
 }
 
 /// `[weak]` as flags: every option of [`TrainFields`] but [`STUDENT_ONLY`]'s, its flag named
@@ -467,6 +475,7 @@ impl TrainFields {
             relabel: self.relabel.as_ref().map(|r| r.resolve()).transpose()?,
             lora: Switch::resolve(&self.lora),
             generative: Switch::resolve(&self.generative),
+            generative_finetuning: Switch::resolve(&self.generative_finetuning),
         }
         .checked()
     }
@@ -898,7 +907,7 @@ mod tests {
     #[test]
     fn keys_are_the_fields_as_serde_names_them() {
         let train = keys::<TrainFields>();
-        assert_eq!(train.len(), 14);
+        assert_eq!(train.len(), 15);
         assert_eq!(train[..2], ["lr", "epochs"]);
         assert!(keys::<RunFile>().contains(&"weak_model"));
     }

@@ -12,6 +12,7 @@
 //! its student's, so one weak supervisor serves every student that names it.
 
 use crate::dataset::{self, Example, Splits};
+use crate::generative_finetuning;
 use crate::labels;
 use crate::metrics;
 use crate::model::{Classifier, ModelInfo};
@@ -278,6 +279,9 @@ pub struct RunResult {
     /// What relabelling did to the training labels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relabelling: Option<Relabelling>,
+    /// What generative finetuning did before training.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generative_finetuning: Option<generative_finetuning::Summary>,
     /// Further metrics on test (AUROC, calibration, imitation of the supervisor).
     #[serde(default)]
     pub analysis: Analysis,
@@ -722,6 +726,11 @@ impl Runner {
             spec.train.bf16,
             spec.train.mixed_precision,
             prompt_suffix(spec),
+            // What decided the backbone, when generative finetuning changed it.
+            spec.train.generative_finetuning.as_ref().map(|g| {
+                let t = &spec.train;
+                (g, t.lr, t.batch_size, t.minibatch_size, &t.lora)
+            }),
         ));
         let path = self
             .results
@@ -869,6 +878,22 @@ impl Runner {
         let mut model = self.load_model(spec)?;
         let mut set = self.training_set(spec, &model, &splits)?;
         self.check_memory(spec, &model, &set.ids)?;
+        let generative_finetuning = match &spec.train.generative_finetuning {
+            Some(g) => {
+                let ids = self.encode(spec, &model, "train1", &splits.train1)?;
+                let texts = generative_finetuning::texts(&splits.train1, &ids, g.replies);
+                let what = short_name(&spec.model);
+                Some(generative_finetuning::finetune(
+                    &mut model,
+                    &texts,
+                    g,
+                    &spec.train,
+                    spec.seed,
+                    &what,
+                )?)
+            }
+            None => None,
+        };
         let held_out = spec
             .train
             .early_stopping
@@ -890,6 +915,7 @@ impl Runner {
         let mut result = analyse(spec, &predictions, set.supervision.as_ref(), &splits)?;
         result.model = model.info.clone();
         result.relabelling = relabelling;
+        result.generative_finetuning = generative_finetuning;
         result.n_train = set.ids.len();
         result.n_dropped.0 = set.split_ids.iter().filter(|x| x.is_none()).count();
         result.training = training;
@@ -1243,6 +1269,7 @@ fn analyse(
         supervisor_agreement,
         supervisor_accuracy,
         relabelling: None,
+        generative_finetuning: None,
         analysis,
         n_train: 0,
         n_test: probs.len(),

@@ -66,6 +66,10 @@ pub struct TrainOptions {
     /// With `epochs = 0`, zero-shot prompting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generative: Option<Generative>,
+    /// Finetune the language model on the task's text before training (decoders; paper
+    /// section 5.2.2, [`crate::generative_finetuning`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generative_finetuning: Option<crate::generative_finetuning::GenerativeFinetuning>,
 }
 
 /// Generative scoring: the answers for label 0 and label 1 (one token each), and text
@@ -109,6 +113,9 @@ impl TrainOptions {
         }
         if self.lora.is_some() {
             name += "+lora";
+        }
+        if self.generative_finetuning.is_some() {
+            name += "+genft";
         }
         if self.generative.is_some() {
             name += if self.epochs == 0 {
@@ -165,6 +172,9 @@ impl TrainOptions {
         }
         if let Some(r) = &t.relabel {
             r.check()?;
+        }
+        if let Some(g) = &t.generative_finetuning {
+            g.check()?;
         }
         if let Some(l) = &t.lora {
             if l.rank < 1 || !(l.alpha.is_finite() && l.alpha > 0.0) {

@@ -142,6 +142,10 @@ fn every_config_key_is_a_flag_and_every_printed_default_is_the_codes() {
         ("checkpointing", t.checkpointing.to_string()),
         ("lora", t.lora.is_some().to_string()),
         ("generative", t.generative.is_some().to_string()),
+        (
+            "generative-finetuning",
+            t.generative_finetuning.is_some().to_string(),
+        ),
         ("early-stopping", off(t.early_stopping.is_some())),
         ("relabel", off(t.relabel.is_some())),
     ]

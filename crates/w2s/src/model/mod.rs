@@ -445,15 +445,23 @@ impl Classifier {
     }
 
     fn features_here(&self, batch: &Batch) -> Tensor {
-        let hidden = match &self.backbone {
+        pair_difference(
+            pool(&self.hidden_states(batch), &batch.mask, self.pooling),
+            batch.pairs,
+        )
+    }
+
+    /// The backbone's last hidden states `[rows, seq, hidden]` (a pair's two sequences are
+    /// two rows).
+    fn hidden_states(&self, batch: &Batch) -> Tensor {
+        match &self.backbone {
             Backbone::Bow(m) => m.forward(&batch.ids),
             Backbone::Bert(m) => m.forward(&batch.ids, &batch.mask),
             Backbone::Mpnet(m) => m.forward(&batch.ids, &batch.mask),
             Backbone::Gpt2(m) => m.forward(&batch.ids, &batch.mask),
             Backbone::Llama(m) => m.forward(&batch.ids, &batch.mask),
             Backbone::Neox(m) => m.forward(&batch.ids, &batch.mask),
-        };
-        pair_difference(pool(&hidden, &batch.mask, self.pooling), batch.pairs)
+        }
     }
 
     /// Backpropagate `loss(logits)` of a batch, recomputing each transformer layer's forward
@@ -476,8 +484,20 @@ impl Classifier {
                 Err(e) => (logits.sum(Kind::Float) * 0.0, Err(e)),
             }
         };
+        layers::with_bf16_matmuls(self.mixed_precision, || {
+            self.backward_through_layers(batch, top)
+        })
+    }
+
+    /// [`checkpoint::backward`] on this backbone: backpropagate `top(last hidden states)`'s
+    /// first value, recomputing each layer; returns its second.
+    fn backward_through_layers<T>(
+        &self,
+        batch: &Batch,
+        top: impl FnOnce(&Tensor) -> (Tensor, T),
+    ) -> T {
         let (ids, mask) = (&batch.ids, &batch.mask);
-        layers::with_bf16_matmuls(self.mixed_precision, || match &self.backbone {
+        match &self.backbone {
             Backbone::Bert(m) => checkpoint::backward(m, ids, mask, top),
             Backbone::Mpnet(m) => checkpoint::backward(m, ids, mask, top),
             Backbone::Gpt2(m) => checkpoint::backward(m, ids, mask, top),
@@ -489,7 +509,7 @@ impl Classifier {
                 value.backward();
                 out
             }
-        })
+        }
     }
 
     /// Logits `[batch, 2]`, computed in f32 whatever the backbone's dtype.
@@ -504,19 +524,47 @@ impl Classifier {
 
     /// Start the head from the language-model head's rows for two answer tokens (label 0's,
     /// then label 1's), bias zero: the classifier's logits are then the LM's logits for the two
-    /// answers at the last token, as in generative scoring (paper section 5.2.2). Only decoders
-    /// have an LM head; tied checkpoints use the input embeddings.
+    /// answers at the last token, as in generative scoring (paper section 5.2.2).
     pub fn init_head_from_lm(&mut self, tokens: [i64; 2]) -> Result<()> {
+        let lm = self.lm_head("generative scoring")?;
+        let vocab = lm.size()[0];
+        if let Some(t) = tokens.iter().find(|&&t| t < 0 || t >= vocab) {
+            bail!("answer token id {t} is outside the LM head's {vocab} rows");
+        }
+        let rows = lm.index_select(0, &Tensor::from_slice(&tokens).to_device(lm.device()));
+        tch::no_grad(|| {
+            self.head
+                .ws
+                .copy_(&rows.to_kind(Kind::Float).to_device(self.head.ws.device()));
+            if let Some(b) = &mut self.head.bs {
+                let _ = b.zero_();
+            }
+        });
+        Ok(())
+    }
+
+    /// The language-model head `[vocab, hidden]` on the model's device. Only decoders have
+    /// one (`for_what` names the feature that needs it, for the error). A tied head is the
+    /// backbone's own input embeddings, so that training through it updates them as
+    /// transformers does; an untied one is read from the checkpoint and stays frozen (the
+    /// classifier never uses it after generative finetuning, so only the backbone matters).
+    pub fn lm_head(&self, for_what: &str) -> Result<Tensor> {
         if self.pooling != Pooling::Last {
             bail!(
-                "{}: generative scoring needs a decoder with a language-model head; {} is an encoder",
+                "{}: {for_what} needs a decoder with a language-model head (gpt2, llama, qwen2, gpt_neox); {} is an encoder",
                 self.info.name,
                 self.info.family
             );
         }
+        let fam = family::find(&self.info.family).context("a known decoder family")?;
+        if self.tied_embeddings {
+            let vars = self.vs.variables();
+            if let Some(t) = fam.tied_embeddings.iter().find_map(|n| vars.get(*n)) {
+                return Ok(t.shallow_clone());
+            }
+        }
         let dir = locate(&self.info.name)?;
         let checkpoint = weights::read_checkpoint(&weights::checkpoint_files(&dir)?)?;
-        let fam = family::find(&self.info.family).context("a known decoder family")?;
         let mut names: Vec<&str> = fam.lm_head.to_vec();
         if self.tied_embeddings {
             names.extend(fam.tied_embeddings);
@@ -527,20 +575,51 @@ impl Classifier {
                 dir.display()
             );
         };
-        let vocab = lm.size()[0];
-        if let Some(t) = tokens.iter().find(|&&t| t < 0 || t >= vocab) {
-            bail!("answer token id {t} is outside the LM head's {vocab} rows");
-        }
-        let rows = lm.index_select(0, &Tensor::from_slice(&tokens));
-        tch::no_grad(|| {
-            self.head
-                .ws
-                .copy_(&rows.to_kind(Kind::Float).to_device(self.head.ws.device()));
-            if let Some(b) = &mut self.head.bs {
-                let _ = b.zero_();
+        Ok(lm.to_device(self.device()))
+    }
+
+    /// Backpropagate the language-modelling loss of a batch of single sequences: the mean
+    /// cross-entropy of predicting each token at or after its row's `starts` entry from the
+    /// tokens before it (transformers' causal-LM loss with the earlier labels set to -100).
+    /// Only the predicted positions go through `lm_head`, so the `[tokens, vocab]` logits
+    /// are never made for the context. The gradient is of `scale` times the loss (a
+    /// minibatch's share of its batch); returns the loss itself.
+    pub fn lm_backward(
+        &self,
+        batch: &Batch,
+        starts: &[usize],
+        lm_head: &Tensor,
+        scale: f64,
+        checkpointing: bool,
+    ) -> Result<f64> {
+        let (rows, positions) = lm_targets(batch, starts)?;
+        let device = self.device();
+        let rows_t = Tensor::from_slice(&rows).to_device(device);
+        let at = Tensor::from_slice(&positions).to_device(device);
+        let next = batch
+            .ids
+            .to_device(device)
+            .index(&[Some(&rows_t), Some(&at)]);
+        let top = |hidden: &Tensor| {
+            // The hidden state before each target predicts it.
+            let h = hidden.index(&[Some(&rows_t), Some(&(&at - 1))]);
+            let logits = h
+                .matmul(&lm_head.to_kind(h.kind()).tr())
+                .to_kind(Kind::Float);
+            let loss = logits.cross_entropy_for_logits(&next);
+            let value = loss.detach();
+            (loss * scale, value)
+        };
+        let value = layers::with_bf16_matmuls(self.mixed_precision, || {
+            if checkpointing {
+                self.backward_through_layers(batch, top)
+            } else {
+                let (loss, value) = top(&self.hidden_states(batch));
+                loss.backward();
+                value
             }
         });
-        Ok(())
+        Ok(value.double_value(&[]))
     }
 
     /// Store the backbone's weights in bf16; the head stays f32.
@@ -737,6 +816,34 @@ pub fn pool(hidden: &Tensor, mask: &Tensor, pooling: Pooling) -> Tensor {
                 .squeeze_dim(1)
         }
     }
+}
+
+/// The (row, position) of every token the LM loss predicts: each row's real tokens from its
+/// `starts` entry on (at least position 1, since the first token has nothing before it).
+/// Rows are right-padded, as `pad_batch` makes them.
+fn lm_targets(batch: &Batch, starts: &[usize]) -> Result<(Vec<i64>, Vec<i64>)> {
+    if batch.pairs {
+        bail!("the language-modelling loss reads single sequences, not pairs");
+    }
+    let lengths = Vec::<i64>::try_from(batch.mask.sum_dim_intlist(1, false, Kind::Int64))?;
+    if lengths.len() != starts.len() {
+        bail!(
+            "{} start positions for {} sequences",
+            starts.len(),
+            lengths.len()
+        );
+    }
+    let (mut rows, mut positions) = (Vec::new(), Vec::new());
+    for (r, (&len, &start)) in lengths.iter().zip(starts).enumerate() {
+        for t in (start.max(1) as i64)..len {
+            rows.push(r as i64);
+            positions.push(t);
+        }
+    }
+    if rows.is_empty() {
+        bail!("no token to predict in this batch (every sequence ends where its loss would start)");
+    }
+    Ok((rows, positions))
 }
 
 #[cfg(test)]

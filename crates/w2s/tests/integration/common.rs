@@ -80,6 +80,16 @@ pub fn run_python(script: &str, args: &[&str]) {
     );
 }
 
+/// Tiny random models of every family in `dir` (`scripts/fixtures/tiny_models.py`, with
+/// MiniLM's tokenizer).
+pub fn tiny_models(dir: &std::path::Path) {
+    let tok = minilm().join("tokenizer.json");
+    run_python(
+        "tiny_models.py",
+        &[dir.to_str().unwrap(), tok.to_str().unwrap()],
+    );
+}
+
 /// Training options for test runs: batch 32 in minibatches of 16, cross-entropy, full
 /// finetuning, no extra methods.
 pub fn opts(lr: f64, epochs: usize) -> w2s::train::TrainOptions {
@@ -98,5 +108,6 @@ pub fn opts(lr: f64, epochs: usize) -> w2s::train::TrainOptions {
         relabel: None,
         lora: None,
         generative: None,
+        generative_finetuning: None,
     }
 }

@@ -30,6 +30,9 @@ struct Reference {
     /// Decoders: the causal LM's logits for `answers` at the last real token.
     answers: Vec<i64>,
     lm_logits: Option<Vec<Vec<f64>>>,
+    /// Decoders: the causal LM's loss on the batch, counting each row from `lm_starts` on.
+    lm_loss: Option<f64>,
+    lm_starts: Vec<usize>,
 }
 
 fn reference(dir: &std::path::Path) -> Reference {
@@ -42,6 +45,8 @@ fn reference(dir: &std::path::Path) -> Reference {
         features: serde_json::from_value(v["features"].clone()).unwrap(),
         answers: serde_json::from_value(v["answers"].clone()).unwrap(),
         lm_logits: serde_json::from_value(v["lm_logits"].clone()).unwrap(),
+        lm_loss: serde_json::from_value(v["lm_loss"].clone()).unwrap(),
+        lm_starts: serde_json::from_value(v["lm_starts"].clone()).unwrap(),
     }
 }
 
@@ -76,11 +81,7 @@ fn relative_error(ours: &Tensor, expected: &Tensor) -> f64 {
 #[test]
 fn every_family_matches_transformers_and_trains() {
     let dir = tempfile::tempdir().unwrap();
-    let tok = common::minilm().join("tokenizer.json");
-    common::run_python(
-        "tiny_models.py",
-        &[dir.path().to_str().unwrap(), tok.to_str().unwrap()],
-    );
+    common::tiny_models(dir.path());
     let mut failures = Vec::new();
     for family in FAMILIES {
         let d = dir.path().join(family);
@@ -162,6 +163,17 @@ fn every_family_matches_transformers_and_trains() {
         {
             failures.push(format!("{family}: an encoder accepted generative scoring"));
         }
+        if let Some(want) = r.lm_loss {
+            if let Err(e) = lm_loss_matches(&d, &right, &r.lm_starts, want) {
+                failures.push(format!("{family} language-modelling loss: {e}"));
+            }
+        } else if Classifier::load(d.to_str().unwrap(), Device::Cpu, 0)
+            .unwrap()
+            .lm_head("generative finetuning")
+            .is_ok()
+        {
+            failures.push(format!("{family}: an encoder has a language-model head"));
+        }
         if let Err(e) = lora_trains_only_adapters(&d, &right, &expected) {
             failures.push(format!("{family} with LoRA: {e}"));
         }
@@ -223,6 +235,35 @@ fn compare(a: &Gradients, b: &Gradients, tolerance: f64) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The LM loss of generative finetuning is transformers' causal-LM loss (its LM head, tied or
+/// not, found in the checkpoint), and checkpointing gives it the same gradients.
+fn lm_loss_matches(
+    dir: &std::path::Path,
+    batch: &Batch,
+    starts: &[usize],
+    want: f64,
+) -> Result<(), String> {
+    let model =
+        Classifier::load(dir.to_str().unwrap(), Device::Cpu, 0).map_err(|e| e.to_string())?;
+    let head = model
+        .lm_head("generative finetuning")
+        .map_err(|e| e.to_string())?;
+    let got = model
+        .lm_backward(batch, starts, &head, 1.0, false)
+        .map_err(|e| e.to_string())?;
+    if (got - want).abs() > 1e-4 * want.abs() {
+        return Err(format!("{got} where transformers gives {want}"));
+    }
+    let plain = take_gradients(&model);
+    let again = model
+        .lm_backward(batch, starts, &head, 1.0, true)
+        .map_err(|e| e.to_string())?;
+    if (again - got).abs() > 1e-6 * got.abs() {
+        return Err(format!("{again} with checkpointing, {got} without"));
+    }
+    compare(&plain, &take_gradients(&model), 1e-5)
 }
 
 /// Recomputing each layer in the backward pass gives the gradients of the plain backward pass.
