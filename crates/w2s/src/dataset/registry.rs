@@ -242,10 +242,10 @@ pub fn load(task: &Task, dir: &Path, seed: u64, limits: (usize, usize)) -> Resul
     let pools = if train_files.is_empty() {
         let mut all = read_split(task, &test_files, None, seed)?;
         tracing::warn!(
-            "{}: no train split in {}; carving train and test halves out of its {} split ({} examples)",
+            "{}: no train split in {}; carving train and test halves out of its test split ({}: {} examples)",
             task.name,
             dir.display(),
-            stem(&test_files[0]),
+            test_files.iter().map(|f| stem(f.as_path())).collect::<Vec<_>>().join(", "),
             all.len()
         );
         super::seeded_shuffle(&mut all, 0x0ca7_5eed);
