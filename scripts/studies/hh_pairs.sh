@@ -3,9 +3,9 @@
 # anthropic_hh_pairs (the shared copy of HH-RLHF), seeds 0 1 2, xent and logconf, then the
 # report (PGR with 95% intervals). Usage, from the repository root after ./dev setup:
 #   scripts/studies/hh_pairs.sh [N_DOCS] [N_TEST_DOCS] [extra w2s run flags...]
-# Defaults: 1000 / 500 pairs with linear probes on both models (what a 2-core CPU can do in
-# minutes); `scripts/studies/hh_pairs.sh 2000 1000 --linear-probe=false` is the full
-# finetuning study of the issue (hours on a CPU, minutes on a GPU).
+# Defaults: 1000 / 500 pairs with linear probes on both models (88 minutes on a 2-core CPU,
+# docs/METHODS.md); `scripts/studies/hh_pairs.sh 2000 1000 --linear-probe=false` is the full
+# finetuning study (about 20 hours on that CPU, estimated; for a machine with a GPU).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N_DOCS="${1:-1000}"; N_TEST="${2:-500}"; shift $(( $# > 2 ? 2 : $# )) || true
