@@ -110,6 +110,25 @@ pub struct RunSpec {
 }
 
 impl RunSpec {
+    /// What the options need of the model that config.json can tell without loading it:
+    /// generative finetuning needs a decoder's language model.
+    pub fn check_model(&self) -> Result<()> {
+        if self.train.generative_finetuning.is_none() {
+            return Ok(());
+        }
+        let info = ModelInfo::describe(&self.model)?;
+        let decoder = crate::model::family::find(&info.family)
+            .is_some_and(|f| f.pooling == crate::model::Pooling::Last);
+        if !decoder {
+            bail!(
+                "{}: generative finetuning needs a decoder with a language-model head (gpt2, llama, qwen2, gpt_neox); {} is not one",
+                self.model,
+                info.family
+            );
+        }
+        Ok(())
+    }
+
     /// A model finetuned on `train1` with ground truth: a weak supervisor or a strong ceiling.
     pub fn ground_truth(
         data: &DataSpec,
@@ -790,6 +809,7 @@ impl Runner {
                 return Ok(self.reused(spec, &hash, done));
             }
         }
+        spec.check_model()?;
         for sup in spec.supervisors() {
             if self.train_supervisors {
                 self.run_supervisor(sup)?;
@@ -1389,6 +1409,10 @@ impl Experiment {
     }
 
     pub fn run(&self, runner: &Runner) -> Result<Outcome> {
+        // What the strong model's options need of it, before any supervisor trains.
+        for spec in self.students.iter().chain([&self.ceiling]) {
+            spec.check_model()?;
+        }
         let mut weak = runner.run_supervisor(&self.weak[0])?.test_accuracy;
         for w in &self.weak[1..] {
             runner.run_supervisor(w)?;

@@ -396,14 +396,25 @@ fn generative_finetuning_trains_the_language_model_first() {
         .generative_finetuning
         .unwrap();
     assert_eq!(lm.sequences, 200);
-    // An encoder has no language model to finetune.
+    // An encoder has no language model to finetune: refused before its supervisor (one that
+    // has not run yet) trains.
     let minilm = common::minilm();
-    let err = experiment(minilm.to_str().unwrap(), strong(Replies::Preferred))
-        .run(&runner)
-        .unwrap_err();
-    let err = format!("{err:#}");
+    let exp = Experiment::per_loss(
+        &data,
+        0,
+        64,
+        ("bow", common::opts(1e-2, 3)),
+        (minilm.to_str().unwrap(), strong(Replies::Preferred)),
+        &[w2s::loss::Loss::Xent],
+    )
+    .unwrap();
+    let err = format!("{:#}", exp.run(&runner).unwrap_err());
     assert!(
-        err.contains("generative finetuning needs a decoder"),
+        err.contains("generative finetuning needs a decoder") && err.contains("bert is not one"),
         "{err}"
+    );
+    assert!(
+        runner.existing(&exp.weak[0]).is_none(),
+        "the supervisor was not trained for nothing"
     );
 }
