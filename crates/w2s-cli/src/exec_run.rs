@@ -39,6 +39,12 @@ pub fn exec_run(a: ExecArgs) -> Result<()> {
     runner.train_supervisors = false;
     runner.predict_train2 = a.predict_train2;
     let r = runner.run(&spec)?;
-    println!("{}: test accuracy {:.4}", r.hash, r.test_accuracy);
+    // The sweep reads this line to count what this worker trained (another process may
+    // have trained the run while this one waited for its lock).
+    let how = match runner.trained_count() {
+        0 => w2s::sweep::WORKER_STORED,
+        _ => w2s::sweep::WORKER_TRAINED,
+    };
+    println!("{how} {}: test accuracy {:.4}", r.hash, r.test_accuracy);
     Ok(())
 }

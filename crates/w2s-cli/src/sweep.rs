@@ -12,8 +12,8 @@ pub struct SweepArgs {
     /// Print the plan (what would run, what is reused) and stop.
     #[arg(long)]
     dry_run: bool,
-    /// Runs at a time on this machine.
-    #[arg(long, default_value_t = 1)]
+    /// Runs at a time on this machine (at least 1).
+    #[arg(long, default_value_t = 1, value_parser = parse_jobs)]
     jobs: usize,
     /// Devices for the job slots, comma-separated (e.g. cuda:0,cuda:1), given out round-robin;
     /// on Slurm the first, for every task (`auto` uses the GPU Slurm gives the task).
@@ -142,5 +142,13 @@ pub fn sweep(a: SweepArgs, exe: PathBuf) -> Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// `--jobs`: at least one run at a time.
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{s}`: give how many runs at a time, 1 or more")),
     }
 }

@@ -234,7 +234,8 @@ pub const ARCHITECTURE_ONLY: [&str; 3] = ["lora", "generative", "generative_fine
 pub struct TrainFields {
     /// Learning rate. [default: the reference's table (gpt2, gpt2-medium 5e-5; larger 1e-5),
     /// else 5e-5 under 500M parameters, 1e-5 above; bow 1e-2]
-    #[arg(long)]
+    #[arg(long, value_parser = crate::finite::parse)]
+    #[serde(default, deserialize_with = "crate::finite::deserialize_opt")]
     pub lr: Option<f64>,
     /// Passes over the training examples. [default: 2]
     #[arg(long)]
@@ -503,6 +504,14 @@ impl TrainFields {
 /// The most strong-to-strong rounds a run may ask for.
 pub const MAX_ITERATIONS: usize = 100;
 
+/// `iterations`, in a run file or a sweep file: at most [`MAX_ITERATIONS`] rounds.
+pub fn check_iterations(n: usize) -> Result<()> {
+    if n > MAX_ITERATIONS {
+        anyhow::bail!("iterations = {n}: at most {MAX_ITERATIONS} strong-to-strong rounds");
+    }
+    Ok(())
+}
+
 /// The most CPU threads a run may ask for: more than any machine has cores, fewer than makes
 /// libtorch's thread pool overflow its stack.
 pub const MAX_THREADS: i32 = 1024;
@@ -656,12 +665,7 @@ impl RunFile {
         if max_ctx < 2 {
             anyhow::bail!("max_ctx = {max_ctx}: examples of max_ctx tokens or more are dropped, so every example would be");
         }
-        if self.iterations.unwrap_or(0) > MAX_ITERATIONS {
-            anyhow::bail!(
-                "iterations = {}: at most {MAX_ITERATIONS} strong-to-strong rounds",
-                self.iterations.unwrap_or(0)
-            );
-        }
+        check_iterations(self.iterations.unwrap_or(0))?;
         let strong = resolve_for(&model, &self.train, mixed_default)?;
         let weak_models = self.weak_model.clone().unwrap_or_default();
         if weak_models.is_empty() {

@@ -281,6 +281,9 @@ pub struct Predictions {
     /// The test split's true labels, so that reports can resample test examples.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub test_labels: Vec<u8>,
+    /// The hash of the run these are the predictions of (a copy in another folder is caught).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 /// The stored outcome of a run (`result.json`).
@@ -314,6 +317,9 @@ pub struct RunResult {
     /// pairs whose preferred reply the model scores higher.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pairwise: bool,
+    /// SHA-256 of predictions.json as written: a result is only read with its own predictions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predictions_sha256: Option<String>,
     /// Whether predictions.json has train2 (results before it was optional always do).
     #[serde(default = "yes")]
     pub train2_predicted: bool,
@@ -402,19 +408,98 @@ pub fn stored(dir: &Path) -> Stored {
             result.test_accuracy
         ));
     }
-    let predictions: Predictions = match store::read_json(&dir.join("predictions.json")) {
+    if result.spec.hash() != result.hash {
+        return Stored::Invalid(format!(
+            "result.json's run {} is not the run its configuration describes ({})",
+            result.hash,
+            result.spec.hash()
+        ));
+    }
+    let path = dir.join("predictions.json");
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) => return Stored::Invalid(format!("reading {}: {e}", path.display())),
+    };
+    if let Some(sum) = &result.predictions_sha256 {
+        if store::sha256_hex(&bytes) != *sum {
+            return Stored::Invalid(
+                "predictions.json is not the file its result.json was computed from (checksum)"
+                    .into(),
+            );
+        }
+    }
+    let predictions: Predictions = match serde_json::from_slice(&bytes) {
         Ok(p) => p,
-        Err(e) => return Stored::Invalid(format!("{e:#}")),
+        Err(e) => return Stored::Invalid(format!("{}: {e}", path.display())),
     };
     let kept = predictions.test.iter().filter(|p| p.is_some()).count();
     if kept != result.n_test
         || (!predictions.test_labels.is_empty()
             && predictions.test_labels.len() != predictions.test.len())
         || (result.train2_predicted && predictions.train2.is_none())
+        || predictions.run.as_ref().is_some_and(|r| *r != result.hash)
     {
         return Stored::Invalid("predictions.json does not match result.json".into());
     }
+    if let Err(why) = self_check(dir, &result, &predictions) {
+        return Stored::Invalid(why);
+    }
     Stored::Complete(Box::new(result))
+}
+
+/// A stored result checks itself: its test accuracy, AUROC and agreement with its supervisor
+/// are computed again from the predictions (its own, and its supervisors' beside it) and the
+/// true labels, and must equal what result.json says.
+fn self_check(dir: &Path, result: &RunResult, predictions: &Predictions) -> Result<(), String> {
+    if predictions.test_labels.is_empty() {
+        return Ok(()); // results from before test labels were kept
+    }
+    let (probs, truth): (Vec<[f32; 2]>, Vec<u8>) = predictions
+        .test
+        .iter()
+        .zip(&predictions.test_labels)
+        .filter_map(|(p, &l)| Some(((*p)?, l)))
+        .unzip();
+    let same = |a: f64, b: f64| (a - b).abs() <= 1e-9;
+    if probs.is_empty() || !same(metrics::accuracy(&probs, &truth), result.test_accuracy) {
+        return Err(format!(
+            "result.json's test accuracy {} is not what its predictions give",
+            result.test_accuracy
+        ));
+    }
+    let auroc = metrics::auroc(&probs, &truth);
+    if auroc.is_some() != result.analysis.auroc.is_some()
+        || auroc.zip(result.analysis.auroc).is_some_and(|(a, b)| !same(a, b))
+    {
+        return Err("result.json's AUROC is not what its predictions give".into());
+    }
+    // Agreement with the supervisors whose results are stored beside this one.
+    let Some(task) = dir.parent() else {
+        return Ok(());
+    };
+    let sups: Option<Vec<Predictions>> = result
+        .spec
+        .supervisors()
+        .map(|s| store::read_json(&task.join(s.folder_name()).join("predictions.json")).ok())
+        .collect();
+    if let (Some(sups), Some(agreement)) = (sups.filter(|s| !s.is_empty()), result.supervisor_agreement) {
+        let sup = match sups.len() {
+            1 => sups.into_iter().next().unwrap(),
+            _ => Predictions::mean(&sups),
+        };
+        let (a, b): (Vec<[f32; 2]>, Vec<[f32; 2]>) = predictions
+            .test
+            .iter()
+            .zip(&sup.test)
+            .filter_map(|(a, b)| Some(((*a)?, (*b)?)))
+            .unzip();
+        if sup.test.len() == predictions.test.len() && !same(metrics::agreement(&a, &b), agreement) {
+            return Err(format!(
+                "result.json's agreement with its supervisor {agreement} is not what the stored predictions give"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether the run folder `dir` holds a result that serves: valid ([`stored`]), and with
@@ -551,6 +636,81 @@ fn kept(ids: &[Option<Vec<i64>>]) -> Vec<Vec<i64>> {
     ids.iter().flatten().cloned().collect()
 }
 
+/// A tokens cache file: a split's token ids and the SHA-256 of their JSON.
+#[derive(Serialize, Deserialize)]
+struct TokensCache {
+    sha256: String,
+    ids: Vec<Vec<i64>>,
+}
+
+/// The token ids cached at `path`, if the file is whole: its checksum holds, it has one
+/// sequence per example, and every id is one the model has (or the pair separator). Anything
+/// else (an older layout, bit rot, a partial copy) is rebuilt, with a warning.
+fn cached_tokens(path: &Path, examples: usize, vocab: i64) -> Option<Vec<Vec<i64>>> {
+    let bytes = std::fs::read(path).ok()?;
+    let why = match serde_json::from_slice::<TokensCache>(&bytes) {
+        Err(e) => format!("not a tokens cache ({e})"),
+        Ok(c) if serde_json::to_vec(&c.ids).map(|b| store::sha256_hex(&b)).ok() != Some(c.sha256.clone()) => {
+            "its checksum does not match its content".into()
+        }
+        Ok(c) if c.ids.len() != examples => {
+            format!("{} sequences for {examples} examples", c.ids.len())
+        }
+        Ok(c) => match c.ids.iter().flatten().find(|&&id| {
+            id != crate::model::PAIR_SEP && !(0..vocab.max(1)).contains(&id) && vocab > 0
+        }) {
+            Some(id) => format!("token id {id} is outside the model's vocabulary of {vocab}"),
+            None => return Some(c.ids),
+        },
+    };
+    tracing::warn!("{}: {why}; tokenizing again", path.display());
+    None
+}
+
+/// SHA-256 of a CPU tensor's bytes (its shape and kind included).
+fn tensor_sha256(t: &Tensor) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(format!("{:?}{:?}", t.size(), t.kind()).as_bytes());
+    let flat = t.contiguous().view(-1).to_kind(tch::Kind::Float);
+    let v = Vec::<f32>::try_from(&flat).unwrap_or_default();
+    for x in v {
+        h.update(x.to_le_bytes());
+    }
+    h.finalize().to_vec()
+}
+
+/// The features cached at `path`, if the file is whole: `rows` rows, finite, and its
+/// checksum holds; else None (rebuilt, with a warning where a file was there).
+fn cached_features(path: &Path, rows: i64) -> Option<Tensor> {
+    if !path.exists() {
+        return None;
+    }
+    let why = match Tensor::read_safetensors(path) {
+        Err(e) => format!("not a features cache ({e})"),
+        Ok(t) => {
+            let get = |name: &str| t.iter().find(|(n, _)| n == name).map(|(_, t)| t);
+            match (get("features"), get("sha256")) {
+                (Some(f), Some(sum)) => {
+                    let sum = Vec::<u8>::try_from(sum).unwrap_or_default();
+                    if f.dim() != 2 || f.size()[0] != rows {
+                        format!("features of shape {:?} for {rows} examples", f.size())
+                    } else if tensor_sha256(f) != sum {
+                        "its checksum does not match its content".into()
+                    } else if !bool::try_from(f.isfinite().all()).unwrap_or(false) {
+                        "it holds values that are not finite".into()
+                    } else {
+                        return Some(f.shallow_clone());
+                    }
+                }
+                _ => "it lacks its features or their checksum".into(),
+            }
+        }
+    };
+    tracing::warn!("{}: {why}; computing the features again", path.display());
+    None
+}
+
 impl Predictions {
     /// The mean of several runs' predictions (several supervisors).
     pub fn mean(all: &[Predictions]) -> Predictions {
@@ -564,6 +724,7 @@ impl Predictions {
                 .first()
                 .map(|p| p.test_labels.clone())
                 .unwrap_or_default(),
+            run: None,
         }
     }
 }
@@ -695,9 +856,9 @@ impl Runner {
             suffix,
         ));
         let path = self.results.join(".tokens").join(format!("{key}.json"));
-        let all: Vec<Vec<i64>> = match store::read_json(&path) {
-            Ok(ids) => ids,
-            Err(_) => {
+        let all: Vec<Vec<i64>> = match cached_tokens(&path, examples.len(), model.info.vocab_size) {
+            Some(ids) => ids,
+            None => {
                 let ids = if examples.iter().any(|e| e.replies.is_some()) {
                     encode_pairs(model, examples, suffix)?
                 } else {
@@ -708,16 +869,15 @@ impl Runner {
                     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
                     model.encoder.encode_all(&texts)?
                 };
-                store::write_atomic(&path, &serde_json::to_vec(&ids)?)?;
-                ids
+                let bytes = serde_json::to_vec(&ids)?;
+                let cache = TokensCache {
+                    sha256: store::sha256_hex(&bytes),
+                    ids,
+                };
+                store::write_atomic(&path, &serde_json::to_vec(&cache)?)?;
+                cache.ids
             }
         };
-        if all.len() != examples.len() {
-            bail!(
-                "{}: cached tokens do not match the split; delete the file",
-                path.display()
-            );
-        }
         let limit = spec.max_ctx.min(model.info.max_positions);
         Ok(all
             .into_iter()
@@ -725,7 +885,8 @@ impl Runner {
             .collect())
     }
 
-    /// Backbone features of a split's kept examples, from `RESULTS/.features/` or computed
+    /// Backbone features of a split's kept examples, from `RESULTS/.features/` (if the
+    /// cache is whole: [`cached_features`]) or computed
     /// and stored there (atomically). The key leaves out training options and the loss, so a
     /// probe sweep over losses and learning rates runs the backbone once per split.
     fn features(
@@ -755,15 +916,14 @@ impl Runner {
             .results
             .join(".features")
             .join(format!("{key}.safetensors"));
-        if path.exists() {
-            let mut t = Tensor::read_safetensors(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            if let Some((_, f)) = t.pop() {
-                return Ok(f.to_device(model.device()));
-            }
+        let rows = ids.iter().flatten().count() as i64;
+        if let Some(f) = cached_features(&path, rows) {
+            return Ok(f.to_device(model.device()));
         }
         let f = train::features(model, &kept(ids), self.eval_batch_size);
-        store::write_safetensors(&path, &[("features", &f.to_device(Device::Cpu))])?;
+        let cpu = f.to_device(Device::Cpu);
+        let sum = Tensor::from_slice(&tensor_sha256(&cpu));
+        store::write_safetensors(&path, &[("features", &cpu), ("sha256", &sum)])?;
         Ok(f)
     }
 
@@ -859,6 +1019,10 @@ impl Runner {
 
     /// A stored result taken instead of training: one log line per run and process.
     fn reused(&self, spec: &RunSpec, hash: &str, done: RunResult) -> RunResult {
+        let dir = self.run_dir(spec);
+        if let Err(e) = store::clear_stale_staging(&dir) {
+            tracing::warn!("{e:#}");
+        }
         if self.announced.lock().unwrap().insert(hash.to_owned()) {
             tracing::info!(
                 "{}: stored, test accuracy {:.1}%",
@@ -866,7 +1030,7 @@ impl Runner {
                 100.0 * done.test_accuracy
             );
         }
-        tracing::debug!("reused {}", self.run_dir(spec).display());
+        tracing::debug!("reused {}", dir.display());
         done
     }
 
@@ -953,7 +1117,13 @@ impl Runner {
         if let Some(l) = &spec.train.lora {
             model.save(&dir.join("model"), l.save)?;
         }
-        store::write_json(&dir.join("predictions.json"), &predictions)?;
+        let predictions = Predictions {
+            run: Some(result.hash.clone()),
+            ..predictions
+        };
+        let bytes = serde_json::to_vec_pretty(&predictions)?;
+        store::write_atomic(&dir.join("predictions.json"), &bytes)?;
+        result.predictions_sha256 = Some(store::sha256_hex(&bytes));
         result.provenance = Provenance::new(spec, self.device, started);
         store::write_json(&dir.join("result.json"), &result)?;
         // The whole folder at once; a failure recorded by an earlier attempt goes with the
@@ -1225,6 +1395,7 @@ impl Runner {
             },
             test: predict("test", &test_ids)?,
             test_labels: splits.test.iter().map(|e| e.label).collect(),
+            run: None,
         };
         Ok((training, predictions))
     }
@@ -1297,6 +1468,7 @@ fn analyse(
         training: TrainSummary::default(),
         device: String::new(),
         train2_predicted: predictions.train2.is_some(),
+        predictions_sha256: None,
         pairwise: splits.pairwise(),
         provenance: Provenance::default(),
     })
@@ -1332,6 +1504,41 @@ pub struct Outcome {
     pub weak: f64,
     pub ceiling: f64,
     pub students: Vec<StudentOutcome>,
+    /// Ceiling minus weak accuracy with its 95% interval ([`metrics::measured_gap`]); the
+    /// students' PGR is None unless it is [`metrics::measurable`].
+    pub gap: metrics::Interval,
+    /// Right/wrong per test example of the supervision and of the ceiling, so that a table
+    /// over several seeds measures their pooled gap by the same rule.
+    #[serde(skip)]
+    pub test_correct: (Vec<Option<f64>>, Vec<Option<f64>>),
+}
+
+impl Outcome {
+    /// An outcome from its accuracies and per-example correctness: the gap measured, and each
+    /// student's PGR where it is measurable.
+    pub fn new(
+        seed: u64,
+        (weak, ceiling): (f64, f64),
+        mut students: Vec<StudentOutcome>,
+        test_correct: (Vec<Option<f64>>, Vec<Option<f64>>),
+    ) -> Outcome {
+        let gap = match test_correct.0.is_empty() {
+            // Results stored before test labels were kept: the point gap alone.
+            true => metrics::Interval::exact(ceiling - weak),
+            false => metrics::measured_gap(&[(&test_correct.0, &test_correct.1)], &[true]),
+        };
+        for s in &mut students {
+            s.pgr = metrics::pgr(weak, ceiling, s.accuracy).filter(|_| metrics::measurable(&gap));
+        }
+        Outcome {
+            seed,
+            weak,
+            ceiling,
+            students,
+            gap,
+            test_correct,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -1445,15 +1652,28 @@ impl Experiment {
                 spec = spec.next_round();
             }
         }
-        for s in &mut students {
-            s.pgr = metrics::pgr(weak, ceiling, s.accuracy);
-        }
-        Ok(Outcome {
-            seed: self.ceiling.seed,
-            weak,
-            ceiling,
+        // The supervision the gap is measured from: the weak model, or the ensemble's mean.
+        let supervision = self
+            .weak
+            .iter()
+            .map(|w| runner.predictions(w))
+            .collect::<Result<Vec<_>>>()?;
+        let supervision = match supervision.len() {
+            1 => supervision.into_iter().next().unwrap(),
+            _ => Predictions::mean(&supervision),
+        };
+        let ceiling_predictions = runner.predictions(&self.ceiling)?;
+        let labels = &ceiling_predictions.test_labels;
+        let test_correct = (
+            metrics::correct(&supervision.test, labels),
+            metrics::correct(&ceiling_predictions.test, labels),
+        );
+        Ok(Outcome::new(
+            self.ceiling.seed,
+            (weak, ceiling),
             students,
-        })
+            test_correct,
+        ))
     }
 
     /// The last round of the first student: where `w2s run` says the result is stored.

@@ -31,7 +31,11 @@ pub struct GenerativeFinetuning {
     #[serde(default = "one")]
     pub epochs: usize,
     /// The learning rate; none: the run's own.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::finite::deserialize_opt"
+    )]
     pub lr: Option<f64>,
     #[serde(default)]
     pub replies: Replies,
@@ -72,9 +76,7 @@ impl GenerativeFinetuning {
             );
         }
         if let Some(lr) = self.lr {
-            if !(lr.is_finite() && lr > 0.0) {
-                bail!("generative_finetuning.lr = {lr}: a learning rate must be a positive number");
-            }
+            crate::train::check_lr("generative_finetuning.lr", lr)?;
         }
         Ok(())
     }

@@ -57,7 +57,7 @@ pub fn offline() -> bool {
 }
 
 /// `huggingface_hub`'s reading of a boolean environment variable.
-fn is_true(value: &str) -> bool {
+pub fn is_true(value: &str) -> bool {
     matches!(
         value.trim().to_ascii_lowercase().as_str(),
         "1" | "true" | "yes" | "on"

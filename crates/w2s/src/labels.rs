@@ -23,7 +23,7 @@ use tch::{nn, nn::Module, nn::OptimizerConfig, Device, Kind, Tensor};
 pub struct Relabel {
     pub probe: Probe,
     /// Share of the training examples to relabel or drop.
-    #[serde(default = "tenth")]
+    #[serde(default = "tenth", deserialize_with = "crate::finite::deserialize")]
     pub fraction: f64,
     #[serde(default)]
     pub action: Action,
@@ -59,7 +59,7 @@ pub enum Probe {
         k: usize,
     },
     Logreg {
-        #[serde(default = "l2")]
+        #[serde(default = "l2", deserialize_with = "crate::finite::deserialize")]
         l2: f64,
     },
     /// EleutherAI/w2s's `KnnProbe`: Euclidean distance, the example itself among its

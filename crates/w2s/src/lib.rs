@@ -13,6 +13,7 @@ pub mod config;
 pub mod dataset;
 pub mod device;
 pub mod experiment;
+pub mod finite;
 pub mod generative_finetuning;
 pub mod hub;
 pub mod labels;

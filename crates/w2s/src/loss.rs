@@ -56,23 +56,23 @@ pub enum Warmup {
 pub enum Loss {
     Xent,
     Logconf {
-        #[serde(default = "half")]
+        #[serde(default = "half", deserialize_with = "crate::finite::deserialize")]
         aux_coef: f64,
-        #[serde(default = "fifth")]
+        #[serde(default = "fifth", deserialize_with = "crate::finite::deserialize")]
         warmup_frac: f64,
         #[serde(default)]
         warmup: Warmup,
     },
     Product {
-        #[serde(default = "one")]
+        #[serde(default = "one", deserialize_with = "crate::finite::deserialize")]
         alpha: f64,
-        #[serde(default = "one")]
+        #[serde(default = "one", deserialize_with = "crate::finite::deserialize")]
         beta: f64,
     },
     Entropy {
-        #[serde(default = "half")]
+        #[serde(default = "half", deserialize_with = "crate::finite::deserialize")]
         aux_coef: f64,
-        #[serde(default = "fifth")]
+        #[serde(default = "fifth", deserialize_with = "crate::finite::deserialize")]
         warmup_frac: f64,
         /// EleutherAI/w2s's computation (`entropy_eleuther`): the student's prediction
         /// enters the target detached, so the confidence term adds no gradient and the
@@ -81,7 +81,7 @@ pub enum Loss {
         detached: bool,
     },
     Window {
-        #[serde(default = "window_radius")]
+        #[serde(default = "window_radius", deserialize_with = "crate::finite::deserialize")]
         radius: f64,
         #[serde(default)]
         on: WindowOn,
@@ -91,11 +91,11 @@ pub enum Loss {
         reverse: bool,
     },
     Adaptive {
-        #[serde(default = "half")]
+        #[serde(default = "half", deserialize_with = "crate::finite::deserialize")]
         temperature: f64,
         /// The self term's weight `b` is scaled up linearly over this share of training
         /// (0: the paper's loss from the first step). See the module notes.
-        #[serde(default = "fifth")]
+        #[serde(default = "fifth", deserialize_with = "crate::finite::deserialize")]
         warmup_frac: f64,
     },
     /// A loss given as a function by a front end (Python's `w2s.run(loss=fn)`, registered
@@ -331,12 +331,13 @@ impl Loss {
                 ))
             }
         };
+        // Exponents and temperatures past 100 only overflow f32.
         let positive = |key: &str, v: f64| {
-            if v.is_finite() && v > 0.0 {
+            if v.is_finite() && v > 0.0 && v <= 100.0 {
                 Ok(())
             } else {
                 Err(anyhow::anyhow!(
-                    "loss {}: {key} = {v} must be positive",
+                    "loss {}: {key} = {v} must be positive, at most 100",
                     self.name()
                 ))
             }

@@ -29,10 +29,129 @@ pub fn pgr(weak: f64, ceiling: f64, student: f64) -> Option<f64> {
     (ceiling > weak).then(|| (student - weak) / (ceiling - weak))
 }
 
+/// A value with its 95% bootstrap interval (resampling test examples).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Interval {
+    pub value: f64,
+    pub lo: f64,
+    pub hi: f64,
+}
+
+impl Interval {
+    pub fn exact(value: f64) -> Interval {
+        Interval {
+            value,
+            lo: value,
+            hi: value,
+        }
+    }
+}
+
+/// Resamples of the test examples for every interval.
+pub const RESAMPLES: usize = 1000;
+
+/// Per test example: 1 if right, 0 if wrong, None where the run dropped it.
+pub fn correct(test: &[Option<[f32; 2]>], labels: &[u8]) -> Vec<Option<f64>> {
+    test.iter()
+        .zip(labels)
+        .map(|(p, &l)| p.map(|p| (hard(&p) == l) as u8 as f64))
+        .collect()
+}
+
+/// Mean of the present values at `idx` (all positions when `idx` is None).
+pub fn mean_at(v: &[Option<f64>], idx: Option<&[usize]>) -> f64 {
+    let (mut sum, mut n) = (0.0, 0usize);
+    let mut add = |x: &Option<f64>| {
+        if let Some(x) = x {
+            sum += x;
+            n += 1;
+        }
+    };
+    match idx {
+        Some(idx) => idx.iter().for_each(|&i| add(&v[i])),
+        None => v.iter().for_each(&mut add),
+    }
+    sum / n.max(1) as f64
+}
+
+/// One seed's weak and ceiling runs: right/wrong per test example ([`correct`]).
+pub type GapSeed<'a> = (&'a [Option<f64>], &'a [Option<f64>]);
+
+/// The one rule for "is there a gap to recover", used by `w2s run`, `w2s demo`, every report
+/// rule, Python and the plots: ceiling minus weak accuracy, the mean over the `used` seeds, with
+/// a 95% interval from resampling each seed's test examples (the same draw for its weak and
+/// ceiling runs, ChaCha8-seeded, every seed drawn in order so the noise-aware report's PGR
+/// intervals share the draws). A PGR is reported only where [`measurable`] says so.
+pub fn measured_gap(seeds: &[GapSeed], used: &[bool]) -> Interval {
+    use rand::{Rng, SeedableRng};
+    let gap = |idx: &[Option<Vec<usize>>]| {
+        let v: Vec<f64> = seeds
+            .iter()
+            .zip(idx)
+            .zip(used)
+            .filter(|x| *x.1)
+            .map(|(((w, c), i), _)| mean_at(c, i.as_deref()) - mean_at(w, i.as_deref()))
+            .collect();
+        v.iter().sum::<f64>() / v.len().max(1) as f64
+    };
+    let value = gap(&vec![None; seeds.len()]);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let gaps: Vec<f64> = (0..RESAMPLES)
+        .map(|_| {
+            let idx: Vec<Option<Vec<usize>>> = seeds
+                .iter()
+                .map(|(w, _)| Some((0..w.len()).map(|_| rng.gen_range(0..w.len())).collect()))
+                .collect();
+            gap(&idx)
+        })
+        .collect();
+    let (lo, hi) = interval_95(gaps).unwrap_or((value, value));
+    Interval { value, lo, hi }
+}
+
+/// Whether a gap is clearly above noise: its interval's low end is above zero.
+pub fn measurable(gap: &Interval) -> bool {
+    gap.lo > 0.0
+}
+
+/// "no measurable gap: ceiling - weak = +0.2 points [-1.5, +1.9]": why a PGR is not shown.
+pub fn no_gap_reason(gap: &Interval) -> String {
+    format!(
+        "no measurable gap: ceiling - weak = {:+.1} points [{:+.1}, {:+.1}]",
+        100.0 * gap.value,
+        100.0 * gap.lo,
+        100.0 * gap.hi
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_gap_is_measurable_only_when_clearly_above_noise() {
+        // 1000 test examples: ceiling right on 80%, weak on 60% (paired): clearly a gap.
+        let n = 1000;
+        let weak: Vec<Option<f64>> = (0..n).map(|i| Some((i % 10 < 6) as u8 as f64)).collect();
+        let ceiling: Vec<Option<f64>> = (0..n).map(|i| Some((i % 10 < 8) as u8 as f64)).collect();
+        let g = measured_gap(&[(&weak, &ceiling)], &[true]);
+        assert!((g.value - 0.2).abs() < 1e-12, "{g:?}");
+        assert!(measurable(&g) && g.lo < 0.2 && g.hi > 0.2, "{g:?}");
+        // A 0.1-point gap on 1000 examples is noise: the ceiling is right on two examples
+        // the weak model gets wrong, and wrong on one it gets right.
+        let ceiling: Vec<Option<f64>> = (0..n)
+            .map(|i| Some(if [0, 6, 7].contains(&i) { 1.0 - weak[i].unwrap() } else { weak[i].unwrap() }))
+            .collect();
+        let g = measured_gap(&[(&weak, &ceiling)], &[true]);
+        assert!((g.value - 0.001).abs() < 1e-12, "{g:?}");
+        assert!(!measurable(&g), "{g:?}");
+        assert!(no_gap_reason(&g).starts_with("no measurable gap: ceiling - weak = +0.1 points ["));
+        // Seeds not used do not count; dropped examples (None) are left out of the means.
+        let dropped = vec![None; n];
+        let g = measured_gap(&[(&weak, &dropped), (&weak, &weak)], &[false, true]);
+        assert_eq!(g, Interval::exact(0.0));
+    }
 
     #[test]
     fn accuracy_and_agreement() {

@@ -268,7 +268,7 @@ fn weak_names(rows: &[&SweepRow]) -> Vec<String> {
 /// returns the SVG paths.
 pub fn write_plots(rows: &[SweepRow], out: &Path) -> Result<Vec<PathBuf>> {
     register_font()?;
-    std::fs::create_dir_all(out)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut datasets: Vec<&str> = rows.iter().map(|r| r.dataset.as_str()).collect();
     datasets.dedup();
     let mut written = Vec::new();

@@ -155,6 +155,20 @@ pub fn fresh_staging(run_dir: &Path) -> Result<PathBuf> {
     Ok(staging)
 }
 
+/// Remove what an interrupted attempt at `run_dir` left in its staging folder, if no process
+/// is training it now (its lock is free: taken for the moment of the removal). Called when a
+/// complete result is reused, so an interrupted `--force` leaves nothing behind for long.
+pub fn clear_stale_staging(run_dir: &Path) -> Result<()> {
+    let staging = staging_dir(run_dir);
+    if std::fs::symlink_metadata(&staging).is_err() {
+        return Ok(());
+    }
+    match RunLock::try_acquire(run_dir) {
+        Some(_lock) => remove_all(&staging),
+        None => Ok(()),
+    }
+}
+
 /// Remove a file, link or folder if there is one (links themselves, not what they point to).
 fn remove_all(p: &Path) -> Result<()> {
     match std::fs::symlink_metadata(p) {
@@ -215,34 +229,96 @@ fn exchange(_: &Path, _: &Path) -> std::io::Result<()> {
     Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
 }
 
-/// Files up to this size are hashed whole; larger ones by their size and samples.
+/// Files up to this size are hashed whole without a cache; larger ones are hashed whole once
+/// per version (see [`file_fingerprint`]), or sampled where asked.
 const WHOLE_FILE: u64 = 64 << 20;
 const SAMPLES: u64 = 64;
 const SAMPLE: u64 = 1 << 20;
 
-/// A content fingerprint of one file (hex SHA-256). Files up to 64 MiB are hashed whole;
-/// larger ones (checkpoints, big data files) by their size, their first and last MiB and 62
-/// evenly spaced MiB between: cheap for an 8B checkpoint, and any retrained or replaced
-/// checkpoint changes every sample. An edit confined to unsampled bytes goes unnoticed.
+/// `W2S_SAMPLED_FINGERPRINTS=1`: fingerprint files over 64 MiB by samples instead of their
+/// whole content (for checkpoints of hundreds of GB on a slow disk); an edit confined to
+/// unsampled bytes then goes unnoticed.
+pub const SAMPLED_ENV: &str = "W2S_SAMPLED_FINGERPRINTS";
+
+/// A content fingerprint of one file: hex SHA-256 of its size and all its bytes. A file over
+/// 64 MiB (a checkpoint) is read whole once per version: the fingerprint is remembered in the
+/// cache folder ([`cache_dir`]) under its path, size, modification time, inode and device, so
+/// later runs cost no read until the file changes. With [`SAMPLED_ENV`] set, such files are
+/// fingerprinted by their size, first and last MiB and 62 evenly spaced MiB between (what
+/// w2s did before it hashed whole files; runs stored that way keep their names).
 pub fn file_fingerprint(path: &Path) -> Result<String> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let size = f.metadata()?.len();
-    let mut h = Sha256::new();
-    h.update(size.to_le_bytes());
+    let sampled = std::env::var(SAMPLED_ENV).is_ok_and(|v| crate::hub::is_true(&v));
+    fingerprint_with(path, cache_dir().as_deref(), sampled)
+}
+
+fn fingerprint_with(path: &Path, cache: Option<&Path>, sampled: bool) -> Result<String> {
+    let f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let meta = f.metadata().with_context(|| format!("reading {}", path.display()))?;
+    let size = meta.len();
     if size <= WHOLE_FILE {
-        std::io::copy(&mut f, &mut h).with_context(|| format!("reading {}", path.display()))?;
-    } else {
-        let mut buf = vec![0u8; SAMPLE as usize];
-        for i in 0..SAMPLES {
-            let at = (size - SAMPLE) / (SAMPLES - 1) * i;
-            f.seek(SeekFrom::Start(at))?;
-            f.read_exact(&mut buf)
-                .with_context(|| format!("reading {}", path.display()))?;
-            h.update(&buf);
+        return whole_fingerprint(f, path, size);
+    }
+    if sampled {
+        return sampled_fingerprint(f, path, size);
+    }
+    let entry = cache.map(|c| {
+        use std::os::unix::fs::MetadataExt;
+        let key = format!(
+            "{}\0{size}\0{}.{}\0{}\0{}",
+            std::path::absolute(path).unwrap_or(path.to_path_buf()).display(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.ino(),
+            meta.dev()
+        );
+        c.join("fingerprints").join(sha256_hex(key.as_bytes()))
+    });
+    if let Some(Ok(fp)) = entry.as_ref().map(std::fs::read_to_string) {
+        if fp.len() == 64 && fp.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(fp);
         }
     }
+    tracing::info!("fingerprinting {} ({} MB, once per version of the file)", path.display(), size >> 20);
+    let fp = whole_fingerprint(f, path, size)?;
+    if let Some(entry) = entry {
+        // A cache that cannot be written only costs a read next time.
+        let _ = std::fs::create_dir_all(entry.parent().unwrap_or(Path::new(".")))
+            .map_err(anyhow::Error::from)
+            .and_then(|_| write_atomic(&entry, fp.as_bytes()))
+            .inspect_err(|e| tracing::debug!("fingerprint cache: {e:#}"));
+    }
+    Ok(fp)
+}
+
+fn whole_fingerprint(mut f: std::fs::File, path: &Path, size: u64) -> Result<String> {
+    let mut h = Sha256::new();
+    h.update(size.to_le_bytes());
+    std::io::copy(&mut f, &mut h).with_context(|| format!("reading {}", path.display()))?;
     Ok(hex(&h.finalize()))
+}
+
+fn sampled_fingerprint(mut f: std::fs::File, path: &Path, size: u64) -> Result<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut h = Sha256::new();
+    h.update(size.to_le_bytes());
+    let mut buf = vec![0u8; SAMPLE as usize];
+    for i in 0..SAMPLES {
+        let at = (size - SAMPLE) / (SAMPLES - 1) * i;
+        f.seek(SeekFrom::Start(at))?;
+        f.read_exact(&mut buf)
+            .with_context(|| format!("reading {}", path.display()))?;
+        h.update(&buf);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+/// w2s's own cache folder (file fingerprints): `W2S_CACHE`, else `$XDG_CACHE_HOME/w2s`, else
+/// `~/.cache/w2s`; None where none is known.
+pub fn cache_dir() -> Option<PathBuf> {
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    var("W2S_CACHE")
+        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("w2s")))
+        .or_else(|| var("HOME").map(|d| d.join(".cache").join("w2s")))
 }
 
 /// A fingerprint of several files (each by [`file_fingerprint`]) and their names relative to
@@ -344,6 +420,15 @@ impl RunLock {
         Ok(RunLock { _file: file })
     }
 
+    /// The lock of `dir` if no other process holds it now (never waits); None otherwise or
+    /// where the lock file cannot be opened.
+    pub fn try_acquire(dir: &Path) -> Option<RunLock> {
+        let path = beside(dir, ".locks", ".lock");
+        let file = std::fs::OpenOptions::new().write(true).open(&path).ok()?;
+        file.try_lock().ok()?;
+        Some(RunLock { _file: file })
+    }
+
     /// Whether some process holds `dir`'s lock now (a run in progress), without waiting.
     pub fn is_held(dir: &Path) -> bool {
         let path = beside(dir, ".locks", ".lock");
@@ -352,6 +437,12 @@ impl RunLock {
         };
         matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
     }
+}
+
+/// Hex SHA-256 of some bytes: the checksum a result keeps of its predictions and caches keep
+/// of their content.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
 }
 
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
@@ -367,6 +458,39 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_file_is_fingerprinted_whole_once_per_version() {
+        use std::io::{Seek, SeekFrom, Write};
+        let dir = tempfile::tempdir().unwrap();
+        let (file, cache) = (dir.path().join("model.safetensors"), dir.path().join("cache"));
+        let bytes = vec![7u8; (WHOLE_FILE + (3 << 20)) as usize];
+        std::fs::write(&file, &bytes).unwrap();
+        let first = fingerprint_with(&file, Some(&cache), false).unwrap();
+        assert_eq!(first, {
+            let mut h = Sha256::new();
+            h.update((bytes.len() as u64).to_le_bytes());
+            h.update(&bytes);
+            hex(&h.finalize())
+        });
+        let entries = || std::fs::read_dir(cache.join("fingerprints")).unwrap().count();
+        assert_eq!(entries(), 1, "remembered");
+        assert_eq!(fingerprint_with(&file, Some(&cache), false).unwrap(), first);
+        let sampled = fingerprint_with(&file, Some(&cache), true).unwrap();
+        // 4000 bytes overwritten between two samples: the sampled fingerprint misses it, the
+        // whole one does not (the MiniLM edit that changed accuracy 83.3% -> 53.0%).
+        let step = (bytes.len() as u64 - SAMPLE) / (SAMPLES - 1);
+        let at = 3 * step - 5000; // after sample 2's last byte, before sample 3
+        assert!(at > 2 * step + SAMPLE);
+        let mut f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+        f.seek(SeekFrom::Start(at)).unwrap();
+        f.write_all(&[1u8; 4000]).unwrap();
+        drop(f);
+        assert_eq!(fingerprint_with(&file, Some(&cache), true).unwrap(), sampled);
+        let edited = fingerprint_with(&file, Some(&cache), false).unwrap();
+        assert_ne!(edited, first, "the edit is seen (new mtime, new entry)");
+        assert_eq!(fingerprint_with(&file, None, false).unwrap(), edited, "no cache: the same");
+    }
 
     #[derive(Serialize)]
     struct C {

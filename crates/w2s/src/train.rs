@@ -148,9 +148,7 @@ impl TrainOptions {
     /// later.
     pub fn checked(self) -> anyhow::Result<TrainOptions> {
         let t = &self;
-        if !(t.lr.is_finite() && t.lr > 0.0) {
-            bail!("lr = {}: a learning rate must be a positive number", t.lr);
-        }
+        check_lr("lr", t.lr)?;
         if t.epochs == 0 && t.generative.is_none() {
             bail!("epochs = 0 trains nothing: a zero head predicts 50% everywhere (only generative scoring has a zero-shot model)");
         }
@@ -201,6 +199,19 @@ impl TrainOptions {
     }
 }
 
+/// The largest learning rate accepted: far above any that trains (the reference's are 1e-5 to
+/// 5e-5, the bag of words' 1e-2), and small enough that the optimizer's f32 arithmetic stays
+/// finite.
+pub const MAX_LR: f64 = 10.0;
+
+/// A learning rate, checked before any tensor is made: positive, finite, at most [`MAX_LR`].
+pub fn check_lr(key: &str, lr: f64) -> anyhow::Result<()> {
+    if !(lr.is_finite() && lr > 0.0 && lr <= MAX_LR) {
+        bail!("{key} = {lr}: a learning rate must be a positive number of at most {MAX_LR}");
+    }
+    Ok(())
+}
+
 /// Early stopping: score every `every` steps on the last `val_frac` of the training examples.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -212,7 +223,7 @@ pub struct EarlyStopping {
     pub metric: StopMetric,
     #[serde(default)]
     pub labels: StopLabels,
-    #[serde(default = "val_frac")]
+    #[serde(default = "val_frac", deserialize_with = "crate::finite::deserialize")]
     pub val_frac: f64,
 }
 

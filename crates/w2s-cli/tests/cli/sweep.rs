@@ -215,6 +215,35 @@ fn user_task(dir: &Path, name: &str) -> PathBuf {
     task
 }
 
+/// A pairwise user task (`chosen`/`rejected` replies to a prompt) in `dir`: a polite reply is
+/// preferred; test pairs use synonyms that train pairs never show, so a bag of words is weak.
+fn pair_task(dir: &Path, name: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let row = |i: usize| {
+        let topic = ["bread", "tea", "maps", "bikes"][i % 4];
+        let (goods, bads) = match i >= 200 && i % 2 == 1 {
+            true => (["careful", "courteous"], ["rude", "careless"]),
+            false => (["thorough", "polite"], ["curt", "sloppy"]),
+        };
+        let reply = |w: &str| format!("Assistant: a {w} reply about {topic}");
+        let row = serde_json::json!({
+            "prompt": format!("Human: tell me about {topic} ({i})"),
+            "chosen": reply(goods[i / 2 % 2]),
+            "rejected": reply(bads[i / 4 % 2]),
+        });
+        format!("{row}\n")
+    };
+    std::fs::write(dir.join(format!("{name}.jsonl")), (0..200).map(row).collect::<String>()).unwrap();
+    std::fs::write(dir.join(format!("{name}-test.jsonl")), (200..300).map(row).collect::<String>()).unwrap();
+    let task = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &task,
+        format!("train = \"{name}.jsonl\"\ntest = \"{name}-test.jsonl\"\ntext = \"prompt\"\nchosen = \"chosen\"\nrejected = \"rejected\"\n"),
+    )
+    .unwrap();
+    task
+}
+
 /// Run a command that must succeed; its standard output.
 fn succeed(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
@@ -417,7 +446,9 @@ fn python() -> PathBuf {
 #[test]
 fn the_reference_notebook_on_runs_csv_gives_the_report_medians() {
     let dir = tempfile::tempdir().unwrap();
-    let task = user_task(&dir.path().join("tasks"), "films");
+    // A binary task and a pairwise one (reward modelling), whose ground-truth runs the
+    // report must find as the notebook does.
+    let task = pair_task(&dir.path().join("tasks"), "prefs");
     // Two datasets, two models (MiniLM as a linear probe on cached features, for speed), three
     // seeds, two losses, and the diagonal (weak == strong, which both leave out). Seeds make the ceilings and students differ, so the baselines'
     // pooling over seeds and the median over runs both matter.
@@ -452,9 +483,12 @@ fn the_reference_notebook_on_runs_csv_gives_the_report_medians() {
     for m in report["medians"].as_array().unwrap() {
         for d in m["per_dataset"].as_array().unwrap() {
             if let Some(v) = d["pgr"].as_f64() {
+                // The report marks a pairwise task's name; runs.csv, as the notebook reads
+                // it, has the task's name and a `pairwise` column.
+                let name = d["dataset"].as_str().unwrap();
                 ours.insert(
                     (
-                        d["dataset"].as_str().unwrap().to_owned(),
+                        name.trim_end_matches(" (pairwise)").to_owned(),
                         m["loss"].as_str().unwrap().to_owned(),
                     ),
                     v,
@@ -473,7 +507,10 @@ fn the_reference_notebook_on_runs_csv_gives_the_report_medians() {
         theirs.keys().collect::<Vec<_>>(),
         "the same (dataset, loss) medians"
     );
-    assert!(ours.len() >= 2, "at least the demo's two losses: {ours:?}");
+    assert!(
+        ours.keys().any(|(d, _)| d == "prefs") && ours.keys().any(|(d, _)| d == "demo"),
+        "a median for the pairwise task and for the demo: {ours:?}"
+    );
     for (k, v) in &ours {
         assert!(
             (v - theirs[k]).abs() < 1e-9,

@@ -11,6 +11,7 @@ import hashlib
 import inspect
 import io
 import json
+import math
 import os
 import subprocess
 import sys
@@ -174,8 +175,10 @@ def _task_file(train, test, task: Optional[dict], name: Optional[str], results: 
 @dataclasses.dataclass
 class RunResult:
     """What `w2s.run` returns. For a weak-to-strong run, `test_accuracy` is the student's and
-    `weak_accuracy`, `ceiling_accuracy`, `pgr` and `agreement` (with its supervisor) are set;
-    for a ground-truth run only `test_accuracy`. `runs` lists every run involved (role, folder,
+    `weak_accuracy`, `ceiling_accuracy`, `pgr` and `agreement` (with its supervisor) are set,
+    and `gap`: ceiling minus weak accuracy with its 95% interval over test examples
+    (`{"value", "lo", "hi"}`); `pgr` is None where that interval reaches 0 (no measurable gap,
+    the rule of `w2s run` and the reports); for a ground-truth run only `test_accuracy`. `runs` lists every run involved (role, folder,
     and its result.json as a dict); `dir` is the folder of the run whose accuracy this is."""
 
     test_accuracy: float
@@ -185,12 +188,22 @@ class RunResult:
     pgr: Optional[float] = None
     agreement: Optional[float] = None
     method: Optional[str] = None
+    gap: Optional[dict] = None
     runs: list = dataclasses.field(default_factory=list, repr=False)
 
     def __str__(self) -> str:
         if self.weak_accuracy is None:
             return f"test accuracy {100 * self.test_accuracy:.1f}% ({self.dir})"
-        pgr = "n/a (ceiling not above weak)" if self.pgr is None else f"{self.pgr:.3f}"
+        if self.pgr is not None:
+            pgr = f"{self.pgr:.3f}"
+        elif self.gap is not None:
+            g = self.gap
+            pgr = (
+                f"n/a (no measurable gap: ceiling - weak = {100 * g['value']:+.1f} points "
+                f"[{100 * g['lo']:+.1f}, {100 * g['hi']:+.1f}])"
+            )
+        else:
+            pgr = "n/a"
         return (
             f"weak {100 * self.weak_accuracy:.1f}%, ceiling {100 * self.ceiling_accuracy:.1f}%, "
             f"student ({self.method}) {100 * self.test_accuracy:.1f}%, PGR {pgr}"
@@ -241,6 +254,18 @@ def _run_options(options: dict, what: str = "w2s.run") -> dict:
     return out
 
 
+def _finite(value: Any, key: str) -> None:
+    """NaN and infinity are errors where they are given, as in a run file."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{key} = {value}: a number w2s can use must be finite")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _finite(v, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _finite(v, key)
+
+
 def run(
     *,
     train=None,
@@ -278,6 +303,7 @@ def run(
     elif task is not None:
         raise ValueError("task= describes the data of train= and test=")
     opts = _run_options(options)
+    _finite(opts, "")
     opts["results"] = results
     out = json.loads(_native.run(json.dumps(opts), _storage(results, device, threads, force)))
     runs = out["runs"]
@@ -294,6 +320,7 @@ def run(
         pgr=student["pgr"],
         agreement=student["agreement"],
         method=student["loss"],
+        gap=outcome.get("gap"),
         runs=runs,
     )
 
@@ -327,6 +354,7 @@ def demo(
     if "strong" in opts:
         opts["strong"] = os.fspath(opts["strong"])
     opts["train"] = train
+    _finite(opts, "")
     results = os.path.abspath(os.fspath(results))
     outcomes = json.loads(_native.demo(json.dumps(opts), _storage(results, device, threads, force)))
     rows = [

@@ -17,7 +17,7 @@ use tch::{Kind, Tensor};
 pub struct LoraConfig {
     #[serde(default = "rank")]
     pub rank: i64,
-    #[serde(default = "alpha")]
+    #[serde(default = "alpha", deserialize_with = "crate::finite::deserialize")]
     pub alpha: f64,
     /// Module names to adapt; empty: the family's attention projections (PEFT's defaults).
     #[serde(default)]

@@ -79,6 +79,11 @@ pub fn load_runs(results: &std::path::Path) -> anyhow::Result<(Vec<ReportRun>, V
     // Runs being trained now (their lock is held) or interrupted (a staging folder left).
     for staging in crate::store::staging_folders(results)? {
         let run = crate::store::run_dir_of_staging(&staging);
+        if matches!(stored(&run), Stored::Complete(_)) {
+            // A retrain (--force) under way or interrupted: the stored result stands, and is
+            // reported.
+            continue;
+        }
         let why = if crate::store::RunLock::is_held(&run) {
             "in progress: being trained now"
         } else {

@@ -14,6 +14,16 @@ use crate::experiment::RunResult;
 use crate::model::short_name;
 use std::collections::HashMap;
 
+/// The dataset a run's row and baselines are filed under: the task's short name, marked
+/// "(pairwise)" for a pairwise task so that reports say which kind of accuracy they show. One
+/// function for rows and baselines, so a row always finds its own ground-truth runs.
+pub fn dataset_label(r: &RunResult) -> String {
+    match r.pairwise {
+        true => format!("{} (pairwise)", r.spec.data.short_name()),
+        false => r.spec.data.short_name(),
+    }
+}
+
 /// Each model's baseline accuracy per dataset: the mean over its ground-truth runs.
 #[derive(Debug, Default)]
 pub struct Baselines(HashMap<(String, String), (f64, usize)>);
@@ -23,7 +33,7 @@ impl Baselines {
         let mut b = Baselines::default();
         for r in runs.into_iter().filter(|r| r.spec.is_ground_truth()) {
             b.add(
-                &r.spec.data.short_name(),
+                &dataset_label(r),
                 &short_name(&r.spec.model),
                 r.test_accuracy,
             );

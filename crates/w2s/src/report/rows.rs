@@ -8,24 +8,8 @@ use super::{chain, Aggregate, ReportRun};
 use crate::experiment::RunSpec;
 use std::collections::{BTreeMap, HashMap};
 
-/// A value with its 95% bootstrap interval (resampling test examples); `lo == hi == value`
-/// under the reference rule, which has no intervals.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct Interval {
-    pub value: f64,
-    pub lo: f64,
-    pub hi: f64,
-}
-
-impl Interval {
-    fn exact(value: f64) -> Interval {
-        Interval {
-            value,
-            lo: value,
-            hi: value,
-        }
-    }
-}
+pub use crate::metrics::Interval;
+use crate::metrics::{correct, mean_at, measured_gap, RESAMPLES};
 
 /// A row's PGR: a value, and its 95% interval under the noise-aware rules.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -89,33 +73,6 @@ impl SweepRow {
     }
 }
 
-/// Resamples of the test examples for every interval.
-const RESAMPLES: usize = 1000;
-
-/// Per test example: 1 if right, 0 if wrong, None where the run dropped it.
-fn correct(test: &[Option<[f32; 2]>], labels: &[u8]) -> Vec<Option<f64>> {
-    test.iter()
-        .zip(labels)
-        .map(|(p, &l)| p.map(|p| (crate::metrics::hard(&p) == l) as u8 as f64))
-        .collect()
-}
-
-/// Mean of the present values at `idx` (all positions when `idx` is None).
-fn mean_at(v: &[Option<f64>], idx: Option<&[usize]>) -> f64 {
-    let (mut sum, mut n) = (0.0, 0usize);
-    let mut add = |x: &Option<f64>| {
-        if let Some(x) = x {
-            sum += x;
-            n += 1;
-        }
-    };
-    match idx {
-        Some(idx) => idx.iter().for_each(|&i| add(&v[i])),
-        None => v.iter().for_each(&mut add),
-    }
-    sum / n.max(1) as f64
-}
-
 /// One student run of a row: right/wrong per test example for it and, where stored, for its
 /// root supervisors and its ceiling.
 struct SeedRuns {
@@ -130,13 +87,12 @@ struct SeedRuns {
 /// (weak, ceiling, student) mean accuracies of each seed.
 type Accuracies = Vec<(f64, f64, f64)>;
 
-/// Gap and PGR of per-seed accuracies under a noise-aware rule; `used` says which seeds count.
-fn gap_and_pgr(acc: &Accuracies, used: &[bool], aggregate: Aggregate) -> (f64, Option<f64>) {
+/// PGR of per-seed accuracies under a noise-aware rule; `used` says which seeds count.
+fn rule_pgr(acc: &Accuracies, used: &[bool], aggregate: Aggregate) -> Option<f64> {
     let pick: Vec<&(f64, f64, f64)> = acc.iter().zip(used).filter(|x| *x.1).map(|x| x.0).collect();
     let n = pick.len().max(1) as f64;
     let mean = |f: fn(&(f64, f64, f64)) -> f64| pick.iter().map(|x| f(x)).sum::<f64>() / n;
-    let gap = mean(|x| x.1 - x.0);
-    let pgr = match aggregate {
+    match aggregate {
         Aggregate::PerSeed => {
             let v: Vec<f64> = pick
                 .iter()
@@ -145,8 +101,7 @@ fn gap_and_pgr(acc: &Accuracies, used: &[bool], aggregate: Aggregate) -> (f64, O
             (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
         }
         _ => crate::metrics::pgr(mean(|x| x.0), mean(|x| x.1), mean(|x| x.2)),
-    };
-    (gap, pgr)
+    }
 }
 
 /// What names a row, before its seeds are aggregated.
@@ -224,7 +179,17 @@ fn reference_row(mut row: SweepRow, seeds: &[SeedRuns], baselines: &Baselines) -
     };
     row.weak = wb;
     row.ceiling = sb;
-    row.gap = Interval::exact(sb - wb);
+    // The notebook's rule has no interval; the gap's is measured over the seeds whose own
+    // supervisor and ceiling are stored (the one rule of [`crate::metrics::measured_gap`]), so
+    // the report can say where the notebook's PGR stands on noise.
+    let pairs: Vec<crate::metrics::GapSeed> = seeds
+        .iter()
+        .filter_map(|s| Some((s.weak.as_deref()?, s.ceiling.as_deref()?)))
+        .collect();
+    row.gap = match pairs.is_empty() {
+        true => Interval::exact(sb - wb),
+        false => measured_gap(&pairs, &vec![true; pairs.len()]),
+    };
     row.per_seed = seeds
         .iter()
         .map(|s| SeedValues {
@@ -351,9 +316,13 @@ fn interval_row(mut row: SweepRow, all: &[SeedRuns], aggregate: Aggregate) -> Sw
     };
     (row.weak, row.ceiling, row.student) = (shown_mean(0), shown_mean(1), shown_mean(2));
     row.agreement = mean(seeds.iter().map(|u| u.run.agreement));
-    let (gap, pgr) = gap_and_pgr(&point, &used, aggregate);
+    let pgr = rule_pgr(&point, &used, aggregate);
+    let pairs: Vec<crate::metrics::GapSeed> =
+        seeds.iter().map(|u| (u.weak, u.ceiling)).collect();
+    row.gap = measured_gap(&pairs, &used);
+    // The PGR's interval, from the same draws as the gap's.
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-    let (mut gaps, mut pgrs) = (Vec::with_capacity(RESAMPLES), Vec::with_capacity(RESAMPLES));
+    let mut pgrs = Vec::with_capacity(RESAMPLES);
     for _ in 0..RESAMPLES {
         let acc: Accuracies = seeds
             .iter()
@@ -367,27 +336,23 @@ fn interval_row(mut row: SweepRow, all: &[SeedRuns], aggregate: Aggregate) -> Sw
                 )
             })
             .collect();
-        let (g, p) = gap_and_pgr(&acc, &used, aggregate);
-        gaps.push(g);
-        pgrs.extend(p);
+        pgrs.extend(rule_pgr(&acc, &used, aggregate));
     }
-    let (lo, hi) = crate::metrics::interval_95(gaps).unwrap_or((gap, gap));
-    row.gap = Interval { value: gap, lo, hi };
     // PGR only where the gap is clearly above noise.
-    row.pgr = pgr.filter(|_| lo > 0.0).map(|value| Pgr {
-        value,
-        interval: crate::metrics::interval_95(pgrs),
-    });
+    row.pgr = pgr
+        .filter(|_| crate::metrics::measurable(&row.gap))
+        .map(|value| Pgr {
+            value,
+            interval: crate::metrics::interval_95(pgrs),
+        });
     if row.pgr.is_none() && row.chain.first() == row.chain.last() {
         row.left_out.push(format!(
             "{name}: weak model = strong model (no gap by construction)"
         ));
     } else if row.pgr.is_none() && !seeds.is_empty() {
         row.left_out.push(format!(
-            "{name}: no measurable gap: ceiling - weak = {:+.1} points [{:+.1}, {:+.1}]",
-            100.0 * gap,
-            100.0 * lo,
-            100.0 * hi
+            "{name}: {}",
+            crate::metrics::no_gap_reason(&row.gap)
         ));
     }
     row
@@ -450,10 +415,7 @@ pub(super) fn sweep_rows(runs: &[ReportRun], aggregate: Aggregate) -> Vec<SweepR
         let options = crate::store::config_hash(&spec.train);
         let key = RowKey {
             // Reports and plots say which kind of task a row is.
-            dataset: match r.result.pairwise {
-                true => format!("{} (pairwise)", spec.data.short_name()),
-                false => spec.data.short_name(),
-            },
+            dataset: super::reference::dataset_label(&r.result),
             data_and_options: format!("{}{options}", data_key(spec)),
             chain,
             loss: spec.train.method(),

@@ -60,10 +60,16 @@ pub fn outcome_table(outcomes: &[Outcome]) -> String {
     }
     let weak: Vec<f64> = outcomes.iter().map(|o| o.weak).collect();
     let ceiling: Vec<f64> = outcomes.iter().map(|o| o.ceiling).collect();
+    let gap = pooled_gap(outcomes);
+    let measurable = crate::metrics::measurable(&gap);
     let pgrs: Vec<(Vec<Option<f64>>, Option<f64>)> = (0..first.students.len())
-        .map(|k| {
-            let students: Vec<f64> = outcomes.iter().map(|o| o.students[k].accuracy).collect();
-            reference::seeds_pgr(&weak, &ceiling, &students)
+        .map(|k| match measurable {
+            true => {
+                let students: Vec<f64> =
+                    outcomes.iter().map(|o| o.students[k].accuracy).collect();
+                reference::seeds_pgr(&weak, &ceiling, &students)
+            }
+            false => (vec![None; outcomes.len()], None),
         })
         .collect();
     let mut rows: Vec<Vec<String>> = outcomes
@@ -95,7 +101,29 @@ pub fn outcome_table(outcomes: &[Outcome]) -> String {
         out += "PGR of each seed's student against the mean weak and ceiling accuracies over the seeds; \
                 `all`: mean accuracies and the median PGR (openai/weak-to-strong's rule)\n\n";
     }
-    out + &aligned(&header, &rows)
+    out += &aligned(&header, &rows);
+    if !measurable {
+        out += &format!(
+            "PGR n/a: {} (95% interval over test examples): the ceiling does not clearly beat the weak model\n",
+            crate::metrics::no_gap_reason(&gap)
+        );
+    }
+    out
+}
+
+/// The gap of a table's seeds by the one rule ([`crate::metrics::measured_gap`]).
+fn pooled_gap(outcomes: &[Outcome]) -> crate::metrics::Interval {
+    if outcomes.iter().any(|o| o.test_correct.0.is_empty()) {
+        let n = outcomes.len().max(1) as f64;
+        return crate::metrics::Interval::exact(
+            outcomes.iter().map(|o| o.ceiling - o.weak).sum::<f64>() / n,
+        );
+    }
+    let seeds: Vec<crate::metrics::GapSeed> = outcomes
+        .iter()
+        .map(|o| (o.test_correct.0.as_slice(), o.test_correct.1.as_slice()))
+        .collect();
+    crate::metrics::measured_gap(&seeds, &vec![true; seeds.len()])
 }
 
 /// The heading of a dataset: its name and the sizes its rows were run at.
@@ -246,18 +274,45 @@ mod tests {
     use super::*;
     use crate::experiment::StudentOutcome;
 
+    /// An outcome on 1000 test examples whose per-example results give these accuracies, the
+    /// weak model's and the ceiling's mistakes on unrelated examples (two permutations).
     fn outcome(seed: u64, weak: f64, ceiling: f64, student: f64) -> Outcome {
-        Outcome {
+        let right = |acc: f64, mult: usize| -> Vec<Option<f64>> {
+            (0..1000)
+                .map(|i| Some((((i * mult + 13) % 1000) as f64) < acc * 1000.0))
+                .map(|r| r.map(|r| r as u8 as f64))
+                .collect()
+        };
+        Outcome::new(
             seed,
-            weak,
-            ceiling,
-            students: vec![StudentOutcome {
+            (weak, ceiling),
+            vec![StudentOutcome {
                 loss: "xent".into(),
                 accuracy: student,
-                pgr: crate::metrics::pgr(weak, ceiling, student),
+                pgr: None,
                 agreement: None,
             }],
-        }
+            (right(weak, 7919), right(ceiling, 104_729)),
+        )
+    }
+
+    #[test]
+    fn no_pgr_from_a_noise_gap() {
+        // The issue's case: a 0.2-point gap gave PGR -12.20.
+        let o = outcome(0, 0.538, 0.540, 0.514);
+        assert_eq!(o.students[0].pgr, None, "{:?}", o.gap);
+        let t = outcome_table(&[o]);
+        assert!(!t.contains("-12.") && t.contains("no measurable gap"), "{t}");
+        // Over seeds, the pooled gap decides: three noise gaps are still noise.
+        let t = outcome_table(&[
+            outcome(0, 0.538, 0.540, 0.514),
+            outcome(1, 0.540, 0.542, 0.600),
+            outcome(2, 0.530, 0.533, 0.500),
+        ]);
+        assert!(t.contains("no measurable gap"), "{t}");
+        let rows: Vec<&str> = t.lines().filter(|l| l.starts_with("   ") || l.starts_with(" all")).collect();
+        assert_eq!(rows.len(), 4, "{t}");
+        assert!(rows.iter().all(|l| l.ends_with("n/a")), "{t}");
     }
 
     #[test]

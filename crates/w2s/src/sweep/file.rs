@@ -101,6 +101,8 @@ impl SweepFile {
                 path.display()
             );
         }
+        crate::config::check_iterations(f.iterations)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         if f.losses.is_empty() && f.methods.is_empty() {
             bail!(
                 "{}: name at least one loss in `losses` or a [methods.NAME] table",

@@ -109,7 +109,7 @@ pub fn execute_local(
     let mut summary = Summary::default();
     let mut failed_hashes = std::collections::HashSet::new();
     let logs = results.join(".sweep").join("logs");
-    std::fs::create_dir_all(&logs)?;
+    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
     for (_, wave) in super::plan::waves(plan) {
         let mut queue: Vec<&Planned> = Vec::new();
         for p in wave {
@@ -151,7 +151,10 @@ pub fn execute_local(
                 let p = queue[next];
                 next += 1;
                 let spec_path = spec_file(results, &p.spec)?;
-                let log = logs.join(format!("{}.log", p.spec.hash()));
+                // One log per run and sweep process: concurrent sweeps never share one.
+                let log = logs.join(format!("{}-{}.log", p.spec.hash(), std::process::id()));
+                let log_file = std::fs::File::create(&log)
+                    .with_context(|| format!("creating {}", log.display()))?;
                 let mut cmd = Command::new(&local.exe);
                 cmd.args(["exec-run", "--results"])
                     .arg(results)
@@ -160,8 +163,12 @@ pub fn execute_local(
                     .arg("--threads")
                     .arg(local.threads_per_job.to_string())
                     .arg(&spec_path)
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::fs::File::create(&log)?);
+                    .stdout(
+                        log_file
+                            .try_clone()
+                            .with_context(|| format!("opening {}", log.display()))?,
+                    )
+                    .stderr(log_file);
                 if local.force {
                     cmd.arg("--force");
                 }
@@ -188,10 +195,14 @@ pub fn execute_local(
                     let (_, p, slot, log) = running.swap_remove(i);
                     free.push(slot);
                     progress.inc(1);
+                    let tail = std::fs::read_to_string(&log).unwrap_or_default();
                     if status.success() && is_done(&p.spec.dir(results), p.supervises) {
-                        summary.trained += 1;
+                        // Trained by this worker, or by another process meanwhile.
+                        match tail.lines().any(|l| l.starts_with(super::WORKER_TRAINED)) {
+                            true => summary.trained += 1,
+                            false => summary.reused += 1,
+                        }
                     } else {
-                        let tail = std::fs::read_to_string(&log).unwrap_or_default();
                         let reason = tail
                             .lines()
                             .rev()

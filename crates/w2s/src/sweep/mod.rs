@@ -18,3 +18,8 @@ pub use file::SweepFile;
 pub use local::{execute_local, spec_file, Local, Summary};
 pub use plan::{plan, Planned, Role};
 pub use slurm::{submit_slurm, TaskSettings};
+
+/// The first word of the line a worker (`w2s exec-run`) prints when it trained its run.
+pub const WORKER_TRAINED: &str = "trained";
+/// ... and when it found the run stored (another process trained it meanwhile).
+pub const WORKER_STORED: &str = "stored";

@@ -76,12 +76,22 @@ pub fn submit_slurm(
 ) -> Result<Vec<String>> {
     let force = task.force;
     let dir = results.join(".sweep").join("slurm");
+    // The task list separates a spec's path from its flag with a tab, and Slurm expands `%`
+    // in #SBATCH --output: a results path with either would break every task.
+    let shown = results.display().to_string();
+    if shown.contains(['\t', '%', '\n', '\r']) {
+        bail!(
+            "results folder {shown:?}: the slurm executor cannot use a path holding a tab, a \
+             newline or `%` (Slurm expands it in log names); choose another --results folder"
+        );
+    }
     for a in extra_sbatch {
         if a.contains(['\n', '\r']) {
             bail!("--sbatch {a:?}: an option for an #SBATCH line cannot hold a newline");
         }
     }
-    std::fs::create_dir_all(dir.join("logs"))?;
+    std::fs::create_dir_all(dir.join("logs"))
+        .with_context(|| format!("creating {}", dir.join("logs").display()))?;
     let mut ids: Vec<String> = Vec::new();
     for (depth, wave) in super::plan::waves(plan) {
         let todo: Vec<&Planned> = wave

@@ -111,3 +111,8 @@ pub fn opts(lr: f64, epochs: usize) -> w2s::train::TrainOptions {
         generative_finetuning: None,
     }
 }
+
+/// SmolLM2-135M-Instruct (a Llama decoder), converted by `./dev setup` from its pip package.
+pub fn smollm2() -> PathBuf {
+    pretrained("W2S_SMOLLM2", "SmolLM2-135M-Instruct")
+}

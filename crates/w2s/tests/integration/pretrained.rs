@@ -1,5 +1,5 @@
-//! The real all-MiniLM-L6-v2 and all-mpnet-base-v2 checkpoints: tokenizers, parity with
-//! transformers on a padded batch, gradients.
+//! The real all-MiniLM-L6-v2, all-mpnet-base-v2 and SmolLM2-135M-Instruct checkpoints:
+//! tokenizers, parity with transformers on a padded batch, gradients.
 
 use crate::common;
 
@@ -166,4 +166,76 @@ fn bf16_backbone_keeps_an_f32_head_and_close_logits() {
     }
     let rel = (&full - &half).norm().double_value(&[]) / full.norm().double_value(&[]);
     assert!(rel < 0.05, "bf16 logits differ by {rel}");
+}
+
+/// Sentences of mixed lengths for the decoder, one of them long (past 300 tokens), where a
+/// wrong rope theta or position handling shows.
+fn decoder_texts() -> Vec<String> {
+    let long = (0..40)
+        .map(|i| format!("Sentence {i} of a long story about a lighthouse keeper and the sea."))
+        .collect::<Vec<_>>()
+        .join(" ");
+    vec![
+        "The capital of France is".to_owned(),
+        "Human: is this review positive? \"The hotel was not dreadful at all.\"\nAssistant:".to_owned(),
+        "no.".to_owned(),
+        long,
+    ]
+}
+
+#[test]
+fn smollm2_last_token_features_and_lm_logits_match_transformers() {
+    let dir = common::smollm2();
+    let c = Classifier::load(dir.to_str().unwrap(), Device::Cpu, 0).unwrap();
+    assert_eq!((c.info.family.as_str(), c.pooling), ("llama", Pooling::Last));
+    assert!(
+        (134_000_000..136_000_000).contains(&c.info.parameters),
+        "{}",
+        c.info.parameters
+    );
+    let texts = decoder_texts();
+    let tmp = tempfile::tempdir().unwrap();
+    let (texts_path, out) = (tmp.path().join("texts.json"), tmp.path().join("out.json"));
+    std::fs::write(&texts_path, serde_json::to_string(&texts).unwrap()).unwrap();
+    common::run_python(
+        "hf_features.py",
+        &[
+            dir.to_str().unwrap(),
+            "last",
+            texts_path.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "lm",
+        ],
+    );
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let ids = c.encoder.encode_all(&refs).unwrap();
+    let ref_ids: Vec<Vec<i64>> = serde_json::from_value(reference["ids"].clone()).unwrap();
+    // transformers pads on the right with the pad id; compare the real tokens.
+    for (ours, theirs) in ids.iter().zip(&ref_ids) {
+        assert_eq!(ours.as_slice(), &theirs[..ours.len()], "token ids differ");
+    }
+    assert!(ids[3].len() > 300, "the long text has {} tokens", ids[3].len());
+    let rows: Vec<&[i64]> = ids.iter().map(|v| v.as_slice()).collect();
+    let b = pad_batch(&rows, c.encoder.pad_id(), Device::Cpu);
+    let features = tch::no_grad(|| c.features(&b)).to_kind(Kind::Double);
+    let lm = c.lm_head("the parity test").unwrap().to_kind(Kind::Double);
+    let logits = features.matmul(&lm.tr());
+    for (ours, key) in [(&features, "features"), (&logits, "lm_logits")] {
+        let expected: Vec<Vec<f64>> = serde_json::from_value(reference[key].clone()).unwrap();
+        let expected = Tensor::from_slice2(&expected);
+        for row in 0..texts.len() as i64 {
+            let (a, e) = (ours.get(row), expected.get(row));
+            let rel = (&a - &e).norm().double_value(&[]) / e.norm().double_value(&[]);
+            assert!(rel < 1e-4, "{key} of text {row}: relative difference {rel}");
+        }
+    }
+    // The LM still knows the fact the conversion checked: " Paris" is its top next token.
+    let top = logits.get(0).argmax(0, false).int64_value(&[]);
+    let paris = c.encoder.encode_all(&["The capital of France is Paris"]).unwrap()[0]
+        .last()
+        .copied()
+        .unwrap();
+    assert_eq!(top, paris, "the top next token of 'The capital of France is'");
 }
