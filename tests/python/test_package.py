@@ -38,7 +38,8 @@ def test_weak_to_strong_with_minilm_and_the_runs_table(py, work):
                     n_test_docs=100, epochs=1, weak_epochs=4, max_ctx=64)
         df = w2s.runs("results")
         print(json.dumps(dict(acc=r.test_accuracy, weak=r.weak_accuracy, ceiling=r.ceiling_accuracy,
-                              pgr=r.pgr, agreement=r.agreement, method=r.method, dir=r.dir,
+                              pgr=r.pgr, gap=r.gap, text=str(r), agreement=r.agreement,
+                              method=r.method, dir=r.dir,
                               roles=[x["role"] for x in r.runs], columns=list(df.columns),
                               rows=len(df), models=sorted(set(df["model"])))))
     """, work)
@@ -46,11 +47,14 @@ def test_weak_to_strong_with_minilm_and_the_runs_table(py, work):
     assert out["method"] == "xent"
     for k in ("acc", "weak", "ceiling", "agreement"):
         assert 0.0 <= out[k] <= 1.0, out
-    if out["ceiling"] > out["weak"]:
+    # PGR only where the gap is measurable, the rule of `w2s run` and the reports.
+    gap = out["gap"]
+    assert abs(gap["value"] - (out["ceiling"] - out["weak"])) < 1e-9 and gap["lo"] <= gap["hi"], out
+    if gap["lo"] > 0:
         expected = (out["acc"] - out["weak"]) / (out["ceiling"] - out["weak"])
         assert abs(out["pgr"] - expected) < 1e-9, out
     else:
-        assert out["pgr"] is None
+        assert out["pgr"] is None and "no measurable gap" in out["text"], out
     assert Path(out["dir"], "result.json").exists()
     assert out["rows"] == 3
     # w2s.runs has the columns of the runs.csv that `w2s report` writes.
@@ -171,6 +175,41 @@ def test_a_failing_python_loss_raises_its_exception_and_touches_nothing_stored(p
     assert out["unchanged"], "stored results changed"
     assert len(out["failed"]) == 1 and out["new"] == out["failed"], out
     assert "the loss gave up" in out["reason"]
+
+
+def test_a_python_loss_without_a_gradient_is_an_error_with_its_reason(py, work):
+    out = py.json("""
+        import json, pathlib, torch, w2s
+
+        def cut_off(logits, labels, step_frac):
+            return torch.tensor(0.5)  # a new tensor: no gradient reaches the model
+
+        try:
+            w2s.run(model="bow", dataset="demo", n_docs=200, n_test_docs=100, loss=cut_off)
+        except Exception as e:
+            kind, text = type(e).__name__, str(e)
+        failed = [str(p) for p in pathlib.Path("results").rglob("failed.json")]
+        staging = [str(p) for p in pathlib.Path("results").rglob(".staging/*")]
+        print(json.dumps(dict(kind=kind, text=text, failed=failed, staging=staging)))
+    """, work)
+    assert out["kind"] != "PanicException" and "does not depend on `logits`" in out["text"], out
+    assert len(out["failed"]) == 1 and out["staging"] == [], out
+
+
+def test_numbers_that_are_not_finite_are_refused_naming_the_keyword(py, work):
+    out = py.json("""
+        import json, math, w2s
+        errors = {}
+        for key, value in (("lr", float("nan")), ("weak_lr", math.inf), ("loss", dict(name="logconf", aux_coef=float("nan")))):
+            try:
+                w2s.run(model="bow", weak_model="bow", n_docs=200, **{key: value})
+            except ValueError as e:
+                errors[key] = str(e)
+        print(json.dumps(errors))
+    """, work)
+    assert "lr = nan" in out["lr"] and "finite" in out["lr"], out
+    assert "lr = inf" in out["weak_lr"], out
+    assert "aux_coef = nan" in out["loss"], out
 
 
 def test_options_are_the_toml_keys_and_mistakes_are_named(py, work):

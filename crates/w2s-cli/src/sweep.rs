@@ -101,12 +101,10 @@ pub fn sweep(a: SweepArgs, exe: PathBuf) -> Result<()> {
                 .unwrap_or(1);
             let local = sweep::Local {
                 exe,
-                jobs: a.jobs.max(1),
+                jobs: a.jobs,
                 devices: a.device.clone(),
                 gpus: sweep::local::visible_gpus(),
-                threads_per_job: a
-                    .threads
-                    .unwrap_or_else(|| (cores / a.jobs.max(1)).max(1) as i32),
+                threads_per_job: a.threads.unwrap_or_else(|| (cores / a.jobs).max(1) as i32),
                 force: a.force,
             };
             let slots: Vec<String> = local.slots().iter().map(|s| s.to_string()).collect();

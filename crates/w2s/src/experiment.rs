@@ -469,7 +469,9 @@ fn self_check(dir: &Path, result: &RunResult, predictions: &Predictions) -> Resu
     }
     let auroc = metrics::auroc(&probs, &truth);
     if auroc.is_some() != result.analysis.auroc.is_some()
-        || auroc.zip(result.analysis.auroc).is_some_and(|(a, b)| !same(a, b))
+        || auroc
+            .zip(result.analysis.auroc)
+            .is_some_and(|(a, b)| !same(a, b))
     {
         return Err("result.json's AUROC is not what its predictions give".into());
     }
@@ -482,7 +484,9 @@ fn self_check(dir: &Path, result: &RunResult, predictions: &Predictions) -> Resu
         .supervisors()
         .map(|s| store::read_json(&task.join(s.folder_name()).join("predictions.json")).ok())
         .collect();
-    if let (Some(sups), Some(agreement)) = (sups.filter(|s| !s.is_empty()), result.supervisor_agreement) {
+    if let (Some(sups), Some(agreement)) =
+        (sups.filter(|s| !s.is_empty()), result.supervisor_agreement)
+    {
         let sup = match sups.len() {
             1 => sups.into_iter().next().unwrap(),
             _ => Predictions::mean(&sups),
@@ -493,7 +497,8 @@ fn self_check(dir: &Path, result: &RunResult, predictions: &Predictions) -> Resu
             .zip(&sup.test)
             .filter_map(|(a, b)| Some(((*a)?, (*b)?)))
             .unzip();
-        if sup.test.len() == predictions.test.len() && !same(metrics::agreement(&a, &b), agreement) {
+        if sup.test.len() == predictions.test.len() && !same(metrics::agreement(&a, &b), agreement)
+        {
             return Err(format!(
                 "result.json's agreement with its supervisor {agreement} is not what the stored predictions give"
             ));
@@ -646,11 +651,16 @@ struct TokensCache {
 /// The token ids cached at `path`, if the file is whole: its checksum holds, it has one
 /// sequence per example, and every id is one the model has (or the pair separator). Anything
 /// else (an older layout, bit rot, a partial copy) is rebuilt, with a warning.
-fn cached_tokens(path: &Path, examples: usize, vocab: i64) -> Option<Vec<Vec<i64>>> {
+pub(crate) fn cached_tokens(path: &Path, examples: usize, vocab: i64) -> Option<Vec<Vec<i64>>> {
     let bytes = std::fs::read(path).ok()?;
     let why = match serde_json::from_slice::<TokensCache>(&bytes) {
         Err(e) => format!("not a tokens cache ({e})"),
-        Ok(c) if serde_json::to_vec(&c.ids).map(|b| store::sha256_hex(&b)).ok() != Some(c.sha256.clone()) => {
+        Ok(c)
+            if serde_json::to_vec(&c.ids)
+                .map(|b| store::sha256_hex(&b))
+                .ok()
+                != Some(c.sha256.clone()) =>
+        {
             "its checksum does not match its content".into()
         }
         Ok(c) if c.ids.len() != examples => {
@@ -668,7 +678,7 @@ fn cached_tokens(path: &Path, examples: usize, vocab: i64) -> Option<Vec<Vec<i64
 }
 
 /// SHA-256 of a CPU tensor's bytes (its shape and kind included).
-fn tensor_sha256(t: &Tensor) -> Vec<u8> {
+pub(crate) fn tensor_sha256(t: &Tensor) -> Vec<u8> {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(format!("{:?}{:?}", t.size(), t.kind()).as_bytes());
@@ -682,7 +692,7 @@ fn tensor_sha256(t: &Tensor) -> Vec<u8> {
 
 /// The features cached at `path`, if the file is whole: `rows` rows, finite, and its
 /// checksum holds; else None (rebuilt, with a warning where a file was there).
-fn cached_features(path: &Path, rows: i64) -> Option<Tensor> {
+pub(crate) fn cached_features(path: &Path, rows: i64) -> Option<Tensor> {
     if !path.exists() {
         return None;
     }
@@ -920,7 +930,7 @@ impl Runner {
         if let Some(f) = cached_features(&path, rows) {
             return Ok(f.to_device(model.device()));
         }
-        let f = train::features(model, &kept(ids), self.eval_batch_size);
+        let f = train::features(model, &kept(ids), self.eval_batch_size)?;
         let cpu = f.to_device(Device::Cpu);
         let sum = Tensor::from_slice(&tensor_sha256(&cpu));
         store::write_safetensors(&path, &[("features", &cpu), ("sha256", &sum)])?;
@@ -1380,7 +1390,7 @@ impl Runner {
             let probs = if spec.train.linear_probe {
                 train::predict_features(model, &self.features(spec, model, split, ids)?)
             } else {
-                train::predict(model, &kept(ids), self.eval_batch_size)
+                train::predict(model, &kept(ids), self.eval_batch_size)?
             };
             Ok(scatter(ids, probs))
         };

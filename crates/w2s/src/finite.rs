@@ -8,7 +8,9 @@ fn check<E: serde::de::Error>(v: f64) -> Result<f64, E> {
     if v.is_finite() {
         Ok(v)
     } else {
-        Err(E::custom(format!("{v} is not a number w2s can use: write a finite value")))
+        Err(E::custom(format!(
+            "{v} is not a number w2s can use: write a finite value"
+        )))
     }
 }
 
@@ -24,7 +26,10 @@ pub fn deserialize_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D
 
 /// A flag's value (`--lr`): a finite number.
 pub fn parse(s: &str) -> Result<f64, String> {
-    let v: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a number"))?;
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
     check::<serde::de::value::Error>(v).map_err(|e| e.to_string())
 }
 
@@ -40,7 +45,13 @@ mod tests {
 
     #[test]
     fn nan_and_infinity_are_errors_where_they_are_read() {
-        for bad in ["x = nan", "x = inf", "x = -inf", "x = 1.0\ny = nan", "x = 1.0\ny = +inf"] {
+        for bad in [
+            "x = nan",
+            "x = inf",
+            "x = -inf",
+            "x = 1.0\ny = nan",
+            "x = 1.0\ny = +inf",
+        ] {
             let e = toml::from_str::<T>(bad).unwrap_err().to_string();
             assert!(e.contains("finite"), "{bad}: {e}");
             assert!(e.contains("line"), "{bad}: the error names the line: {e}");

@@ -111,3 +111,75 @@ fn random_stored_results_are_invalid_never_panics() {
         );
     }
 }
+
+#[test]
+fn random_caches_are_rebuilt_never_used_never_panics() {
+    use tch::Tensor;
+    let dir = tempfile::tempdir().unwrap();
+    let (tokens, features) = (dir.path().join("t.json"), dir.path().join("f.safetensors"));
+    // A whole tokens cache of two sequences, as the runner writes it.
+    let ids: Vec<Vec<i64>> = vec![vec![101, 7592, 102], vec![101, 102]];
+    let sum = crate::store::sha256_hex(&serde_json::to_vec(&ids).unwrap());
+    let valid = serde_json::json!({ "sha256": sum, "ids": ids }).to_string();
+    std::fs::write(&tokens, &valid).unwrap();
+    assert_eq!(
+        crate::experiment::cached_tokens(&tokens, 2, 30522),
+        Some(ids.clone())
+    );
+    assert_eq!(
+        crate::experiment::cached_tokens(&tokens, 3, 30522),
+        None,
+        "rows"
+    );
+    assert_eq!(
+        crate::experiment::cached_tokens(&tokens, 2, 7000),
+        None,
+        "id range"
+    );
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    for _ in 0..300 {
+        let bytes = mutate(&mut rng, &valid);
+        std::fs::write(&tokens, &bytes).unwrap();
+        no_panic("a tokens cache", &bytes, || {
+            let got = crate::experiment::cached_tokens(&tokens, 2, 30522);
+            // Whatever it returns is the valid content: an edit is never used.
+            assert!(got.is_none() || got == Some(ids.clone()), "{got:?}");
+        });
+    }
+    // A features cache: the tensor and its checksum.
+    let f = Tensor::from_slice(&[0.5f32, -1.0, 2.0, 0.25, 3.0, -0.75]).view([3, 2]);
+    let sum = Tensor::from_slice(&crate::experiment::tensor_sha256(&f));
+    tch::Tensor::write_safetensors(&[("features", &f), ("sha256", &sum)], &features).unwrap();
+    assert!(crate::experiment::cached_features(&features, 3).is_some());
+    assert!(
+        crate::experiment::cached_features(&features, 4).is_none(),
+        "rows"
+    );
+    let scaled = &f * 100.0;
+    tch::Tensor::write_safetensors(&[("features", &scaled), ("sha256", &sum)], &features).unwrap();
+    assert!(
+        crate::experiment::cached_features(&features, 3).is_none(),
+        "content"
+    );
+    tch::Tensor::write_safetensors(&[("features", &f), ("sha256", &sum)], &features).unwrap();
+    let whole = std::fs::read(&features).unwrap();
+    for _ in 0..200 {
+        let mut bytes = whole.clone();
+        for _ in 0..rng.gen_range(1..4) {
+            let at = rng.gen_range(0..bytes.len());
+            bytes[at] = rng.gen();
+        }
+        if rng.gen_bool(0.2) {
+            bytes.truncate(rng.gen_range(0..bytes.len()));
+        }
+        std::fs::write(&features, &bytes).unwrap();
+        no_panic("a features cache", &bytes, || {
+            if let Some(got) = crate::experiment::cached_features(&features, 3) {
+                assert!(
+                    bool::try_from(got.eq_tensor(&f).all()).unwrap(),
+                    "an edit was used"
+                );
+            }
+        });
+    }
+}

@@ -81,7 +81,10 @@ pub enum Loss {
         detached: bool,
     },
     Window {
-        #[serde(default = "window_radius", deserialize_with = "crate::finite::deserialize")]
+        #[serde(
+            default = "window_radius",
+            deserialize_with = "crate::finite::deserialize"
+        )]
         radius: f64,
         #[serde(default)]
         on: WindowOn,
@@ -388,6 +391,13 @@ impl Loss {
                 anyhow::bail!(
                     "loss `{function}` returned a tensor of shape {:?}; it must return a scalar",
                     value.size()
+                );
+            }
+            // A value cut off from the logits (a new tensor, `.item()`, `.detach()`) has no
+            // gradient: training could not go on, and libtorch would abort on backward.
+            if logits.requires_grad() && !value.requires_grad() {
+                anyhow::bail!(
+                    "loss `{function}` returned a tensor that does not depend on `logits` (it has no gradient); compute it from `logits` with torch operations"
                 );
             }
             return Ok(value.reshape([]).to_kind(Kind::Float));

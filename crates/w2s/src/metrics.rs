@@ -141,7 +141,13 @@ mod tests {
         // A 0.1-point gap on 1000 examples is noise: the ceiling is right on two examples
         // the weak model gets wrong, and wrong on one it gets right.
         let ceiling: Vec<Option<f64>> = (0..n)
-            .map(|i| Some(if [0, 6, 7].contains(&i) { 1.0 - weak[i].unwrap() } else { weak[i].unwrap() }))
+            .map(|i| {
+                Some(if [0, 6, 7].contains(&i) {
+                    1.0 - weak[i].unwrap()
+                } else {
+                    weak[i].unwrap()
+                })
+            })
             .collect();
         let g = measured_gap(&[(&weak, &ceiling)], &[true]);
         assert!((g.value - 0.001).abs() < 1e-12, "{g:?}");

@@ -253,7 +253,9 @@ pub fn file_fingerprint(path: &Path) -> Result<String> {
 
 fn fingerprint_with(path: &Path, cache: Option<&Path>, sampled: bool) -> Result<String> {
     let f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let meta = f.metadata().with_context(|| format!("reading {}", path.display()))?;
+    let meta = f
+        .metadata()
+        .with_context(|| format!("reading {}", path.display()))?;
     let size = meta.len();
     if size <= WHOLE_FILE {
         return whole_fingerprint(f, path, size);
@@ -265,7 +267,9 @@ fn fingerprint_with(path: &Path, cache: Option<&Path>, sampled: bool) -> Result<
         use std::os::unix::fs::MetadataExt;
         let key = format!(
             "{}\0{size}\0{}.{}\0{}\0{}",
-            std::path::absolute(path).unwrap_or(path.to_path_buf()).display(),
+            std::path::absolute(path)
+                .unwrap_or(path.to_path_buf())
+                .display(),
             meta.mtime(),
             meta.mtime_nsec(),
             meta.ino(),
@@ -278,7 +282,11 @@ fn fingerprint_with(path: &Path, cache: Option<&Path>, sampled: bool) -> Result<
             return Ok(fp);
         }
     }
-    tracing::info!("fingerprinting {} ({} MB, once per version of the file)", path.display(), size >> 20);
+    tracing::info!(
+        "fingerprinting {} ({} MB, once per version of the file)",
+        path.display(),
+        size >> 20
+    );
     let fp = whole_fingerprint(f, path, size)?;
     if let Some(entry) = entry {
         // A cache that cannot be written only costs a read next time.
@@ -315,7 +323,11 @@ fn sampled_fingerprint(mut f: std::fs::File, path: &Path, size: u64) -> Result<S
 /// w2s's own cache folder (file fingerprints): `W2S_CACHE`, else `$XDG_CACHE_HOME/w2s`, else
 /// `~/.cache/w2s`; None where none is known.
 pub fn cache_dir() -> Option<PathBuf> {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     var("W2S_CACHE")
         .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("w2s")))
         .or_else(|| var("HOME").map(|d| d.join(".cache").join("w2s")))
@@ -463,7 +475,10 @@ mod tests {
     fn a_large_file_is_fingerprinted_whole_once_per_version() {
         use std::io::{Seek, SeekFrom, Write};
         let dir = tempfile::tempdir().unwrap();
-        let (file, cache) = (dir.path().join("model.safetensors"), dir.path().join("cache"));
+        let (file, cache) = (
+            dir.path().join("model.safetensors"),
+            dir.path().join("cache"),
+        );
         let bytes = vec![7u8; (WHOLE_FILE + (3 << 20)) as usize];
         std::fs::write(&file, &bytes).unwrap();
         let first = fingerprint_with(&file, Some(&cache), false).unwrap();
@@ -473,7 +488,11 @@ mod tests {
             h.update(&bytes);
             hex(&h.finalize())
         });
-        let entries = || std::fs::read_dir(cache.join("fingerprints")).unwrap().count();
+        let entries = || {
+            std::fs::read_dir(cache.join("fingerprints"))
+                .unwrap()
+                .count()
+        };
         assert_eq!(entries(), 1, "remembered");
         assert_eq!(fingerprint_with(&file, Some(&cache), false).unwrap(), first);
         let sampled = fingerprint_with(&file, Some(&cache), true).unwrap();
@@ -486,10 +505,17 @@ mod tests {
         f.seek(SeekFrom::Start(at)).unwrap();
         f.write_all(&[1u8; 4000]).unwrap();
         drop(f);
-        assert_eq!(fingerprint_with(&file, Some(&cache), true).unwrap(), sampled);
+        assert_eq!(
+            fingerprint_with(&file, Some(&cache), true).unwrap(),
+            sampled
+        );
         let edited = fingerprint_with(&file, Some(&cache), false).unwrap();
         assert_ne!(edited, first, "the edit is seen (new mtime, new entry)");
-        assert_eq!(fingerprint_with(&file, None, false).unwrap(), edited, "no cache: the same");
+        assert_eq!(
+            fingerprint_with(&file, None, false).unwrap(),
+            edited,
+            "no cache: the same"
+        );
     }
 
     #[derive(Serialize)]

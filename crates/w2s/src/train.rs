@@ -271,14 +271,14 @@ pub struct Validation<'a> {
 }
 
 impl Validation<'_> {
-    fn score(&self, model: &Classifier) -> f64 {
-        let probs = self.inputs.predict(model, 64);
-        match self.metric {
+    fn score(&self, model: &Classifier) -> anyhow::Result<f64> {
+        let probs = self.inputs.predict(model, 64)?;
+        Ok(match self.metric {
             StopMetric::Accuracy => crate::metrics::accuracy(&probs, &self.labels),
             // A single-class validation set has no AUROC; fall back to accuracy.
             StopMetric::Auroc => crate::metrics::auroc(&probs, &self.labels)
                 .unwrap_or_else(|| crate::metrics::accuracy(&probs, &self.labels)),
-        }
+        })
     }
 }
 
@@ -361,10 +361,10 @@ impl Inputs<'_> {
     }
 
     /// Class probabilities of every example, in order.
-    pub fn predict(&self, model: &Classifier, batch_size: usize) -> Vec<[f32; 2]> {
+    pub fn predict(&self, model: &Classifier, batch_size: usize) -> anyhow::Result<Vec<[f32; 2]>> {
         match self {
             Inputs::Tokens(ids) => predict(model, ids, batch_size),
-            Inputs::Features(f) => predict_features(model, f),
+            Inputs::Features(f) => Ok(predict_features(model, f)),
         }
     }
 }
@@ -625,7 +625,7 @@ pub fn train(
         let mut val_score = None;
         if let Some(v) = validation {
             if done % every == 0 || done == nsteps {
-                let score = v.score(model);
+                let score = v.score(model)?;
                 val_score = Some(score);
                 if best.as_ref().is_none_or(|b| score > b.1) {
                     best = Some((done, score, snapshot(model)));
@@ -654,6 +654,9 @@ pub fn train(
                 validation: val_score,
             };
             writeln!(w, "{}", serde_json::to_string(&line)?)?;
+            // Each step reaches the file as it happens (a long run shows progress there, and
+            // a killed one keeps its log): one small write a step.
+            w.flush()?;
         }
     }
     bar.finish_and_clear();
@@ -675,12 +678,14 @@ pub fn train(
 
 /// Pooled backbone features `[n, hidden]` (f32, on the model's device) of token sequences,
 /// batched by length.
-pub fn features(model: &Classifier, ids: &[Vec<i64>], batch_size: usize) -> Tensor {
+pub fn features(model: &Classifier, ids: &[Vec<i64>], batch_size: usize) -> anyhow::Result<Tensor> {
     let _guard = tch::no_grad_guard();
     let mut order: Vec<usize> = (0..ids.len()).collect();
     order.sort_by_key(|&i| ids[i].len());
     let mut parts = Vec::new();
     for chunk in order.chunks(batch_size.max(1)) {
+        // An interrupt (Ctrl-C, a notebook's stop) ends the pass at the next batch.
+        crate::progress::check_interrupt()?;
         let seqs: Vec<&[i64]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
         parts.push(
             model
@@ -694,7 +699,7 @@ pub fn features(model: &Classifier, ids: &[Vec<i64>], batch_size: usize) -> Tens
     for (pos, &i) in order.iter().enumerate() {
         inverse[i] = pos as i64;
     }
-    sorted.index_select(0, &Tensor::from_slice(&inverse).to_device(sorted.device()))
+    Ok(sorted.index_select(0, &Tensor::from_slice(&inverse).to_device(sorted.device())))
 }
 
 /// Class probabilities from cached features, in order.
@@ -710,12 +715,17 @@ pub fn predict_features(model: &Classifier, features: &Tensor) -> Vec<[f32; 2]> 
 
 /// Class probabilities for each sequence, in input order. Batches are formed from
 /// sequences of similar length so that little time goes into padding.
-pub fn predict(model: &Classifier, ids: &[Vec<i64>], batch_size: usize) -> Vec<[f32; 2]> {
+pub fn predict(
+    model: &Classifier,
+    ids: &[Vec<i64>],
+    batch_size: usize,
+) -> anyhow::Result<Vec<[f32; 2]>> {
     let _guard = tch::no_grad_guard();
     let mut order: Vec<usize> = (0..ids.len()).collect();
     order.sort_by_key(|&i| ids[i].len());
     let mut out = vec![[0f32; 2]; ids.len()];
     for chunk in order.chunks(batch_size.max(1)) {
+        crate::progress::check_interrupt()?;
         let seqs: Vec<&[i64]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
         let probs = model
             .forward(&pad_batch(&seqs, model.encoder.pad_id(), model.device()))
@@ -726,7 +736,7 @@ pub fn predict(model: &Classifier, ids: &[Vec<i64>], batch_size: usize) -> Vec<[
             out[i] = [flat[2 * k], flat[2 * k + 1]];
         }
     }
-    out
+    Ok(out)
 }
 
 // What a run needs in memory, from its options ([`crate::memory`] counts from plain shapes).

@@ -5,6 +5,7 @@
 //! (help, errors, single runs) and `sweep.rs` (sweeps and reports).
 
 mod sweep;
+mod trust;
 
 use std::process::{Command, Output};
 
@@ -741,7 +742,11 @@ fn an_interrupted_forced_retrain_keeps_the_old_result() {
         log_before,
         "the old log, not a mix"
     );
-    // The report says the run was interrupted, and reports the old result.
+    // The old result is reported as it is: an interrupted retrain is no interrupted run.
+    assert!(
+        staging.exists(),
+        "the killed retrain left its staging folder"
+    );
     let out = dir.path().join("report");
     let o = w2s(&[
         "report",
@@ -751,8 +756,12 @@ fn an_interrupted_forced_retrain_keeps_the_old_result() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("interrupted"), "{text}");
-    // Run again without --force: the old result is reused as it is.
+    assert!(
+        !text.contains("interrupted") && !text.contains("not in this report"),
+        "{text}"
+    );
+    // Run again without --force: the old result is reused as it is, and the interrupted
+    // retrain's staging folder is cleared.
     let again = Command::new(env!("CARGO_BIN_EXE_w2s"))
         .args(args(false))
         .output()
@@ -760,6 +769,7 @@ fn an_interrupted_forced_retrain_keeps_the_old_result() {
     assert!(again.status.success());
     assert_eq!(again.stdout, first.stdout);
     assert_eq!(std::fs::read(folder.join("result.json")).unwrap(), before);
+    assert!(!staging.exists(), "the stale staging folder is cleared");
 }
 
 /// Corrupt stored results are redone (run and sweep alike), and a report goes on past them.
@@ -1093,7 +1103,7 @@ fn broken_runs_fail_with_the_reason() {
         one_line_error(&w2s(&a))
     };
     let small = ["--n-docs", "200", "--n-test-docs", "100"];
-    assert!(run(&[&small[..], &["--lr", "1e9"]].concat()).contains("diverged"));
+    assert!(run(&[&small[..], &["--lr", "10"]].concat()).contains("diverged"));
     let err = run(&["--n-docs", "200", "--n-test-docs", "0"]);
     assert!(
         err.contains("n_test_docs = 0") && !err.contains("max_ctx"),

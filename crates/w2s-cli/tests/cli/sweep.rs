@@ -140,7 +140,7 @@ fn a_failing_run_is_recorded_and_the_sweep_goes_on() {
     let (results, cfg) = sweep_file(
         dir.path(),
         &format!(
-            "datasets = [\"demo\"]\nmodels = [\"bow\", {:?}]\nseeds = [0]\nn_docs = 64\nn_test_docs = 32\n[train]\nepochs = 1\n[model_train.bow]\nlr = 1e30\nepochs = 4\n",
+            "datasets = [\"demo\"]\nmodels = [\"bow\", {:?}]\nseeds = [0]\nn_docs = 64\nn_test_docs = 32\n[train]\nepochs = 1\n[model_train.bow]\nlr = 10\nepochs = 4\n",
             minilm().to_str().unwrap()
         ),
     );
@@ -233,8 +233,16 @@ fn pair_task(dir: &Path, name: &str) -> PathBuf {
         });
         format!("{row}\n")
     };
-    std::fs::write(dir.join(format!("{name}.jsonl")), (0..200).map(row).collect::<String>()).unwrap();
-    std::fs::write(dir.join(format!("{name}-test.jsonl")), (200..300).map(row).collect::<String>()).unwrap();
+    std::fs::write(
+        dir.join(format!("{name}.jsonl")),
+        (0..200).map(row).collect::<String>(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join(format!("{name}-test.jsonl")),
+        (200..300).map(row).collect::<String>(),
+    )
+    .unwrap();
     let task = dir.join(format!("{name}.toml"));
     std::fs::write(
         &task,

@@ -118,7 +118,7 @@ impl Aggregate {
     /// How this rule computes PGR, in one sentence: the heading of every table it makes.
     pub fn rule(self) -> &'static str {
         match self {
-            Aggregate::Reference => "PGR by openai/weak-to-strong's rule (notebooks/Plotting.ipynb): baselines are each model's mean accuracy over all its ground-truth runs on the dataset; one PGR per student run, (student - weak baseline) / (strong baseline - weak baseline), left out where weak model = strong model or strong baseline <= weak baseline; medians over every student run of a loss (pairs and seeds pooled). No intervals.",
+            Aggregate::Reference => "PGR by openai/weak-to-strong's rule (notebooks/Plotting.ipynb): baselines are each model's mean accuracy over all its ground-truth runs on the dataset; one PGR per student run, (student - weak baseline) / (strong baseline - weak baseline), left out where weak model = strong model or strong baseline <= weak baseline; medians over every student run of a loss (pairs and seeds pooled). No intervals; a PGR marked (noise gap) is one whose ceiling - weak gap, measured over test examples, is within noise (its 95% interval reaches 0).",
             Aggregate::Pooled => "PGR = (student - weak) / (ceiling - weak) on accuracies averaged over a pair's seeds; 95% intervals resample test examples; rows whose ceiling - weak interval reaches 0 show no PGR and stay out of the medians.",
             Aggregate::PerSeed => "PGR = mean over seeds of (student - weak) / (ceiling - weak), over the seeds whose ceiling beats their weak model; 95% intervals resample test examples; rows whose ceiling - weak interval reaches 0 show no PGR and stay out of the medians.",
         }

@@ -256,6 +256,12 @@ fn interval_row(mut row: SweepRow, all: &[SeedRuns], aggregate: Aggregate) -> Sw
             )),
         }
     }
+    if seeds.is_empty() {
+        // Nothing to compute: the students' accuracy, and the left-out lines saying why.
+        row.student = mean(all.iter().map(|s| s.accuracy));
+        row.agreement = mean(all.iter().map(|s| s.agreement));
+        return row;
+    }
     let point: Accuracies = seeds
         .iter()
         .map(|u| {
@@ -317,8 +323,7 @@ fn interval_row(mut row: SweepRow, all: &[SeedRuns], aggregate: Aggregate) -> Sw
     (row.weak, row.ceiling, row.student) = (shown_mean(0), shown_mean(1), shown_mean(2));
     row.agreement = mean(seeds.iter().map(|u| u.run.agreement));
     let pgr = rule_pgr(&point, &used, aggregate);
-    let pairs: Vec<crate::metrics::GapSeed> =
-        seeds.iter().map(|u| (u.weak, u.ceiling)).collect();
+    let pairs: Vec<crate::metrics::GapSeed> = seeds.iter().map(|u| (u.weak, u.ceiling)).collect();
     row.gap = measured_gap(&pairs, &used);
     // The PGR's interval, from the same draws as the gap's.
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
@@ -434,19 +439,20 @@ pub(super) fn sweep_rows(runs: &[ReportRun], aggregate: Aggregate) -> Vec<SweepR
     let baselines = Baselines::new(results);
     let mut rows: Vec<SweepRow> = groups
         .into_iter()
-        .filter_map(|(key, mut seeds)| {
+        // Every row is kept, even where no seed has its supervisor and ceiling stored (a
+        // noise-aware rule then has nothing to compute): the row and its left-out lines say
+        // why, instead of the pair silently missing from the table.
+        .map(|(key, mut seeds)| {
             seeds.sort_by_key(|s| s.seed);
             let params = sizes_of
                 .get(key.chain.last().unwrap())
                 .copied()
                 .unwrap_or(0);
             let row = empty_row(key, aggregate, params);
-            let row = match aggregate {
+            match aggregate {
                 Aggregate::Reference => reference_row(row, &seeds, &baselines),
                 _ => interval_row(row, &seeds, aggregate),
-            };
-            // A noise-aware row with no seed that has its supervisor and ceiling says nothing.
-            (!row.per_seed.is_empty()).then_some(row)
+            }
         })
         .collect();
     // Within a dataset and chain, methods in name order (the grouping key is not).

@@ -65,8 +65,7 @@ pub fn outcome_table(outcomes: &[Outcome]) -> String {
     let pgrs: Vec<(Vec<Option<f64>>, Option<f64>)> = (0..first.students.len())
         .map(|k| match measurable {
             true => {
-                let students: Vec<f64> =
-                    outcomes.iter().map(|o| o.students[k].accuracy).collect();
+                let students: Vec<f64> = outcomes.iter().map(|o| o.students[k].accuracy).collect();
                 reference::seeds_pgr(&weak, &ceiling, &students)
             }
             false => (vec![None; outcomes.len()], None),
@@ -155,9 +154,15 @@ fn row_pgr_cell(r: &SweepRow) -> String {
     match r.pgr {
         Some(p) => match p.interval {
             Some((lo, hi)) => format!("{:+.2} [{lo:+.2}, {hi:+.2}]", p.value),
+            // The notebook's rule reports a PGR whatever the noise; say where the gap is
+            // within it ([`crate::metrics::measurable`]).
+            None if !crate::metrics::measurable(&r.gap) => format!("{:+.2} (noise gap)", p.value),
             None => format!("{:+.2}", p.value),
         },
-        None if r.weak.is_nan() => "no baseline".into(),
+        None if r.weak.is_nan() && r.aggregate == super::Aggregate::Reference => {
+            "no baseline".into()
+        }
+        None if r.weak.is_nan() => "no stored weak/ceiling".into(),
         None if r.aggregate == super::Aggregate::Reference => "n/a".into(),
         None => "no measurable gap".into(),
     }
@@ -302,7 +307,10 @@ mod tests {
         let o = outcome(0, 0.538, 0.540, 0.514);
         assert_eq!(o.students[0].pgr, None, "{:?}", o.gap);
         let t = outcome_table(&[o]);
-        assert!(!t.contains("-12.") && t.contains("no measurable gap"), "{t}");
+        assert!(
+            !t.contains("-12.") && t.contains("no measurable gap"),
+            "{t}"
+        );
         // Over seeds, the pooled gap decides: three noise gaps are still noise.
         let t = outcome_table(&[
             outcome(0, 0.538, 0.540, 0.514),
@@ -310,7 +318,10 @@ mod tests {
             outcome(2, 0.530, 0.533, 0.500),
         ]);
         assert!(t.contains("no measurable gap"), "{t}");
-        let rows: Vec<&str> = t.lines().filter(|l| l.starts_with("   ") || l.starts_with(" all")).collect();
+        let rows: Vec<&str> = t
+            .lines()
+            .filter(|l| l.starts_with("   ") || l.starts_with(" all"))
+            .collect();
         assert_eq!(rows.len(), 4, "{t}");
         assert!(rows.iter().all(|l| l.ends_with("n/a")), "{t}");
     }

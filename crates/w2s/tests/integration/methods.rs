@@ -168,7 +168,7 @@ fn the_restored_checkpoint_is_the_best_one() {
         "test",
     )
     .unwrap();
-    let probs = w2s::train::predict(&model, &ids[64..], 16);
+    let probs = w2s::train::predict(&model, &ids[64..], 16).unwrap();
     let score = metrics::auroc(&probs, &val_labels).unwrap();
     assert_eq!(Some(score), summary.best_score, "{summary:?}");
     assert!(summary.best_step.unwrap() >= 1 && summary.best_step.unwrap() <= summary.steps);
@@ -300,7 +300,7 @@ fn lora_student_saves_a_merged_model() {
     .test;
     let texts: Vec<&str> = test.iter().take(16).map(|e| e.text.as_str()).collect();
     let ids = merged.encoder.encode_all(&texts).unwrap();
-    let feats = w2s::train::features(&merged, &ids, 16);
+    let feats = w2s::train::features(&merged, &ids, 16).unwrap();
     let probs = tch::no_grad(|| {
         feats
             .linear::<tch::Tensor>(&w, None)
@@ -338,7 +338,7 @@ fn generative_scoring_needs_a_decoder_and_zero_epochs_train_nothing() {
 
     let mut model = w2s::model::Classifier::load("bow", Device::Cpu, 0).unwrap();
     let ids = model.encoder.encode_all(&["a b", "c d"]).unwrap();
-    let before = w2s::train::predict(&model, &ids, 2);
+    let before = w2s::train::predict(&model, &ids, 2).unwrap();
     let summary = w2s::train::train(
         &mut model,
         w2s::train::Inputs::Tokens(&ids),
@@ -354,5 +354,5 @@ fn generative_scoring_needs_a_decoder_and_zero_epochs_train_nothing() {
     )
     .unwrap();
     assert_eq!(summary.steps, 0);
-    assert_eq!(w2s::train::predict(&model, &ids, 2), before);
+    assert_eq!(w2s::train::predict(&model, &ids, 2).unwrap(), before);
 }

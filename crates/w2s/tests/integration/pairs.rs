@@ -156,7 +156,7 @@ fn swapping_every_pair_trains_the_mirror_image() {
         )
         .unwrap();
         (
-            Inputs::Tokens(te).predict(&model, 16),
+            Inputs::Tokens(te).predict(&model, 16).unwrap(),
             labels[64..].to_vec(),
         )
     };

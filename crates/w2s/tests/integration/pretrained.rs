@@ -177,7 +177,8 @@ fn decoder_texts() -> Vec<String> {
         .join(" ");
     vec![
         "The capital of France is".to_owned(),
-        "Human: is this review positive? \"The hotel was not dreadful at all.\"\nAssistant:".to_owned(),
+        "Human: is this review positive? \"The hotel was not dreadful at all.\"\nAssistant:"
+            .to_owned(),
         "no.".to_owned(),
         long,
     ]
@@ -187,7 +188,10 @@ fn decoder_texts() -> Vec<String> {
 fn smollm2_last_token_features_and_lm_logits_match_transformers() {
     let dir = common::smollm2();
     let c = Classifier::load(dir.to_str().unwrap(), Device::Cpu, 0).unwrap();
-    assert_eq!((c.info.family.as_str(), c.pooling), ("llama", Pooling::Last));
+    assert_eq!(
+        (c.info.family.as_str(), c.pooling),
+        ("llama", Pooling::Last)
+    );
     assert!(
         (134_000_000..136_000_000).contains(&c.info.parameters),
         "{}",
@@ -216,7 +220,11 @@ fn smollm2_last_token_features_and_lm_logits_match_transformers() {
     for (ours, theirs) in ids.iter().zip(&ref_ids) {
         assert_eq!(ours.as_slice(), &theirs[..ours.len()], "token ids differ");
     }
-    assert!(ids[3].len() > 300, "the long text has {} tokens", ids[3].len());
+    assert!(
+        ids[3].len() > 300,
+        "the long text has {} tokens",
+        ids[3].len()
+    );
     let rows: Vec<&[i64]> = ids.iter().map(|v| v.as_slice()).collect();
     let b = pad_batch(&rows, c.encoder.pad_id(), Device::Cpu);
     let features = tch::no_grad(|| c.features(&b)).to_kind(Kind::Double);
@@ -233,9 +241,15 @@ fn smollm2_last_token_features_and_lm_logits_match_transformers() {
     }
     // The LM still knows the fact the conversion checked: " Paris" is its top next token.
     let top = logits.get(0).argmax(0, false).int64_value(&[]);
-    let paris = c.encoder.encode_all(&["The capital of France is Paris"]).unwrap()[0]
+    let paris = c
+        .encoder
+        .encode_all(&["The capital of France is Paris"])
+        .unwrap()[0]
         .last()
         .copied()
         .unwrap();
-    assert_eq!(top, paris, "the top next token of 'The capital of France is'");
+    assert_eq!(
+        top, paris,
+        "the top next token of 'The capital of France is'"
+    );
 }
