@@ -59,15 +59,27 @@ pub fn merge(x: &Tensor) -> Tensor {
 }
 
 /// Scaled dot-product attention under `mask`, with an optional additive bias
-/// `[batch or 1, heads, seq, seq]`.
+/// `[batch or 1, heads, seq, seq]`. `k` and `v` may have fewer heads than `q` (grouped-query
+/// attention: each key/value head serves `q`'s heads / its heads): without an explicit mask
+/// the fused kernel shares them (`enable_gqa`), as transformers' SDPA path does; with one, they
+/// are repeated first, as transformers' `repeat_kv`.
 pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Mask, bias: Option<&Tensor>) -> Tensor {
     let kind = super::layers::matmul_kind(q);
     if kind != q.kind() {
         let (cq, ck, cv) = (q.to_kind(kind), k.to_kind(kind), v.to_kind(kind));
         return attend(&cq, &ck, &cv, mask, bias).to_kind(q.kind());
     }
+    let groups = q.size()[1] / k.size()[1];
+    let shared = groups > 1 && bias.is_none() && !matches!(mask, Mask::Allowed(_));
+    if groups > 1 && !shared {
+        let (k, v) = (
+            k.repeat_interleave_self_int(groups, 1, None),
+            v.repeat_interleave_self_int(groups, 1, None),
+        );
+        return attend(q, &k, &v, mask, bias);
+    }
     let sdpa = |m: Option<&Tensor>, causal: bool| {
-        Tensor::scaled_dot_product_attention(q, k, v, m, 0.0, causal, None, false)
+        Tensor::scaled_dot_product_attention(q, k, v, m, 0.0, causal, None, shared)
     };
     // Scores (or a bias) with the keys `mask` forbids pushed to the lowest float.
     let hide = |t: Tensor| match mask {

@@ -207,16 +207,8 @@ impl Stack for Llama {
         let hnorm = l.input_norm.forward(x);
         let q = rotate(&heads(&l.q.forward(&hnorm), n), &ctx.cos, &ctx.sin);
         let k = rotate(&heads(&l.k.forward(&hnorm), kv), &ctx.cos, &ctx.sin);
+        // Grouped-query attention: each key/value head serves n / kv query heads (`attend`).
         let v = heads(&l.v.forward(&hnorm), kv);
-        // Grouped-query attention: each key/value head serves n / kv query heads.
-        let (k, v) = if kv == n {
-            (k, v)
-        } else {
-            (
-                k.repeat_interleave_self_int(n / kv, 1, None),
-                v.repeat_interleave_self_int(n / kv, 1, None),
-            )
-        };
         let x = x + l.o.forward(&merge(&attend(&q, &k, &v, &ctx.allowed, None)));
         let hnorm = l.post_norm.forward(&x);
         let act = super::layers::activation(&self.cfg.hidden_act, &l.gate.forward(&hnorm));
