@@ -324,3 +324,46 @@ def test_preference_rows_are_a_pairwise_task(py, work):
     """, work)
     assert out["pairwise"] and out["pairwise_result"], out
     assert out["acc"] > 0.9, out
+
+
+def test_a_run_file_with_keywords_over_it_and_the_predictions_table(py, work):
+    (work / "run.toml").write_text(textwrap.dedent("""
+        model = "bow"
+        weak_model = "bow"
+        n_docs = 300
+        n_test_docs = 120
+        results = "from-file"
+        [train]
+        epochs = 3
+    """))
+    out = py.json("""
+        import json, w2s
+        r = w2s.run("run.toml", seed=1)
+        p = r.predictions
+        errors = {}
+        try:
+            w2s.run("run.toml", lr="1e-3")
+        except ValueError as e:
+            errors["lr"] = str(e)
+        print(json.dumps(dict(dir=r.dir, seed=r.runs[-1]["result"]["spec"]["seed"],
+                              epochs=r.runs[-1]["result"]["spec"]["train"]["epochs"],
+                              columns=list(p.columns), rows=len(p),
+                              accuracy=float(p["correct"].mean()), test_accuracy=r.test_accuracy,
+                              errors=errors)))
+    """, work)
+    assert "/from-file/" in out["dir"], out
+    assert out["seed"] == 1 and out["epochs"] == 3, out
+    assert out["columns"] == ["label", "p1", "predicted", "correct", "weak_p1"], out
+    assert out["rows"] == 120 and abs(out["accuracy"] - out["test_accuracy"]) < 1e-9, out
+    assert "train.lr" in out["errors"]["lr"] and "line 1 column" not in out["errors"]["lr"], out
+
+
+def test_labels_written_as_floats_are_binary_labels(py, work):
+    out = py.json("""
+        import json, pandas as pd, w2s
+        rows = [{"text": f"a {'great' if i % 2 else 'awful'} film {i}", "label": float(i % 2)} for i in range(200)]
+        df = pd.DataFrame(rows)
+        r = w2s.run(model="bow", train=df, test=df, n_docs=200, n_test_docs=100)
+        print(json.dumps(dict(acc=r.test_accuracy)))
+    """, work)
+    assert out["acc"] > 0.9, out

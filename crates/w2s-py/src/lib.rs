@@ -31,8 +31,20 @@ fn to_py(py: Python, e: anyhow::Error) -> PyErr {
     PyRuntimeError::new_err(format!("{e:#}"))
 }
 
+/// The keywords, as the Python side hands them over in JSON; an error names the key (`train.lr`)
+/// and not a line and column of JSON the user never wrote.
 fn from_json<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> PyResult<T> {
-    serde_json::from_str(json).map_err(|e| PyValueError::new_err(format!("{what}: {e}")))
+    let de = &mut serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let message = e.inner().to_string();
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(m, _)| m);
+        match e.path().to_string().as_str() {
+            "." => PyValueError::new_err(format!("{what}: {message}")),
+            key => PyValueError::new_err(format!("{what}: {key}: {message}")),
+        }
+    })
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> PyResult<String> {
@@ -72,9 +84,24 @@ fn run_entry(runner: &Runner, role: &str, spec: &RunSpec) -> anyhow::Result<serd
 
 /// `w2s.run()`: the options of a run file (JSON), run as `w2s run` runs them.
 #[pyfunction]
-fn run(py: Python, options: &str, storage: &str) -> PyResult<String> {
-    let file: RunFile = from_json("run options", options)?;
-    let storage: Storage = from_json("storage", storage)?;
+#[pyo3(signature = (options, storage, config=None))]
+fn run(py: Python, options: &str, storage: &str, config: Option<PathBuf>) -> PyResult<String> {
+    let keywords: RunFile = from_json("run options", options)?;
+    let mut storage: Storage = from_json("storage", storage)?;
+    // A run file, with the keywords over it as flags are over it on the command line; its
+    // `results` applies where the call names none.
+    let file = match &config {
+        Some(path) => {
+            let file = RunFile::read(path).map_err(|e| PyValueError::new_err(format!("{e:#}")))?;
+            if keywords.results.is_none() {
+                if let Some(r) = &file.results {
+                    storage.results = std::path::absolute(r).unwrap_or(r.clone());
+                }
+            }
+            file.merged(&keywords)
+        }
+        None => keywords,
+    };
     let out = py.allow_threads(|| -> anyhow::Result<serde_json::Value> {
         let runner = storage.runner()?;
         Ok(

@@ -191,6 +191,27 @@ class RunResult:
     gap: Optional[dict] = None
     runs: list = dataclasses.field(default_factory=list, repr=False)
 
+    @property
+    def predictions(self) -> pd.DataFrame:
+        """The test predictions of this run (the student's, for a weak-to-strong run): one row
+        per test example with its true `label`, `p1` (the probability of label 1; NaN where the
+        example was dropped for its length), `predicted` and `correct`; for a weak-to-strong
+        run also each supervisor's `p1` as `weak_p1` (the mean of several)."""
+        def test_p1(folder):
+            with open(os.path.join(folder, "predictions.json")) as f:
+                p = json.load(f)
+            return [math.nan if x is None else x[1] for x in p["test"]], p.get("test_labels", [])
+
+        p1, labels = test_p1(self.dir)
+        df = pd.DataFrame({"label": labels or [None] * len(p1), "p1": p1})
+        df["predicted"] = (df["p1"] > 0.5).astype("Int64").where(df["p1"].notna())
+        df["correct"] = (df["predicted"] == df["label"]).where(df["p1"].notna())
+        weak = [test_p1(r["dir"])[0] for r in self.runs if r.get("role") == "weak"]
+        if weak:
+            df["weak_p1"] = pd.DataFrame(weak).mean(axis=0, skipna=False).to_numpy()
+        df.index.name = "example"
+        return df
+
     def __str__(self) -> str:
         if self.weak_accuracy is None:
             return f"test accuracy {100 * self.test_accuracy:.1f}% ({self.dir})"
@@ -267,6 +288,7 @@ def _finite(value: Any, key: str) -> None:
 
 
 def run(
+    config=None,
     *,
     train=None,
     test=None,
@@ -285,9 +307,15 @@ def run(
     `train=` and `test=` may be DataFrames or lists of dicts (columns `text` and `label`, or
     `choices` and `answer`), with `task={...}` for a task file's other keys (a `text`
     template, `label_map`, ...). `threads`: libtorch's CPU threads; `force`: retrain.
-    Stored runs are reused exactly as by the command line.
+    Stored runs are reused exactly as by the command line. `config`: a run file (TOML, as
+    `w2s run run.toml`), with the keyword arguments over it as flags are over it; its
+    `results` applies unless `results=` is given.
     """
     _setup()
+    if config is not None:
+        config = os.fspath(config)
+        if not os.path.isfile(config):
+            raise FileNotFoundError(f"w2s.run: no run file at {config}")
     if isinstance(train, dict):
         options["train"] = train
         train = None
@@ -302,10 +330,15 @@ def run(
         options["dataset"] = _task_file(train, test, task, task_name, results)
     elif task is not None:
         raise ValueError("task= describes the data of train= and test=")
+    given_results = options.get("results") is not None
     opts = _run_options(options)
     _finite(opts, "")
-    opts["results"] = results
-    out = json.loads(_native.run(json.dumps(opts), _storage(results, device, threads, force)))
+    if given_results or config is None:
+        opts["results"] = results
+    else:
+        opts.pop("results", None)
+    storage = _storage(results, device, threads, force)
+    out = json.loads(_native.run(json.dumps(opts), storage, config))
     runs = out["runs"]
     last = runs[-1]
     outcome = out.get("outcome")

@@ -59,9 +59,10 @@ impl Row {
         let v = self.get(field)?;
         let parsed = match v {
             Value::Bool(b) => Some(*b as u8),
-            Value::Number(n) => match n.as_i64() {
-                Some(0) => Some(0),
-                Some(1) => Some(1),
+            // 0.0 and 1.0 too: pandas writes an integer column with a missing value as floats.
+            Value::Number(n) => match n.as_f64() {
+                Some(x) if x == 0.0 => Some(0),
+                Some(x) if x == 1.0 => Some(1),
                 _ => None,
             },
             Value::String(s) => match s.trim().to_lowercase().as_str() {
