@@ -84,7 +84,13 @@ pub struct UserTask {
     train_labels: Option<OneOrMany>,
     #[serde(default)]
     test_labels: Option<OneOrMany>,
+    /// The text's field or template; for a pairwise task the shared context, which may be
+    /// left out (replies without a prompt).
+    #[serde(default)]
     text: String,
+    /// The column names of a CSV/TSV file without a header row, in order.
+    #[serde(default)]
+    columns: Option<Vec<String>>,
     /// The label field; a pairwise task with `chosen` and `rejected` has none.
     #[serde(default)]
     label: String,
@@ -104,6 +110,18 @@ pub struct UserTask {
     choices: Option<Choices>,
     #[serde(default)]
     answer_base: usize,
+}
+
+/// `path`, or `path.gz` where only the gzipped copy exists (a task file naming `t.jsonl`
+/// reads `t.jsonl.gz`).
+fn or_gz(path: PathBuf) -> PathBuf {
+    let mut gz = path.clone().into_os_string();
+    gz.push(".gz");
+    let gz = PathBuf::from(gz);
+    match !path.exists() && gz.is_file() {
+        true => gz,
+        false => path,
+    }
 }
 
 fn paths(files: &OneOrMany) -> Vec<PathBuf> {
@@ -129,6 +147,12 @@ impl UserTask {
         if pairwise && (task.replies.is_some() || task.choices.is_some()) {
             bail!(
                 "{}: `chosen`/`rejected`, `replies` and `choices` are three kinds of task: use one",
+                path.display()
+            );
+        }
+        if task.text.is_empty() && !pairwise && task.replies.is_none() {
+            bail!(
+                "{}: missing key `text` (the field holding the example's text, or a template such as \"{{question}} {{answer}}\")",
                 path.display()
             );
         }
@@ -197,6 +221,9 @@ impl UserTask {
     }
 
     fn render(&self, row: &Row) -> Result<String> {
+        if self.text.is_empty() {
+            return Ok(String::new()); // a pairwise task without a context
+        }
         if self.text.contains('{') {
             render(&self.text, row)
         } else {
@@ -273,7 +300,8 @@ impl UserTask {
     /// for a hub dataset the files of the named splits in its snapshot (or `data_dir`).
     fn split_files(&self, base: &Path, data_dir: Option<&Path>) -> Result<[Vec<PathBuf>; 2]> {
         let Some(repo) = &self.hub else {
-            let resolve = |f: &OneOrMany| paths(f).into_iter().map(|p| base.join(p)).collect();
+            let resolve =
+                |f: &OneOrMany| paths(f).into_iter().map(|p| or_gz(base.join(p))).collect();
             return Ok([resolve(&self.train), resolve(&self.test)]);
         };
         let names = |f: &OneOrMany| -> Vec<String> {
@@ -347,7 +375,11 @@ impl UserTask {
             for (k, f) in files.iter().enumerate() {
                 // With side labels every row is read, so that the two files line up.
                 let cap = labels.is_none().then(|| limit.saturating_sub(out.len()));
-                let mut rows = files::read_rows(f, cap, None)?;
+                let columns: Option<Vec<&str>> = self
+                    .columns
+                    .as_ref()
+                    .map(|c| c.iter().map(String::as_str).collect());
+                let mut rows = files::read_rows(f, cap, columns.as_deref())?;
                 if let Some(l) = &labels {
                     files::attach_labels_as(&mut rows, &base.join(&l[k]), &self.label)?;
                 }
@@ -453,6 +485,52 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("test split") && e.contains("empty"), "{e}");
+    }
+
+    #[test]
+    fn headerless_csv_gzipped_files_and_pairs_without_a_context() {
+        use std::io::Write;
+        let d = tempfile::tempdir().unwrap();
+        // ETHICS utilitarianism ships so: two scenarios a row, no header, the first preferred.
+        std::fs::write(
+            d.path().join("util.csv"),
+            "I ate a cake.,I dropped a cake.\nI won.,I lost.\n",
+        )
+        .unwrap();
+        // The test file exists only gzipped; the task names the plain file.
+        let mut gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(d.path().join("util-test.csv.gz")).unwrap(),
+            flate2::Compression::default(),
+        );
+        gz.write_all(b"I smiled.,I frowned.\n").unwrap();
+        gz.finish().unwrap();
+        let toml = "train = \"util.csv\"\ntest = \"util-test.csv\"\ncolumns = [\"better\", \"worse\"]\nchosen = \"better\"\nrejected = \"worse\"\n";
+        std::fs::write(d.path().join("task.toml"), toml).unwrap();
+        let task = UserTask::read(&d.path().join("task.toml")).unwrap();
+        let pools = task.load(d.path(), None, 0, (100, 100)).unwrap();
+        assert_eq!((pools.train.len(), pools.test.len()), (2, 1));
+        for e in pools.train.iter().chain(&pools.test) {
+            assert_eq!(e.text, "", "no context, and no literal braces");
+            let r = e.replies.as_ref().unwrap();
+            let preferred = if e.label == 1 { &r[0] } else { &r[1] };
+            assert!(
+                ["I ate a cake.", "I won.", "I smiled."].contains(&preferred.as_str()),
+                "{e:?}"
+            );
+        }
+        // A task that is not pairwise still needs its text.
+        std::fs::write(
+            d.path().join("bad.toml"),
+            "train = \"util.csv\"\ntest = \"util.csv\"\nlabel = \"x\"\n",
+        )
+        .unwrap();
+        let e = UserTask::read(&d.path().join("bad.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("bad.toml") && e.contains("missing key `text`"),
+            "{e}"
+        );
     }
 
     #[test]
