@@ -123,16 +123,16 @@ fn random_caches_are_rebuilt_never_used_never_panics() {
     let valid = serde_json::json!({ "sha256": sum, "ids": ids }).to_string();
     std::fs::write(&tokens, &valid).unwrap();
     assert_eq!(
-        crate::experiment::cached_tokens(&tokens, 2, 30522),
+        crate::run::cache::cached_tokens(&tokens, 2, 30522),
         Some(ids.clone())
     );
     assert_eq!(
-        crate::experiment::cached_tokens(&tokens, 3, 30522),
+        crate::run::cache::cached_tokens(&tokens, 3, 30522),
         None,
         "rows"
     );
     assert_eq!(
-        crate::experiment::cached_tokens(&tokens, 2, 7000),
+        crate::run::cache::cached_tokens(&tokens, 2, 7000),
         None,
         "id range"
     );
@@ -141,24 +141,24 @@ fn random_caches_are_rebuilt_never_used_never_panics() {
         let bytes = mutate(&mut rng, &valid);
         std::fs::write(&tokens, &bytes).unwrap();
         no_panic("a tokens cache", &bytes, || {
-            let got = crate::experiment::cached_tokens(&tokens, 2, 30522);
+            let got = crate::run::cache::cached_tokens(&tokens, 2, 30522);
             // Whatever it returns is the valid content: an edit is never used.
             assert!(got.is_none() || got == Some(ids.clone()), "{got:?}");
         });
     }
     // A features cache: the tensor and its checksum.
     let f = Tensor::from_slice(&[0.5f32, -1.0, 2.0, 0.25, 3.0, -0.75]).view([3, 2]);
-    let sum = Tensor::from_slice(&crate::experiment::tensor_sha256(&f));
+    let sum = Tensor::from_slice(&crate::run::cache::tensor_sha256(&f));
     tch::Tensor::write_safetensors(&[("features", &f), ("sha256", &sum)], &features).unwrap();
-    assert!(crate::experiment::cached_features(&features, 3).is_some());
+    assert!(crate::run::cache::cached_features(&features, 3).is_some());
     assert!(
-        crate::experiment::cached_features(&features, 4).is_none(),
+        crate::run::cache::cached_features(&features, 4).is_none(),
         "rows"
     );
     let scaled = &f * 100.0;
     tch::Tensor::write_safetensors(&[("features", &scaled), ("sha256", &sum)], &features).unwrap();
     assert!(
-        crate::experiment::cached_features(&features, 3).is_none(),
+        crate::run::cache::cached_features(&features, 3).is_none(),
         "content"
     );
     tch::Tensor::write_safetensors(&[("features", &f), ("sha256", &sum)], &features).unwrap();
@@ -174,7 +174,7 @@ fn random_caches_are_rebuilt_never_used_never_panics() {
         }
         std::fs::write(&features, &bytes).unwrap();
         no_panic("a features cache", &bytes, || {
-            if let Some(got) = crate::experiment::cached_features(&features, 3) {
+            if let Some(got) = crate::run::cache::cached_features(&features, 3) {
                 assert!(
                     bool::try_from(got.eq_tensor(&f).all()).unwrap(),
                     "an edit was used"

@@ -24,6 +24,7 @@ pub mod model;
 pub mod plots;
 pub mod progress;
 pub mod report;
+pub mod run;
 pub mod store;
 pub mod sweep;
 pub mod tensorboard;

@@ -61,8 +61,8 @@ impl Row {
             Value::Bool(b) => Some(*b as u8),
             // 0.0 and 1.0 too: pandas writes an integer column with a missing value as floats.
             Value::Number(n) => match n.as_f64() {
-                Some(x) if x == 0.0 => Some(0),
-                Some(x) if x == 1.0 => Some(1),
+                Some(0.0) => Some(0),
+                Some(1.0) => Some(1),
                 _ => None,
             },
             Value::String(s) => match s.trim().to_lowercase().as_str() {
