@@ -113,8 +113,10 @@ pub enum Stored {
 
 /// The reuse rule, in one place for `run`, sweeps, workers and reports: a run folder's result
 /// is reused only if `result.json` parses, names the folder's own run (its hash ends the
-/// folder's name), has a sane accuracy, and `predictions.json` parses and matches it; a
-/// folder that is a symbolic link, or holds one where w2s writes, is never trusted.
+/// folder's name) and is the run its own spec describes (the hash computed again), has a sane
+/// accuracy, and `predictions.json` is the file it was computed from (checksum), names the same
+/// run, and gives the same accuracy, AUROC and supervisor agreement ([`self_check`]); a folder
+/// that is a symbolic link, or holds one where w2s writes, is never trusted.
 pub fn stored(dir: &Path) -> Stored {
     let result_path = dir.join("result.json");
     match std::fs::symlink_metadata(dir) {
