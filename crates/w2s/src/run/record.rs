@@ -115,7 +115,7 @@ pub enum Stored {
 /// is reused only if `result.json` parses, names the folder's own run (its hash ends the
 /// folder's name) and is the run its own spec describes (the hash computed again), has a sane
 /// accuracy, and `predictions.json` is the file it was computed from (checksum), names the same
-/// run, and gives the same accuracy, AUROC and supervisor agreement ([`self_check`]); a folder
+/// run, and gives the same accuracy, AUROC and supervisor agreement; a folder
 /// that is a symbolic link, or holds one where w2s writes, is never trusted.
 pub fn stored(dir: &Path) -> Stored {
     let result_path = dir.join("result.json");
