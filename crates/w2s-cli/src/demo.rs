@@ -22,8 +22,11 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         .map(|e| e.run(&runner))
         .collect::<Result<Vec<_>>>()?;
     let table = w2s::report::outcome_table(&outcomes);
-    let strong = experiments.first().map_or("", |e| e.ceiling.model.as_str());
-    println!("\nweak: bag of words trained from scratch; strong: {strong}");
+    // The model as the user named it (the runs store its absolute folder).
+    println!(
+        "\nweak: bag of words trained from scratch; strong: {}",
+        a.demo.strong
+    );
     println!(
         "test accuracy (%) and PGR on the demo task ({} train, {} test)\n",
         a.demo.n_docs, a.demo.n_test_docs
