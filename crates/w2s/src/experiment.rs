@@ -1125,22 +1125,36 @@ impl Outcome {
         mut students: Vec<StudentOutcome>,
         test_correct: (Vec<Option<f64>>, Vec<Option<f64>>),
     ) -> Outcome {
-        let gap = match test_correct.0.is_empty() {
-            // Results stored before test labels were kept: the point gap alone.
-            true => metrics::Interval::exact(ceiling - weak),
-            false => metrics::measured_gap(&[(&test_correct.0, &test_correct.1)], &[true]),
-        };
-        for s in &mut students {
-            s.pgr = metrics::pgr(weak, ceiling, s.accuracy).filter(|_| metrics::measurable(&gap));
-        }
-        Outcome {
+        let mut o = Outcome {
             seed,
             weak,
             ceiling,
-            students,
-            gap,
+            students: Vec::new(),
+            gap: metrics::Interval::exact(ceiling - weak),
             test_correct,
+        };
+        o.gap = Outcome::pooled_gap(std::slice::from_ref(&o));
+        for s in &mut students {
+            s.pgr = metrics::pgr(weak, ceiling, s.accuracy).filter(|_| metrics::measurable(&o.gap));
         }
+        o.students = students;
+        o
+    }
+
+    /// The gap of several seeds' outcomes by the one rule ([`metrics::measured_gap`]); the
+    /// mean point gap where a stored result predates test labels.
+    pub fn pooled_gap(outcomes: &[Outcome]) -> metrics::Interval {
+        if outcomes.iter().any(|o| o.test_correct.0.is_empty()) {
+            let n = outcomes.len().max(1) as f64;
+            return metrics::Interval::exact(
+                outcomes.iter().map(|o| o.ceiling - o.weak).sum::<f64>() / n,
+            );
+        }
+        let seeds: Vec<metrics::GapSeed> = outcomes
+            .iter()
+            .map(|o| (o.test_correct.0.as_slice(), o.test_correct.1.as_slice()))
+            .collect();
+        metrics::measured_gap(&seeds, &vec![true; seeds.len()])
     }
 }
 

@@ -60,7 +60,7 @@ pub fn outcome_table(outcomes: &[Outcome]) -> String {
     }
     let weak: Vec<f64> = outcomes.iter().map(|o| o.weak).collect();
     let ceiling: Vec<f64> = outcomes.iter().map(|o| o.ceiling).collect();
-    let gap = pooled_gap(outcomes);
+    let gap = Outcome::pooled_gap(outcomes);
     let measurable = crate::metrics::measurable(&gap);
     let pgrs: Vec<(Vec<Option<f64>>, Option<f64>)> = (0..first.students.len())
         .map(|k| match measurable {
@@ -108,21 +108,6 @@ pub fn outcome_table(outcomes: &[Outcome]) -> String {
         );
     }
     out
-}
-
-/// The gap of a table's seeds by the one rule ([`crate::metrics::measured_gap`]).
-fn pooled_gap(outcomes: &[Outcome]) -> crate::metrics::Interval {
-    if outcomes.iter().any(|o| o.test_correct.0.is_empty()) {
-        let n = outcomes.len().max(1) as f64;
-        return crate::metrics::Interval::exact(
-            outcomes.iter().map(|o| o.ceiling - o.weak).sum::<f64>() / n,
-        );
-    }
-    let seeds: Vec<crate::metrics::GapSeed> = outcomes
-        .iter()
-        .map(|o| (o.test_correct.0.as_slice(), o.test_correct.1.as_slice()))
-        .collect();
-    crate::metrics::measured_gap(&seeds, &vec![true; seeds.len()])
 }
 
 /// The heading of a dataset: its name and the sizes its rows were run at.
