@@ -1034,19 +1034,8 @@ fn analyse(
     };
     let (mut supervisor_accuracy, mut supervisor_agreement) = (None, None);
     if let Some(sup) = supervision {
-        // Test examples both the run and its supervisors kept.
-        let (mut s, mut w, mut t) = (Vec::new(), Vec::new(), Vec::new());
-        for ((a, b), e) in predictions.test.iter().zip(&sup.test).zip(&splits.test) {
-            if let (Some(a), Some(b)) = (a, b) {
-                s.push(*a);
-                w.push(*b);
-                t.push(e.label);
-            }
-        }
-        let sup_hard: Vec<u8> = w.iter().map(metrics::hard).collect();
-        analysis.auroc_vs_supervisor = metrics::auroc(&s, &sup_hard);
-        (analysis.copied_mistakes, analysis.kept_correct) = metrics::imitation(&s, &w, &t);
-        supervisor_agreement = Some(metrics::agreement(&s, &w));
+        let labels: Vec<u8> = splits.test.iter().map(|e| e.label).collect();
+        supervisor_agreement = analysis.against_supervisor(&predictions.test, &sup.test, &labels);
         let (p, t): (Vec<[f32; 2]>, Vec<u8>) = sup
             .test
             .iter()

@@ -6,7 +6,7 @@
 //! weak labels), [`device`] (devices and their memory), [`memory`] (estimates before work),
 //! [`progress`] (bars), [`experiment`] (runs, and how they feed each other), [`store`] (results on
 //! disk, named by content), [`config`] (run files), [`sweep`] (grids of runs, local and on
-//! Slurm), [`metrics`], [`report`] and [`plots`] (tables and figures), [`mod@bench`].
+//! Slurm), [`metrics`], [`report`] (tables and figures), [`mod@bench`].
 
 pub mod bench;
 pub mod config;
@@ -21,7 +21,6 @@ pub mod loss;
 pub mod memory;
 pub mod metrics;
 pub mod model;
-pub mod plots;
 pub mod progress;
 pub mod report;
 pub mod run;

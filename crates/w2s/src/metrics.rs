@@ -5,15 +5,34 @@ pub fn hard(p: &[f32; 2]) -> u8 {
     (p[1] > p[0]) as u8
 }
 
-/// Share of examples whose predicted class equals the label.
+/// 1 if `p` predicts `label`, 0 if it predicts the other class, and 0.5 for a tie (p equal):
+/// a model that cannot tell the classes (a pair whose replies score the same) is guessing, so
+/// it is neither right nor wrong. The reference's argmax counts a tie as class 0 (for a pair,
+/// "b preferred"); w2s differs there, and only there.
+pub fn score(p: &[f32; 2], label: u8) -> f64 {
+    if p[0] == p[1] {
+        0.5
+    } else {
+        (hard(p) == label) as u8 as f64
+    }
+}
+
+/// Share of examples whose predicted class equals the label, a tie counting half ([`score`]).
 pub fn accuracy(probs: &[[f32; 2]], labels: &[u8]) -> f64 {
     assert_eq!(probs.len(), labels.len());
+    let right: f64 = probs.iter().zip(labels).map(|(p, &l)| score(p, l)).sum();
+    right / probs.len() as f64
+}
+
+/// Accuracy as results of format 2 and before stored it: a tie counted as class 0 (argmax).
+/// Only for checking those results ([`crate::experiment::stored`]).
+pub fn accuracy_ties_as_class_0(probs: &[[f32; 2]], labels: &[u8]) -> f64 {
     let right = probs
         .iter()
         .zip(labels)
         .filter(|(p, &l)| hard(p) == l)
         .count();
-    right as f64 / probs.len() as f64
+    right as f64 / probs.len().max(1) as f64
 }
 
 /// Share of examples on which two models predict the same class.
@@ -50,11 +69,12 @@ impl Interval {
 /// Resamples of the test examples for every interval.
 pub const RESAMPLES: usize = 1000;
 
-/// Per test example: 1 if right, 0 if wrong, None where the run dropped it.
+/// Per test example: 1 if right, 0 if wrong, 0.5 for a tie ([`score`]), None where the run
+/// dropped it.
 pub fn correct(test: &[Option<[f32; 2]>], labels: &[u8]) -> Vec<Option<f64>> {
     test.iter()
         .zip(labels)
-        .map(|(p, &l)| p.map(|p| (hard(&p) == l) as u8 as f64))
+        .map(|(p, &l)| p.map(|p| score(&p, l)))
         .collect()
 }
 
@@ -162,7 +182,17 @@ mod tests {
     #[test]
     fn accuracy_and_agreement() {
         let p = [[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]];
-        assert_eq!(accuracy(&p, &[0, 1, 1]), 2.0 / 3.0);
+        // By hand: right, right, and a tie counting half: 2.5 / 3.
+        assert_eq!(accuracy(&p, &[0, 1, 1]), 2.5 / 3.0);
+        assert_eq!(
+            accuracy(&p, &[0, 1, 0]),
+            2.5 / 3.0,
+            "a tie is half whatever the label"
+        );
+        assert_eq!(accuracy_ties_as_class_0(&p, &[0, 1, 1]), 2.0 / 3.0);
+        assert_eq!(accuracy_ties_as_class_0(&p, &[0, 1, 0]), 1.0);
+        let test = [Some([0.5, 0.5]), None, Some([0.3, 0.7])];
+        assert_eq!(correct(&test, &[1, 0, 0]), [Some(0.5), None, Some(0.0)]);
         assert_eq!(
             agreement(&p, &[[0.6, 0.4], [0.6, 0.4], [0.7, 0.3]]),
             2.0 / 3.0
@@ -304,7 +334,7 @@ pub fn ece(probs: &[[f32; 2]], labels: &[u8], bins: usize) -> f64 {
         let b = ((c * bins as f64) as usize).min(bins - 1);
         count[b] += 1;
         conf[b] += c;
-        right[b] += (hard(p) == l) as u8 as f64;
+        right[b] += score(p, l);
     }
     let n = probs.len() as f64;
     (0..bins)
@@ -378,5 +408,203 @@ mod analysis_tests {
         let sup = [p(0.9), p(0.1), p(0.1), p(0.9)];
         let student = [p(0.9), p(0.2), p(0.9), p(0.1)];
         assert_eq!(imitation(&student, &sup, &truth), (Some(0.5), Some(0.5)));
+    }
+}
+
+/// What the theory of weak-to-strong generalization measures of a student against its
+/// supervisor, from their test predictions (both models' P(1) and the true labels); the
+/// population quantities of the papers, estimated on the held-out test split.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Diagnostics {
+    /// Misfit, squared: mean (p_student - p_supervisor)^2. Charikar, Pabbaraju & Shiragur
+    /// (NeurIPS 2024, arXiv 2405.15116, Theorem 1): with a convex strong class that holds the
+    /// target, gain_squared >= misfit_squared, and the two are close in their experiments.
+    pub misfit_squared: f64,
+    /// Gain, squared: the supervisor's Brier score minus the student's, mean (p_w - y)^2 -
+    /// mean (p_s - y)^2.
+    pub gain_squared: f64,
+    /// Misfit, KL: mean KL(p_supervisor || p_student), the divergence that cross-entropy on
+    /// soft weak labels minimises; the misfit of Mulgund & Pabbaraju (arXiv 2501.19105) for
+    /// cross-entropy, a Bregman divergence.
+    pub misfit_kl: f64,
+    /// Gain, cross-entropy: the supervisor's mean -ln p(label) minus the student's.
+    pub gain_xent: f64,
+    /// The error decomposition, as shares of the test examples (a tie counts half, as in
+    /// [`score`]): both wrong (the student copies the mistake), the supervisor wrong and the
+    /// student right (corrects it), the supervisor right and the student wrong (a new
+    /// mistake). student error = copied + new; supervisor error = copied + corrected; so the
+    /// student's accuracy minus the supervisor's = corrected - new.
+    pub copied: f64,
+    pub corrected: f64,
+    pub new_mistakes: f64,
+}
+
+/// Probabilities are clamped this far from 0 and 1 in logarithms (float32's resolution near 1).
+const LOG_EPS: f64 = 1e-7;
+
+fn ln_clamped(p: f64) -> f64 {
+    p.clamp(LOG_EPS, 1.0 - LOG_EPS).ln()
+}
+
+/// [`Diagnostics`] of `student` against `supervisor` on examples with `labels`; None without
+/// examples.
+pub fn diagnostics(
+    student: &[[f32; 2]],
+    supervisor: &[[f32; 2]],
+    labels: &[u8],
+) -> Option<Diagnostics> {
+    let n = labels.len();
+    if n == 0 || student.len() != n || supervisor.len() != n {
+        return None;
+    }
+    let mut d = Diagnostics::default();
+    for ((s, w), &y) in student.iter().zip(supervisor).zip(labels) {
+        let (ps, pw, y1) = (s[1] as f64, w[1] as f64, y as f64);
+        d.misfit_squared += (ps - pw).powi(2);
+        d.gain_squared += (pw - y1).powi(2) - (ps - y1).powi(2);
+        d.misfit_kl += pw * (ln_clamped(pw) - ln_clamped(ps))
+            + (1.0 - pw) * (ln_clamped(1.0 - pw) - ln_clamped(1.0 - ps));
+        let ln_label = |p: f64| ln_clamped(if y == 1 { p } else { 1.0 - p });
+        d.gain_xent += ln_label(ps) - ln_label(pw);
+        let (rs, rw) = (score(s, y), score(w, y));
+        d.copied += (1.0 - rw) * (1.0 - rs);
+        d.corrected += (1.0 - rw) * rs;
+        d.new_mistakes += rw * (1.0 - rs);
+    }
+    let n = n as f64;
+    for v in [
+        &mut d.misfit_squared,
+        &mut d.gain_squared,
+        &mut d.misfit_kl,
+        &mut d.gain_xent,
+        &mut d.copied,
+        &mut d.corrected,
+        &mut d.new_mistakes,
+    ] {
+        *v /= n;
+    }
+    Some(d)
+}
+
+/// Chance-adjusted probabilistic agreement (CAPA, kappa_p; Goel et al. 2025, "Great Models
+/// Think Alike and this Undermines AI Oversight", arXiv 2502.04313), for two classes: observed
+/// agreement c_obs = mean over examples of p_a(1) p_b(1) + p_a(0) p_b(0); chance agreement of
+/// two independent models with their mean probabilities on the true class, q_a and q_b:
+/// c_exp = q_a q_b + (1 - q_a)(1 - q_b); kappa_p = (c_obs - c_exp) / (1 - c_exp). 1 when the
+/// two err alike beyond what their accuracies imply, 0 when independently. None without
+/// examples or where c_exp = 1 (both always right).
+pub fn capa(a: &[[f32; 2]], b: &[[f32; 2]], labels: &[u8]) -> Option<f64> {
+    let n = labels.len();
+    if n == 0 || a.len() != n || b.len() != n {
+        return None;
+    }
+    let (mut obs, mut qa, mut qb) = (0.0, 0.0, 0.0);
+    for ((x, z), &y) in a.iter().zip(b).zip(labels) {
+        let (x1, z1) = (x[1] as f64, z[1] as f64);
+        obs += x1 * z1 + (1.0 - x1) * (1.0 - z1);
+        qa += if y == 1 { x1 } else { 1.0 - x1 };
+        qb += if y == 1 { z1 } else { 1.0 - z1 };
+    }
+    let n = n as f64;
+    let (obs, qa, qb) = (obs / n, qa / n, qb / n);
+    let exp = qa * qb + (1.0 - qa) * (1.0 - qb);
+    (exp < 1.0 - 1e-12).then(|| (obs - exp) / (1.0 - exp))
+}
+
+/// Pearson's correlation of paired values; None with fewer than 3 pairs or no spread.
+pub fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
+    let n = x.len();
+    if n < 3 || y.len() != n {
+        return None;
+    }
+    let (mx, my) = (
+        x.iter().sum::<f64>() / n as f64,
+        y.iter().sum::<f64>() / n as f64,
+    );
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (a, b) in x.iter().zip(y) {
+        sxy += (a - mx) * (b - my);
+        sxx += (a - mx).powi(2);
+        syy += (b - my).powi(2);
+    }
+    (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
+}
+
+#[cfg(test)]
+mod theory_tests {
+    use super::*;
+
+    fn p(x: f32) -> [f32; 2] {
+        [1.0 - x, x]
+    }
+
+    #[test]
+    fn diagnostics_by_hand() {
+        // Three examples, labels 1, 0, 1; supervisor P(1) .8, .6, .4; student .9, .2, .7.
+        // misfit^2 = (.01 + .16 + .09) / 3 = .26 / 3.
+        // Brier: supervisor (.04 + .36 + .36) / 3 = .76 / 3, student (.01 + .04 + .09) / 3 =
+        // .14 / 3; gain^2 = .62 / 3.
+        // Hard: supervisor right, wrong, wrong; student right, right, right: copied 0,
+        // corrected 2/3, new 0.
+        let d = diagnostics(
+            &[p(0.9), p(0.2), p(0.7)],
+            &[p(0.8), p(0.6), p(0.4)],
+            &[1, 0, 1],
+        )
+        .unwrap();
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-6;
+        assert!(close(d.misfit_squared, 0.26 / 3.0), "{d:?}");
+        assert!(close(d.gain_squared, 0.62 / 3.0), "{d:?}");
+        assert!(
+            close(d.copied, 0.0) && close(d.corrected, 2.0 / 3.0) && close(d.new_mistakes, 0.0)
+        );
+        // KL(.8 || .9) = .8 ln(.8/.9) + .2 ln(.2/.1), and so on; xent gain from -ln p(label).
+        let kl = |w: f64, s: f64| w * (w / s).ln() + (1.0 - w) * ((1.0 - w) / (1.0 - s)).ln();
+        assert!(close(
+            d.misfit_kl,
+            (kl(0.8, 0.9) + kl(0.6, 0.2) + kl(0.4, 0.7)) / 3.0
+        ));
+        let ce = |a: f64, b: f64, c: f64| -(a.ln() + b.ln() + c.ln()) / 3.0;
+        assert!(close(d.gain_xent, ce(0.8, 0.4, 0.4) - ce(0.9, 0.8, 0.7)));
+        // A student equal to its supervisor: no misfit, no gain, only copies and keeps.
+        let same = diagnostics(&[p(0.8), p(0.3)], &[p(0.8), p(0.3)], &[0, 0]).unwrap();
+        assert_eq!((same.misfit_squared, same.gain_squared), (0.0, 0.0));
+        assert!(close(same.misfit_kl, 0.0) && close(same.copied, 0.5) && same.corrected == 0.0);
+    }
+
+    #[test]
+    fn capa_by_hand() {
+        // Labels 1, 1; a: .9, .6 (q_a = .75); b: .8, .2 (q_b = .5).
+        // c_obs = (.72 + .02 + .12 + .32) / 2 = .59; c_exp = .375 + .125 = .5; kappa = .18.
+        let k = capa(&[p(0.9), p(0.6)], &[p(0.8), p(0.2)], &[1, 1]).unwrap();
+        assert!((k - 0.18).abs() < 1e-6, "{k}");
+        // Two models that are always right and sure: no chance-free agreement to measure.
+        assert_eq!(capa(&[p(1.0)], &[p(1.0)], &[1]), None);
+        // Identical hard mistakes: kappa 1.
+        let k = capa(&[p(1.0), p(0.0)], &[p(1.0), p(0.0)], &[1, 1]).unwrap();
+        assert!((k - 1.0).abs() < 1e-9, "{k}");
+    }
+
+    #[test]
+    fn pearson_by_hand() {
+        assert!((pearson(&[1.0, 2.0, 3.0], &[2.0, 4.0, 6.0]).unwrap() - 1.0).abs() < 1e-12);
+        assert!((pearson(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]).unwrap() + 1.0).abs() < 1e-12);
+        assert_eq!(pearson(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]), None);
+        assert_eq!(pearson(&[1.0, 2.0], &[1.0, 2.0]), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decomposition_adds_up(xs in proptest::collection::vec((0.0f32..1.0, 0.0f32..1.0, 0u8..2), 1..40)) {
+            let s: Vec<[f32; 2]> = xs.iter().map(|x| p(x.0)).collect();
+            let w: Vec<[f32; 2]> = xs.iter().map(|x| p(x.1)).collect();
+            let y: Vec<u8> = xs.iter().map(|x| x.2).collect();
+            let d = diagnostics(&s, &w, &y).unwrap();
+            // accuracy(student) - accuracy(supervisor) = corrected - new.
+            let gain = accuracy(&s, &y) - accuracy(&w, &y);
+            proptest::prop_assert!((gain - (d.corrected - d.new_mistakes)).abs() < 1e-9);
+            proptest::prop_assert!((1.0 - accuracy(&w, &y) - d.copied - d.corrected).abs() < 1e-9);
+            proptest::prop_assert!(d.misfit_squared >= 0.0 && d.misfit_kl >= -1e-9);
+        }
     }
 }

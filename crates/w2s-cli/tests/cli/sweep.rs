@@ -406,7 +406,7 @@ import json, sys
 import pandas as pd
 df = pd.read_csv(sys.argv[1])
 df = df.drop(columns=["loss"]).rename(columns={
-    "dataset": "ds_name", "model_name": "model_size", "weak_model": "weak_model_size",
+    "dataset": "ds_name", "model_name": "model_size", "weak_model_name": "weak_model_size",
     "test_accuracy": "accuracy", "method": "loss"})
 out = {}
 
@@ -532,7 +532,7 @@ fn the_reference_notebook_on_runs_csv_gives_the_report_medians() {
         .unwrap()
         .iter()
         .flat_map(|r| r["per_seed"].as_array().unwrap().clone())
-        .filter_map(|s| s["pgr"].as_f64())
+        .filter_map(|s| s["run_pgr"].as_f64())
         .collect();
     pgrs.sort_by(f64::total_cmp);
     pgrs.dedup_by(|a, b| (*a - *b).abs() < 1e-9);

@@ -1,7 +1,9 @@
 //! The table of runs, one row per run, as CSV (`runs.csv`) and Parquet (`runs.parquet`): what
-//! pandas reads directly. Its `dataset`, `model_name`, `weak_model`, `method` and
+//! pandas reads directly. Its `dataset`, `model_name`, `weak_model_name`, `method` and
 //! `test_accuracy` columns are what openai/weak-to-strong's notebook reads as `ds_name`,
 //! `model_size`, `weak_model_size`, `loss` and `accuracy` (see [`super::reference`]).
+//! Model columns come in pairs of one form each: `model` and `weak_model` as the run was
+//! given them (paths or hub names), `model_name` and `weak_model_name` short.
 
 use super::chain;
 use crate::experiment::RunResult;
@@ -43,12 +45,15 @@ fn run_columns(runs: &[RunResult]) -> Vec<Column> {
             .map(|r| f(r).unwrap_or(f64::NAN))
             .collect::<Vec<_>>()
     };
-    let root = |r: &RunResult| {
-        let mut s = r.spec.supervisor.as_deref();
-        while let Some(x) = s.and_then(|x| x.supervisor.as_deref()) {
-            s = Some(x);
+    // The root supervisors' models (`a+b` for several), as given or short: the same form as
+    // `model` and `model_name`, so `weak_model != model` finds the self pairs.
+    let weak = |r: &RunResult, name: fn(&str) -> String| -> String {
+        if r.spec.is_ground_truth() {
+            return String::new();
         }
-        s.map(|s| s.model.clone()).unwrap_or_default()
+        let (_, root) = chain(&r.spec);
+        let names: Vec<String> = root.supervisors().map(|s| name(&s.model)).collect();
+        names.join("+")
     };
     vec![
         Column::Text("hash", text(&|r| r.hash.clone())),
@@ -69,16 +74,8 @@ fn run_columns(runs: &[RunResult]) -> Vec<Column> {
         ),
         Column::Text("model", text(&|r| r.spec.model.clone())),
         Column::Text("model_name", text(&|r| short_name(&r.spec.model))),
-        Column::Text(
-            "weak_model",
-            text(&|r| {
-                if r.spec.is_ground_truth() {
-                    String::new()
-                } else {
-                    chain(&r.spec).0.swap_remove(0)
-                }
-            }),
-        ),
+        Column::Text("weak_model", text(&|r| weak(r, |m| m.to_owned()))),
+        Column::Text("weak_model_name", text(&|r| weak(r, short_name))),
         Column::Text(
             "supervisor",
             text(&|r| {
@@ -89,7 +86,6 @@ fn run_columns(runs: &[RunResult]) -> Vec<Column> {
                     .unwrap_or_default()
             }),
         ),
-        Column::Text("root_supervisor", text(&root)),
         Column::Text("loss", text(&|r| r.spec.train.loss.name().into())),
         Column::Text("method", text(&|r| r.spec.train.method())),
         Column::Float("lr", float(&|r| Some(r.spec.train.lr))),
@@ -113,6 +109,34 @@ fn run_columns(runs: &[RunResult]) -> Vec<Column> {
         Column::Float("ece", float(&|r| r.analysis.ece)),
         Column::Float("copied_mistakes", float(&|r| r.analysis.copied_mistakes)),
         Column::Float("kept_correct", float(&|r| r.analysis.kept_correct)),
+        Column::Float(
+            "misfit_squared",
+            float(&|r| Some(r.analysis.diagnostics?.misfit_squared)),
+        ),
+        Column::Float(
+            "gain_squared",
+            float(&|r| Some(r.analysis.diagnostics?.gain_squared)),
+        ),
+        Column::Float(
+            "misfit_kl",
+            float(&|r| Some(r.analysis.diagnostics?.misfit_kl)),
+        ),
+        Column::Float(
+            "gain_xent",
+            float(&|r| Some(r.analysis.diagnostics?.gain_xent)),
+        ),
+        Column::Float(
+            "errors_copied",
+            float(&|r| Some(r.analysis.diagnostics?.copied)),
+        ),
+        Column::Float(
+            "errors_corrected",
+            float(&|r| Some(r.analysis.diagnostics?.corrected)),
+        ),
+        Column::Float(
+            "errors_new",
+            float(&|r| Some(r.analysis.diagnostics?.new_mistakes)),
+        ),
         Column::Float(
             "auroc_vs_supervisor",
             float(&|r| r.analysis.auroc_vs_supervisor),

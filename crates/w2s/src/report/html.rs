@@ -1,7 +1,10 @@
 //! The sweep report as one self-contained HTML page.
 
 use super::rows::dataset_names;
-use super::text::{cells, dataset_heading, median_cell, medians_heading, COLUMNS};
+use super::text::{
+    across_cell, cells, columns, dataset_heading, left_out_lines, median_cell, medians_heading,
+    theory_cells, theory_check, THEORY_COLUMNS,
+};
 use super::Report;
 
 fn escape(s: &str) -> String {
@@ -59,16 +62,32 @@ pub fn sweep_html(
                 c
             })
             .collect();
-        h += &html_table("results", &COLUMNS.map(String::from), &body);
-        let left_out: Vec<String> = rows
+        h += &html_table(
+            "results",
+            &columns(report.aggregate).map(String::from),
+            &body,
+        );
+        let theory: Vec<Vec<String>> = rows
             .iter()
             .filter(|r| r.dataset == d)
-            .flat_map(|r| r.left_out.iter().cloned())
+            .filter_map(theory_cells)
+            .map(|mut c| {
+                c[0] = c[0].replace(" -> ", " → ");
+                c.to_vec()
+            })
             .collect();
+        if !theory.is_empty() {
+            h += "<p>Students against their supervisors on test, means over seeds (misfit and gain: Charikar et al. 2024, Mulgund &amp; Pabbaraju 2025; copied, corrected and new mistakes: shares of the test examples; CAPA: Goel et al. 2025, between the supervisor and the ceiling).</p>\n";
+            h += &html_table("theory", &THEORY_COLUMNS.map(String::from), &theory);
+        }
+        if let Some(check) = theory_check(rows.iter().filter(|r| r.dataset == d)) {
+            h += &format!("<p class=\"theory-check\">{}</p>\n", escape(&check));
+        }
+        let left_out = left_out_lines(rows.iter().filter(|r| r.dataset == d));
         if !left_out.is_empty() {
             h += "<p>Left out of the medians or the means:</p>\n<ul class=\"left-out\">";
             for l in left_out {
-                h += &format!("<li>{}</li>", escape(&l));
+                h += &format!("<li>{}</li>", escape(l));
             }
             h += "</ul>\n";
         }
@@ -101,10 +120,7 @@ pub fn sweep_html(
                 let mut r = vec![m.loss.clone()];
                 r.extend(m.per_dataset.iter().map(median_cell));
                 if across {
-                    r.push(
-                        m.across_datasets
-                            .map_or("n/a".into(), |v| format!("{v:+.2}")),
-                    );
+                    r.push(across_cell(m));
                 }
                 r
             })

@@ -3,10 +3,12 @@
 //! - `rows.rs`: stored runs grouped into rows (a supervision chain and a method, over seeds),
 //!   and the medians of each method;
 //! - [`mod@reference`]: openai/weak-to-strong's rule (its `notebooks/Plotting.ipynb`, cell 4);
-//! - `text.rs` and `html.rs`: the tables; `export.rs`: `runs.csv` and `runs.parquet`.
+//! - `text.rs` and `html.rs`: the tables; `plots.rs`: the paper's figures and training curves;
+//!   `export.rs`: `runs.csv` and `runs.parquet`.
 
 mod export;
 mod html;
+pub mod plots;
 pub mod reference;
 mod rows;
 mod text;
@@ -155,7 +157,11 @@ pub struct Report {
 
 impl Report {
     pub fn new(runs: &[ReportRun], aggregate: Aggregate) -> Report {
-        let rows = rows::sweep_rows(runs, aggregate);
+        Report::from_rows(rows::sweep_rows(runs, aggregate), aggregate)
+    }
+
+    /// The report of rows already made: their medians under the same rule.
+    pub fn from_rows(rows: Vec<SweepRow>, aggregate: Aggregate) -> Report {
         let medians = rows::median_rows(&rows, aggregate);
         Report {
             aggregate,
@@ -165,6 +171,40 @@ impl Report {
             not_reported: Vec::new(),
         }
     }
+}
+
+/// The runs in the order a reader looks for their training curves (by dataset, chain, method
+/// and seed, ground-truth runs first), each with what it is in words.
+fn curve_order(runs: &[ReportRun]) -> Vec<(String, &std::path::Path)> {
+    let mut keyed: Vec<_> = runs
+        .iter()
+        .map(|r| {
+            let spec = &r.result.spec;
+            let dataset = reference::dataset_label(&r.result);
+            let (chain, _) = chain(spec);
+            let what = match spec.is_ground_truth() {
+                true => format!("{} on ground truth", chain.join(" -> ")),
+                false => format!("{} {}", chain.join(" -> "), spec.train.method()),
+            };
+            let key = (
+                dataset.clone(),
+                !spec.is_ground_truth(),
+                chain,
+                spec.train.method(),
+                spec.seed,
+            );
+            (
+                key,
+                format!("{dataset}: {what}, seed {}", spec.seed),
+                r.dir.as_path(),
+            )
+        })
+        .collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed
+        .into_iter()
+        .map(|(_, name, dir)| (name, dir))
+        .collect()
 }
 
 /// What `w2s report` writes into `out` for the runs under `results`: report.txt (returned as
@@ -193,9 +233,8 @@ pub fn write(
     crate::store::write_atomic(&out.join("runs.csv"), runs_csv(&stored)?.as_bytes())?;
     crate::store::write_json(&out.join("report.json"), &report)?;
     write_runs_parquet(&stored, &out.join("runs.parquet"))?;
-    let svgs = crate::plots::write_plots(&report.rows, &out.join("plots"))?;
-    let dirs: Vec<&std::path::Path> = runs.iter().map(|r| r.dir.as_path()).collect();
-    let curves = crate::plots::training_curves(results, &dirs)?;
+    let svgs = plots::write_plots(&report.rows, &out.join("plots"))?;
+    let curves = plots::training_curves(results, &curve_order(&runs))?;
     let html = sweep_html(&report, &svgs, &curves, runs.len())?;
     crate::store::write_atomic(&out.join("report.html"), html.as_bytes())?;
     Ok((report, table))

@@ -18,16 +18,70 @@ pub struct Pgr {
     pub interval: Option<(f64, f64)>,
 }
 
-/// One student run of a row, with the weak and ceiling accuracies its PGR used (this seed's
-/// own runs, or under the reference rule the models' baselines).
+/// One student run of a row. Each field has one meaning under every rule: `weak` and
+/// `ceiling` are this seed's own runs, `seed_pgr` is against them, and `run_pgr` is the
+/// reference rule's, against the row's baselines (the row's `weak` and `ceiling` there).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SeedValues {
     pub seed: u64,
-    pub weak: f64,
-    pub ceiling: f64,
+    /// Test accuracy of this seed's root supervisors (their mean prediction) and of its
+    /// ceiling (the student's model on ground truth, same seed); None where not stored.
+    pub weak: Option<f64>,
+    pub ceiling: Option<f64>,
     pub student: f64,
-    /// This run's PGR (None where the rule leaves it out).
-    pub pgr: Option<f64>,
+    /// (student - weak) / (ceiling - weak) on this seed's own runs; None where one is not
+    /// stored, the weak model is the strong one, or the ceiling does not beat the weak model.
+    pub seed_pgr: Option<f64>,
+    /// Under the reference rule only: (student - weak baseline) / (strong baseline - weak
+    /// baseline), the notebook's PGR of this run; None where the notebook leaves it out.
+    pub run_pgr: Option<f64>,
+    /// Why the PGR this row's rule uses for this run ([`SeedValues::pgr`]) is missing, in a
+    /// few words (the table's cell).
+    pub no_pgr: Option<&'static str>,
+    /// The student against its supervisor on test: misfit, gain, error decomposition.
+    pub diagnostics: Option<crate::metrics::Diagnostics>,
+    /// CAPA between this seed's root supervisors and its ceiling ([`crate::metrics::capa`]).
+    pub capa: Option<f64>,
+}
+
+/// The few words a cell gives for a missing PGR.
+pub mod why {
+    pub const SAME_MODEL: &str = "same model";
+    pub const CEILING_NOT_ABOVE: &str = "ceiling<=weak";
+    pub const NOT_STORED: &str = "not stored";
+    pub const NO_BASELINE: &str = "no baseline";
+    pub const NO_MEASURABLE_GAP: &str = "no measurable gap";
+    /// A median's: no pair of two different models of this loss on the dataset.
+    pub const NO_DIRECT_PAIR: &str = "no direct pair";
+    /// A median's: every pair or run left out (the dataset's left-out lines say why).
+    pub const ALL_LEFT_OUT: &str = "all left out";
+}
+
+impl SeedValues {
+    /// The PGR of this run under `aggregate`: `run_pgr` under the reference rule, else
+    /// `seed_pgr`.
+    pub fn pgr(&self, aggregate: Aggregate) -> Option<f64> {
+        match aggregate {
+            Aggregate::Reference => self.run_pgr,
+            _ => self.seed_pgr,
+        }
+    }
+}
+
+/// This seed's own PGR, or why it has none.
+fn seed_pgr(
+    same_model: bool,
+    weak: Option<f64>,
+    ceiling: Option<f64>,
+    student: f64,
+) -> Result<f64, &'static str> {
+    let (Some(w), Some(c)) = (weak, ceiling) else {
+        return Err(why::NOT_STORED);
+    };
+    if same_model {
+        return Err(why::SAME_MODEL);
+    }
+    crate::metrics::pgr(w, c, student).ok_or(why::CEILING_NOT_ABOVE)
 }
 
 /// One line of a sweep report: a supervision chain and a method, over seeds.
@@ -60,6 +114,9 @@ pub struct SweepRow {
     pub strong_parameters: i64,
     /// Why this row, or some of its runs, are left out of the medians.
     pub left_out: Vec<String>,
+    /// Means over the seeds that have them: the theory's diagnostics and CAPA.
+    pub diagnostics: Option<crate::metrics::Diagnostics>,
+    pub capa: Option<f64>,
 }
 
 impl SweepRow {
@@ -78,6 +135,8 @@ impl SweepRow {
 struct SeedRuns {
     seed: u64,
     accuracy: f64,
+    diagnostics: Option<crate::metrics::Diagnostics>,
+    capa: Option<f64>,
     weak: Option<Vec<Option<f64>>>,
     ceiling: Option<Vec<Option<f64>>>,
     student: Vec<Option<f64>>,
@@ -102,6 +161,56 @@ fn rule_pgr(acc: &Accuracies, used: &[bool], aggregate: Aggregate) -> Option<f64
         }
         _ => crate::metrics::pgr(mean(|x| x.0), mean(|x| x.1), mean(|x| x.2)),
     }
+}
+
+/// A student run's values: its own weak and ceiling, and the reference rule's PGR (or why
+/// there is none) where `run_pgr` is given.
+fn seed_values(
+    s: &SeedRuns,
+    same_model: bool,
+    run_pgr: Option<Result<f64, &'static str>>,
+) -> SeedValues {
+    let own = |v: &Option<Vec<Option<f64>>>| v.as_deref().map(|v| mean_at(v, None));
+    let (weak, ceiling) = (own(&s.weak), own(&s.ceiling));
+    let seed = seed_pgr(same_model, weak, ceiling, s.accuracy);
+    let no_pgr = match &run_pgr {
+        Some(r) => r.err(),
+        None => seed.err(),
+    };
+    SeedValues {
+        seed: s.seed,
+        weak,
+        ceiling,
+        student: s.accuracy,
+        seed_pgr: seed.ok(),
+        run_pgr: run_pgr.and_then(Result::ok),
+        no_pgr,
+        diagnostics: s.diagnostics,
+        capa: s.capa,
+    }
+}
+
+/// The mean of the seeds' diagnostics and CAPA, over the seeds that have them.
+fn theory_means(seeds: &[SeedValues]) -> (Option<crate::metrics::Diagnostics>, Option<f64>) {
+    use crate::metrics::Diagnostics;
+    let d: Vec<&Diagnostics> = seeds
+        .iter()
+        .filter_map(|s| s.diagnostics.as_ref())
+        .collect();
+    let diagnostics = (!d.is_empty()).then(|| {
+        let m = |f: fn(&Diagnostics) -> f64| mean(d.iter().map(|x| f(x)));
+        Diagnostics {
+            misfit_squared: m(|x| x.misfit_squared),
+            gain_squared: m(|x| x.gain_squared),
+            misfit_kl: m(|x| x.misfit_kl),
+            gain_xent: m(|x| x.gain_xent),
+            copied: m(|x| x.copied),
+            corrected: m(|x| x.corrected),
+            new_mistakes: m(|x| x.new_mistakes),
+        }
+    });
+    let c: Vec<f64> = seeds.iter().filter_map(|s| s.capa).collect();
+    (diagnostics, (!c.is_empty()).then(|| mean(c)))
 }
 
 /// What names a row, before its seeds are aggregated.
@@ -133,6 +242,8 @@ fn empty_row(key: RowKey, aggregate: Aggregate, strong_parameters: i64) -> Sweep
         agreement: f64::NAN,
         strong_parameters,
         left_out: Vec::new(),
+        diagnostics: None,
+        capa: None,
     }
 }
 
@@ -153,6 +264,7 @@ fn reference_row(mut row: SweepRow, seeds: &[SeedRuns], baselines: &Baselines) -
     row.student = mean(seeds.iter().map(|s| s.accuracy));
     row.agreement = mean(seeds.iter().map(|s| s.agreement));
     let name = row.name();
+    let same = weak_model == strong_model;
     let (Some(wb), Some(sb)) = (
         baselines.get(&row.dataset, &weak_model),
         baselines.get(&row.dataset, &strong_model),
@@ -167,13 +279,7 @@ fn reference_row(mut row: SweepRow, seeds: &[SeedRuns], baselines: &Baselines) -
         }
         row.per_seed = seeds
             .iter()
-            .map(|s| SeedValues {
-                seed: s.seed,
-                weak: f64::NAN,
-                ceiling: f64::NAN,
-                student: s.accuracy,
-                pgr: None,
-            })
+            .map(|s| seed_values(s, same, Some(Err(why::NO_BASELINE))))
             .collect();
         return row;
     };
@@ -192,21 +298,21 @@ fn reference_row(mut row: SweepRow, seeds: &[SeedRuns], baselines: &Baselines) -
     };
     row.per_seed = seeds
         .iter()
-        .map(|s| SeedValues {
-            seed: s.seed,
-            weak: wb,
-            ceiling: sb,
-            student: s.accuracy,
-            pgr: run_pgr(&weak_model, &strong_model, wb, sb, s.accuracy),
+        .map(|s| {
+            let pgr = run_pgr(&weak_model, &strong_model, wb, sb, s.accuracy).ok_or(match same {
+                true => why::SAME_MODEL,
+                false => why::CEILING_NOT_ABOVE,
+            });
+            seed_values(s, same, Some(pgr))
         })
         .collect();
     row.seeds = row
         .per_seed
         .iter()
-        .filter(|s| s.pgr.is_some())
+        .filter(|s| s.run_pgr.is_some())
         .map(|s| s.seed)
         .collect();
-    let pgrs: Vec<f64> = row.per_seed.iter().filter_map(|s| s.pgr).collect();
+    let pgrs: Vec<f64> = row.per_seed.iter().filter_map(|s| s.run_pgr).collect();
     row.pgr = crate::metrics::median(&pgrs).map(|value| Pgr {
         value,
         interval: None,
@@ -231,6 +337,8 @@ fn reference_row(mut row: SweepRow, seeds: &[SeedRuns], baselines: &Baselines) -
 fn interval_row(mut row: SweepRow, all: &[SeedRuns], aggregate: Aggregate) -> SweepRow {
     use rand::{Rng, SeedableRng};
     let name = row.name();
+    let same = row.chain.first() == row.chain.last();
+    row.per_seed = all.iter().map(|s| seed_values(s, same, None)).collect();
     // The runs of the seeds that have their supervisor and ceiling stored: (student, weak,
     // ceiling) right/wrong per test example.
     struct Usable<'a> {
@@ -276,33 +384,21 @@ fn interval_row(mut row: SweepRow, all: &[SeedRuns], aggregate: Aggregate) -> Sw
         Aggregate::PerSeed => point.iter().map(|x| x.1 > x.0).collect(),
         _ => vec![true; seeds.len()],
     };
-    row.per_seed = seeds
-        .iter()
-        .zip(&point)
-        .map(|(u, x)| SeedValues {
-            seed: u.run.seed,
-            weak: x.0,
-            ceiling: x.1,
-            student: x.2,
-            pgr: crate::metrics::pgr(x.0, x.1, x.2),
-        })
-        .collect();
-    for (v, u) in row.per_seed.iter().zip(&used) {
-        if !u {
+    for ((u, x), used) in seeds.iter().zip(&point).zip(&used) {
+        if !used {
             row.left_out.push(format!(
                 "{name}, seed {}: ceiling {} <= weak {}",
-                v.seed,
-                pct(v.ceiling),
-                pct(v.weak)
+                u.run.seed,
+                pct(x.1),
+                pct(x.0)
             ));
         }
     }
-    row.seeds = row
-        .per_seed
+    row.seeds = seeds
         .iter()
         .zip(&used)
         .filter(|x| *x.1)
-        .map(|x| x.0.seed)
+        .map(|x| x.0.run.seed)
         .collect();
     // The accuracies shown: over the used seeds, or over all when none is used (then there
     // is no PGR, but the row still says what the runs scored).
@@ -388,34 +484,45 @@ pub(super) fn sweep_rows(runs: &[ReportRun], aggregate: Aggregate) -> Vec<SweepR
         let (chain, root) = chain(spec);
         let labels = &r.labels;
         // The weak baseline of the noise-aware rules: the root supervisors' mean predictions.
-        let weak = root
+        let weak_probs: Option<Vec<Option<[f32; 2]>>> = root
             .supervisors()
             .map(|s| by_hash.get(s.hash().as_str()))
             .collect::<Option<Vec<_>>>()
             .map(|roots| {
-                let probs: Vec<Option<[f32; 2]>> = if roots.len() == 1 {
+                if roots.len() == 1 {
                     roots[0].test.clone()
                 } else {
                     let all: Vec<&[Option<[f32; 2]>]> =
                         roots.iter().map(|x| x.test.as_slice()).collect();
                     crate::labels::mean_labels(&all)
-                };
-                correct(&probs, labels)
+                }
             });
+        let weak = weak_probs.as_ref().map(|p| correct(p, labels));
         let ceiling_spec = RunSpec {
             train: spec.train.for_ground_truth(),
             supervisor: None,
             co_supervisors: Vec::new(),
             ..spec.clone()
         };
-        let ceiling = by_hash
+        let ceiling_run = by_hash
             .get(ceiling_spec.hash().as_str())
             .copied()
             .or_else(|| {
                 gt.get(&(data_key(spec), spec.seed, spec.model_fingerprint.clone()))
                     .copied()
-            })
-            .map(|c| correct(&c.test, labels));
+            });
+        let ceiling = ceiling_run.map(|c| correct(&c.test, labels));
+        let capa = weak_probs.as_ref().zip(ceiling_run).and_then(|(w, c)| {
+            let (mut a, mut b, mut y) = (Vec::new(), Vec::new(), Vec::new());
+            for ((x, z), &l) in w.iter().zip(&c.test).zip(labels) {
+                if let (Some(x), Some(z)) = (x, z) {
+                    a.push(*x);
+                    b.push(*z);
+                    y.push(l);
+                }
+            }
+            crate::metrics::capa(&a, &b, &y)
+        });
         sizes_of.insert(chain.last().unwrap().clone(), r.result.model.parameters);
         let options = crate::store::config_hash(&spec.train);
         let key = RowKey {
@@ -429,6 +536,8 @@ pub(super) fn sweep_rows(runs: &[ReportRun], aggregate: Aggregate) -> Vec<SweepR
         groups.entry(key).or_default().push(SeedRuns {
             seed: spec.seed,
             accuracy: r.result.test_accuracy,
+            diagnostics: r.result.analysis.diagnostics,
+            capa,
             weak,
             ceiling,
             student: correct(&r.test, labels),
@@ -449,10 +558,12 @@ pub(super) fn sweep_rows(runs: &[ReportRun], aggregate: Aggregate) -> Vec<SweepR
                 .copied()
                 .unwrap_or(0);
             let row = empty_row(key, aggregate, params);
-            match aggregate {
+            let mut row = match aggregate {
                 Aggregate::Reference => reference_row(row, &seeds, &baselines),
                 _ => interval_row(row, &seeds, aggregate),
-            }
+            };
+            (row.diagnostics, row.capa) = theory_means(&row.per_seed);
+            row
         })
         .collect();
     // Within a dataset and chain, methods in name order (the grouping key is not).
@@ -467,6 +578,8 @@ pub struct DatasetMedian {
     pub dataset: String,
     pub pgr: Option<f64>,
     pub count: usize,
+    /// Why there is no median, in a few words.
+    pub no_pgr: Option<&'static str>,
 }
 
 /// The median PGR of one method per dataset over its direct pairs (weak model != strong
@@ -489,20 +602,31 @@ pub(super) fn median_rows(rows: &[SweepRow], aggregate: Aggregate) -> Vec<Median
             let per_dataset: Vec<DatasetMedian> = datasets
                 .iter()
                 .map(|d| {
-                    let direct = rows
+                    let direct: Vec<&SweepRow> = rows
                         .iter()
-                        .filter(|r| r.loss == l && r.dataset == *d && r.is_direct());
+                        .filter(|r| r.loss == l && r.dataset == *d && r.is_direct())
+                        .collect();
                     // The reference pools every student run; the others take one PGR a pair.
                     let v: Vec<f64> = match aggregate {
                         Aggregate::Reference => direct
-                            .flat_map(|r| r.per_seed.iter().filter_map(|s| s.pgr))
+                            .iter()
+                            .flat_map(|r| r.per_seed.iter().filter_map(|s| s.run_pgr))
                             .collect(),
-                        _ => direct.filter_map(|r| r.pgr.map(|p| p.value)).collect(),
+                        _ => direct
+                            .iter()
+                            .filter_map(|r| r.pgr.map(|p| p.value))
+                            .collect(),
                     };
+                    let pgr = crate::metrics::median(&v);
                     DatasetMedian {
                         dataset: d.to_string(),
-                        pgr: crate::metrics::median(&v),
+                        pgr,
                         count: v.len(),
+                        no_pgr: match (pgr, direct.is_empty()) {
+                            (Some(_), _) => None,
+                            (None, true) => Some(why::NO_DIRECT_PAIR),
+                            (None, false) => Some(why::ALL_LEFT_OUT),
+                        },
                     }
                 })
                 .collect();
@@ -542,6 +666,8 @@ mod tests {
         SeedRuns {
             seed,
             accuracy: mean_at(&student, None),
+            diagnostics: None,
+            capa: None,
             weak: Some(runs(weak, times)),
             ceiling: Some(runs(ceiling, times)),
             student,
@@ -592,8 +718,15 @@ mod tests {
         let pgr = r.pgr.expect("a measurable gap");
         let (lo, hi) = pgr.interval.unwrap();
         assert!((pgr.value - 2.0).abs() < 1e-12 && lo < 2.0 && hi > 2.0);
-        assert_eq!(r.per_seed[0].pgr, Some(0.5));
-        assert_eq!(r.per_seed[1].pgr, None, "seed 1: ceiling below weak");
+        assert_eq!(r.per_seed[0].seed_pgr, Some(0.5));
+        assert_eq!(r.per_seed[0].weak, Some(0.5));
+        assert_eq!(r.per_seed[0].ceiling, Some(1.0));
+        assert_eq!(r.per_seed[1].seed_pgr, None, "seed 1: ceiling below weak");
+        assert_eq!(r.per_seed[1].no_pgr, Some(why::CEILING_NOT_ABOVE));
+        assert!(
+            r.per_seed.iter().all(|s| s.run_pgr.is_none()),
+            "the reference's only"
+        );
     }
 
     #[test]
@@ -639,17 +772,12 @@ mod tests {
             [DatasetMedian {
                 dataset: "t".into(),
                 pgr: None,
-                count: 0
+                count: 0,
+                no_pgr: Some(why::ALL_LEFT_OUT),
             }]
         );
         assert_eq!(medians[0].across_datasets, None);
-        let report = super::super::Report {
-            aggregate: Aggregate::Pooled,
-            rule: Aggregate::Pooled.rule(),
-            rows: vec![row],
-            medians,
-            not_reported: Vec::new(),
-        };
+        let report = super::super::Report::from_rows(vec![row], Aggregate::Pooled);
         let text = super::super::sweep_table(&report);
         assert!(
             text.contains("left out") && text.contains("no measurable gap"),
@@ -662,6 +790,8 @@ mod tests {
         SeedRuns {
             seed,
             accuracy,
+            diagnostics: None,
+            capa: None,
             weak: None,
             ceiling: None,
             student: Vec::new(),
@@ -703,6 +833,56 @@ mod tests {
             m[0].across_datasets, None,
             "the notebook has no number across datasets"
         );
+    }
+
+    #[test]
+    fn per_seed_values_have_one_meaning_under_every_rule() {
+        // Seed 0 by hand: its own weak 0.50, ceiling 1.00, student 0.75, so seed_pgr 0.5;
+        // against baselines weak 0.5, strong 0.8: run_pgr (0.75 - 0.5) / 0.3 = 0.8333.
+        let mut b = Baselines::default();
+        b.add("t", "a", 0.5);
+        b.add("t", "b", 0.8);
+        let agg = Aggregate::Reference;
+        let r = reference_row(
+            empty_row(key(&["a", "b"], "xent"), agg, 1),
+            &seeds(1)[..1],
+            &b,
+        );
+        let s = &r.per_seed[0];
+        assert_eq!((s.weak, s.ceiling, s.student), (Some(0.5), Some(1.0), 0.75));
+        assert_eq!(s.seed_pgr, Some(0.5));
+        assert!((s.run_pgr.unwrap() - 0.25 / 0.3).abs() < 1e-12);
+        assert_eq!(s.pgr(agg), s.run_pgr);
+        assert_eq!(
+            (r.weak, r.ceiling),
+            (0.5, 0.8),
+            "the row's are the baselines"
+        );
+        // The same seed under a noise-aware rule: the same own values, no run_pgr.
+        let p = interval_row(
+            empty_row(key(&["a", "b"], "xent"), Aggregate::Pooled, 1),
+            &seeds(1)[..1],
+            Aggregate::Pooled,
+        );
+        let q = &p.per_seed[0];
+        assert_eq!(
+            (q.weak, q.ceiling, q.seed_pgr, q.run_pgr),
+            (Some(0.5), Some(1.0), Some(0.5), None)
+        );
+        // A seed whose supervisor is not stored is still listed, saying so.
+        let mut lost = seeds(1);
+        lost[1].weak = None;
+        let p = interval_row(
+            empty_row(key(&["a", "b"], "xent"), Aggregate::Pooled, 1),
+            &lost,
+            Aggregate::Pooled,
+        );
+        assert_eq!(p.per_seed.len(), 2);
+        assert_eq!(
+            (p.per_seed[1].weak, p.per_seed[1].no_pgr),
+            (None, Some(why::NOT_STORED))
+        );
+        assert_eq!(p.seeds, [0]);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The tables as text: the per-seed table of `w2s demo` and `w2s run`, and the sweep report.
 
 use super::rows::dataset_names;
-use super::{reference, MedianRow, Report, SweepRow};
+use super::{reference, Aggregate, MedianRow, Report, SweepRow};
 use crate::experiment::Outcome;
 
 pub(super) fn pct(x: f64) -> String {
@@ -122,20 +122,30 @@ pub(super) fn dataset_heading(rows: &[SweepRow], d: &str) -> String {
     format!("{d} ({})", sizes.join("; "))
 }
 
-pub(super) const COLUMNS: [&str; 9] = [
-    "supervision",
-    "loss",
-    "weak",
-    "ceiling",
-    "student",
-    "PGR",
-    "per-seed PGR",
-    "agree",
-    "seeds",
-];
+/// The sweep table's columns under `aggregate`. The seventh names what its values are: under
+/// the reference rule each run's PGR against the baselines, else each seed's against its own
+/// weak and ceiling runs ([`super::SeedValues`]).
+pub(super) fn columns(aggregate: Aggregate) -> [&'static str; 9] {
+    [
+        "supervision",
+        "loss",
+        "weak",
+        "ceiling",
+        "student",
+        "PGR",
+        match aggregate {
+            Aggregate::Reference => "PGR per run",
+            _ => "PGR per seed",
+        },
+        "agree",
+        "seeds",
+    ]
+}
 
 /// "value [low, high]", the value alone without an interval, or why there is none.
 fn row_pgr_cell(r: &SweepRow) -> String {
+    use super::rows::why;
+    let reference = r.aggregate == Aggregate::Reference;
     match r.pgr {
         Some(p) => match p.interval {
             Some((lo, hi)) => format!("{:+.2} [{lo:+.2}, {hi:+.2}]", p.value),
@@ -144,32 +154,54 @@ fn row_pgr_cell(r: &SweepRow) -> String {
             None if !crate::metrics::measurable(&r.gap) => format!("{:+.2} (noise gap)", p.value),
             None => format!("{:+.2}", p.value),
         },
-        None if r.weak.is_nan() && r.aggregate == super::Aggregate::Reference => {
-            "no baseline".into()
-        }
-        None if r.weak.is_nan() => "no stored weak/ceiling".into(),
-        None if r.aggregate == super::Aggregate::Reference => "n/a".into(),
-        None => "no measurable gap".into(),
+        None if r.chain.first() == r.chain.last() => why::SAME_MODEL.into(),
+        None if r.weak.is_nan() => missing(r).into(),
+        None if reference => why::CEILING_NOT_ABOVE.into(),
+        None => why::NO_MEASURABLE_GAP.into(),
     }
 }
 
-/// A row's cells, in [`COLUMNS`] order.
+/// What a weak or ceiling cell says where the row has no value: the rule's reason.
+fn missing(r: &SweepRow) -> &'static str {
+    match r.aggregate {
+        Aggregate::Reference => super::rows::why::NO_BASELINE,
+        _ => super::rows::why::NOT_STORED,
+    }
+}
+
+/// A row's cells, in [`columns`] order.
 pub(super) fn cells(r: &SweepRow) -> [String; 9] {
+    let acc = |x: f64| match x.is_nan() {
+        true => missing(r).to_owned(),
+        false => pct(x),
+    };
     [
         r.chain.join(" -> "),
         r.loss.clone(),
-        pct(r.weak),
-        pct(r.ceiling),
+        acc(r.weak),
+        acc(r.ceiling),
         pct(r.student),
         row_pgr_cell(r),
         r.per_seed
             .iter()
-            .map(|s| s.pgr.map_or("n/a".into(), |p| format!("{p:+.2}")))
+            .map(|s| match s.pgr(r.aggregate) {
+                Some(p) => format!("{p:+.2}"),
+                None => s.no_pgr.unwrap_or("n/a").to_owned(),
+            })
             .collect::<Vec<_>>()
             .join(" "),
         pct(r.agreement),
         format!("{}/{}", r.seeds.len(), r.per_seed.len()),
     ]
+}
+
+/// The left-out lines of a dataset's rows, each once, in order.
+pub(super) fn left_out_lines<'a>(rows: impl Iterator<Item = &'a SweepRow>) -> Vec<&'a str> {
+    let mut seen = std::collections::HashSet::new();
+    rows.flat_map(|r| r.left_out.iter())
+        .map(String::as_str)
+        .filter(|l| seen.insert(*l))
+        .collect()
 }
 
 /// What the medians table is over, under the report's rule.
@@ -178,6 +210,66 @@ pub(super) fn medians_heading(report: &Report) -> &'static str {
         super::Aggregate::Reference => "median PGR per dataset over every student run of a direct pair (weak model != strong model), seeds pooled; in brackets how many runs",
         _ => "median PGR per dataset over direct pairs (weak model != strong model) with a measurable gap, in brackets how many, and the median of those medians across datasets",
     }
+}
+
+/// The theory table's columns: the student against its supervisor on test (means over seeds),
+/// and CAPA between the supervisor and the ceiling ([`crate::metrics::Diagnostics`]).
+pub(super) const THEORY_COLUMNS: [&str; 10] = [
+    "supervision",
+    "loss",
+    "misfit^2",
+    "gain^2",
+    "misfit KL",
+    "gain xent",
+    "copied",
+    "corrected",
+    "new",
+    "CAPA w,c",
+];
+
+/// A row's theory cells, in [`THEORY_COLUMNS`] order; None for a row without diagnostics.
+pub(super) fn theory_cells(r: &SweepRow) -> Option<[String; 10]> {
+    let d = r.diagnostics?;
+    let f = |x: f64| format!("{x:.4}");
+    Some([
+        r.chain.join(" -> "),
+        r.loss.clone(),
+        f(d.misfit_squared),
+        f(d.gain_squared),
+        f(d.misfit_kl),
+        f(d.gain_xent),
+        pct(d.copied),
+        pct(d.corrected),
+        pct(d.new_mistakes),
+        r.capa.map_or("not stored".into(), |c| format!("{c:.3}")),
+    ])
+}
+
+/// The theory's check over a dataset's student runs: the correlation of gain with misfit
+/// (squared) and how often gain >= misfit, which Charikar et al.'s Theorem 1 predicts.
+pub(super) fn theory_check<'a>(rows: impl Iterator<Item = &'a SweepRow>) -> Option<String> {
+    let d: Vec<crate::metrics::Diagnostics> = rows
+        .filter(|r| r.chain.first() != r.chain.last())
+        .flat_map(|r| r.per_seed.iter().filter_map(|s| s.diagnostics))
+        .collect();
+    if d.is_empty() {
+        return None;
+    }
+    let misfit: Vec<f64> = d.iter().map(|x| x.misfit_squared).collect();
+    let gain: Vec<f64> = d.iter().map(|x| x.gain_squared).collect();
+    let holds = d
+        .iter()
+        .filter(|x| x.gain_squared >= x.misfit_squared)
+        .count();
+    let r = crate::metrics::pearson(&misfit, &gain).map_or(
+        "no correlation (fewer than 3 runs or no spread)".into(),
+        |r| format!("correlation of gain^2 with misfit^2 {r:+.2}"),
+    );
+    Some(format!(
+        "theory over {} student runs (weak model != strong model): {r}; gain^2 >= misfit^2 in {holds} of {}",
+        d.len(),
+        d.len()
+    ))
 }
 
 /// The sweep report as text: the rule, a table per dataset with what was left out and why,
@@ -199,12 +291,27 @@ pub fn sweep_table(report: &Report) -> String {
     };
     for d in dataset_names(rows) {
         out += &format!("\n## {}\n\n", dataset_heading(rows, d));
-        out += &line(&COLUMNS.map(String::from));
-        let mut left_out = Vec::new();
+        out += &line(&columns(report.aggregate).map(String::from));
         for r in rows.iter().filter(|r| r.dataset == d) {
             out += &line(&cells(r));
-            left_out.extend(r.left_out.iter().cloned());
         }
+        let theory: Vec<[String; 10]> = rows
+            .iter()
+            .filter(|r| r.dataset == d)
+            .filter_map(theory_cells)
+            .collect();
+        if !theory.is_empty() {
+            out += "\nstudents against their supervisors on test (means over seeds; misfit and gain: Charikar et al. 2024, Mulgund & Pabbaraju 2025; copied/corrected/new: shares of test examples; CAPA: Goel et al. 2025, supervisor vs ceiling):\n";
+            let header: Vec<String> = THEORY_COLUMNS.map(String::from).to_vec();
+            out += &aligned(
+                &header,
+                &theory.iter().map(|c| c.to_vec()).collect::<Vec<_>>(),
+            );
+        }
+        if let Some(check) = theory_check(rows.iter().filter(|r| r.dataset == d)) {
+            out += &format!("{check}\n");
+        }
+        let left_out = left_out_lines(rows.iter().filter(|r| r.dataset == d));
         if !left_out.is_empty() {
             out += "\nleft out of the medians or the means:\n";
             for l in left_out {
@@ -243,11 +350,7 @@ fn median_text(report: &Report) -> String {
             out += &format!(" {:>16}", median_cell(d));
         }
         if across {
-            out += &format!(
-                " {:>16}",
-                m.across_datasets
-                    .map_or("n/a".into(), |v| format!("{v:+.2}"))
-            );
+            out += &format!(" {:>16}", across_cell(m));
         }
         out += "\n";
     }
@@ -255,8 +358,16 @@ fn median_text(report: &Report) -> String {
 }
 
 pub(super) fn median_cell(d: &super::DatasetMedian) -> String {
-    d.pgr
-        .map_or("n/a".into(), |v| format!("{v:+.2} ({})", d.count))
+    match d.pgr {
+        Some(v) => format!("{v:+.2} ({})", d.count),
+        None => d.no_pgr.unwrap_or("n/a").to_owned(),
+    }
+}
+
+/// The median across datasets, or why there is none.
+pub(super) fn across_cell(m: &MedianRow) -> String {
+    m.across_datasets
+        .map_or("no dataset median".into(), |v| format!("{v:+.2}"))
 }
 
 #[cfg(test)]
@@ -309,6 +420,76 @@ mod tests {
             .collect();
         assert_eq!(rows.len(), 4, "{t}");
         assert!(rows.iter().all(|l| l.ends_with("n/a")), "{t}");
+    }
+
+    fn report(rows: Vec<SweepRow>, aggregate: Aggregate) -> Report {
+        Report::from_rows(rows, aggregate)
+    }
+
+    fn row(chain: &[&str], aggregate: Aggregate, left_out: &[&str]) -> SweepRow {
+        use super::super::rows::why;
+        SweepRow {
+            dataset: "t".into(),
+            n_docs: 8,
+            n_test_docs: 4,
+            chain: chain.iter().map(|s| s.to_string()).collect(),
+            loss: "xent".into(),
+            aggregate,
+            per_seed: vec![super::super::SeedValues {
+                seed: 0,
+                weak: Some(0.7),
+                ceiling: Some(0.6),
+                student: 0.65,
+                seed_pgr: None,
+                run_pgr: None,
+                no_pgr: Some(why::CEILING_NOT_ABOVE),
+                diagnostics: None,
+                capa: None,
+            }],
+            seeds: Vec::new(),
+            weak: 0.7,
+            ceiling: 0.6,
+            student: 0.65,
+            gap: crate::metrics::Interval::exact(-0.1),
+            pgr: None,
+            agreement: 0.9,
+            strong_parameters: 1,
+            left_out: left_out.iter().map(|s| s.to_string()).collect(),
+            diagnostics: None,
+            capa: None,
+        }
+    }
+
+    #[test]
+    fn every_missing_number_says_why_and_each_left_out_line_shows_once() {
+        let line = "a -> b xent: strong baseline 60.0 <= weak baseline 70.0";
+        let t = sweep_table(&report(
+            vec![
+                row(&["a", "b"], Aggregate::Reference, &[line]),
+                row(&["a", "b"], Aggregate::Reference, &[line]),
+                row(&["a", "a"], Aggregate::Reference, &[]),
+            ],
+            Aggregate::Reference,
+        ));
+        assert!(
+            t.contains("PGR per run") && !t.contains("PGR per seed"),
+            "{t}"
+        );
+        assert_eq!(t.matches(line).count(), 1, "{t}");
+        assert!(
+            t.contains("ceiling<=weak") && t.contains("same model"),
+            "{t}"
+        );
+        assert!(t.contains("all left out"), "{t}");
+        assert!(!t.contains("n/a"), "{t}");
+        let mut missing = row(&["a", "b"], Aggregate::Pooled, &[]);
+        (missing.weak, missing.ceiling) = (f64::NAN, f64::NAN);
+        let t = sweep_table(&report(vec![missing], Aggregate::Pooled));
+        assert!(
+            t.contains("PGR per seed") && t.contains("not stored"),
+            "{t}"
+        );
+        assert!(t.contains("no dataset median") && !t.contains("n/a"), "{t}");
     }
 
     #[test]

@@ -187,8 +187,22 @@ pub fn stored(dir: &Path) -> Stored {
     {
         return Stored::Invalid("predictions.json does not match result.json".into());
     }
-    if let Err(why) = self_check(dir, &result, &predictions) {
-        return Stored::Invalid(why);
+    let mut result = result;
+    match self_check(dir, &result, &predictions) {
+        Err(why) => return Stored::Invalid(why),
+        // Results stored before ties counted half hold the argmax accuracy: what their
+        // predictions give under today's rule replaces it, so every report reads one rule.
+        Ok(Some(accuracy)) => result.test_accuracy = accuracy,
+        Ok(None) => {}
+    }
+    if result.analysis.diagnostics.is_none() && !predictions.test_labels.is_empty() {
+        if let Some(sup) = supervisor_predictions(dir, &result) {
+            if sup.test.len() == predictions.test.len() {
+                let mut a = result.analysis.clone();
+                a.against_supervisor(&predictions.test, &sup.test, &predictions.test_labels);
+                result.analysis.diagnostics = a.diagnostics;
+            }
+        }
     }
     Stored::Complete(Box::new(result))
 }
@@ -196,9 +210,15 @@ pub fn stored(dir: &Path) -> Stored {
 /// A stored result checks itself: its test accuracy, AUROC and agreement with its supervisor
 /// are computed again from the predictions (its own, and its supervisors' beside it) and the
 /// true labels, and must equal what result.json says.
-fn self_check(dir: &Path, result: &RunResult, predictions: &Predictions) -> Result<(), String> {
+/// Returns the test accuracy under today's tie rule ([`metrics::accuracy`]) where the stored
+/// one was computed by the older rule ([`metrics::accuracy_ties_as_class_0`]).
+fn self_check(
+    dir: &Path,
+    result: &RunResult,
+    predictions: &Predictions,
+) -> Result<Option<f64>, String> {
     if predictions.test_labels.is_empty() {
-        return Ok(()); // results from before test labels were kept
+        return Ok(None); // results from before test labels were kept
     }
     let (probs, truth): (Vec<[f32; 2]>, Vec<u8>) = predictions
         .test
@@ -207,12 +227,25 @@ fn self_check(dir: &Path, result: &RunResult, predictions: &Predictions) -> Resu
         .filter_map(|(p, &l)| Some(((*p)?, l)))
         .unzip();
     let same = |a: f64, b: f64| (a - b).abs() <= 1e-9;
-    if probs.is_empty() || !same(metrics::accuracy(&probs, &truth), result.test_accuracy) {
+    let accuracy = metrics::accuracy(&probs, &truth);
+    let updated = if probs.is_empty() {
+        None
+    } else if same(accuracy, result.test_accuracy) {
+        Some(None)
+    } else if same(
+        metrics::accuracy_ties_as_class_0(&probs, &truth),
+        result.test_accuracy,
+    ) {
+        Some(Some(accuracy))
+    } else {
+        None
+    };
+    let Some(updated) = updated else {
         return Err(format!(
             "result.json's test accuracy {} is not what its predictions give",
             result.test_accuracy
         ));
-    }
+    };
     let auroc = metrics::auroc(&probs, &truth);
     if auroc.is_some() != result.analysis.auroc.is_some()
         || auroc
@@ -222,21 +255,10 @@ fn self_check(dir: &Path, result: &RunResult, predictions: &Predictions) -> Resu
         return Err("result.json's AUROC is not what its predictions give".into());
     }
     // Agreement with the supervisors whose results are stored beside this one.
-    let Some(task) = dir.parent() else {
-        return Ok(());
-    };
-    let sups: Option<Vec<Predictions>> = result
-        .spec
-        .supervisors()
-        .map(|s| store::read_json(&task.join(s.folder_name()).join("predictions.json")).ok())
-        .collect();
-    if let (Some(sups), Some(agreement)) =
-        (sups.filter(|s| !s.is_empty()), result.supervisor_agreement)
-    {
-        let sup = match sups.len() {
-            1 => sups.into_iter().next().unwrap(),
-            _ => Predictions::mean(&sups),
-        };
+    if let (Some(sup), Some(agreement)) = (
+        supervisor_predictions(dir, result),
+        result.supervisor_agreement,
+    ) {
         let (a, b): (Vec<[f32; 2]>, Vec<[f32; 2]>) = predictions
             .test
             .iter()
@@ -250,7 +272,23 @@ fn self_check(dir: &Path, result: &RunResult, predictions: &Predictions) -> Resu
             ));
         }
     }
-    Ok(())
+    Ok(updated)
+}
+
+/// The test predictions of `result`'s supervisors stored beside `dir` (their mean, for
+/// several), if all are there.
+fn supervisor_predictions(dir: &Path, result: &RunResult) -> Option<Predictions> {
+    let task = dir.parent()?;
+    let sups: Vec<Predictions> = result
+        .spec
+        .supervisors()
+        .map(|s| store::read_json(&task.join(s.folder_name()).join("predictions.json")).ok())
+        .collect::<Option<_>>()?;
+    match sups.len() {
+        0 => None,
+        1 => sups.into_iter().next(),
+        _ => Some(Predictions::mean(&sups)),
+    }
 }
 
 /// Whether the run folder `dir` holds a result that serves: valid ([`stored`]), and with
@@ -284,6 +322,42 @@ pub struct Analysis {
     pub copied_mistakes: Option<f64>,
     /// Of the supervisor's correct test answers, the share this run keeps.
     pub kept_correct: Option<f64>,
+    /// Misfit, gain and the error decomposition against the supervisor (students only).
+    /// Results stored before these existed get them when read ([`stored`]), from their
+    /// predictions and their supervisors' beside them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<metrics::Diagnostics>,
+}
+
+impl Analysis {
+    /// The student's relation to its supervisor on test, over the examples both kept:
+    /// agreement, imitation, AUROC against its hard labels and the theory's [`Diagnostics`].
+    /// Returns the agreement.
+    ///
+    /// [`Diagnostics`]: metrics::Diagnostics
+    pub fn against_supervisor(
+        &mut self,
+        student: &[Option<[f32; 2]>],
+        supervisor: &[Option<[f32; 2]>],
+        labels: &[u8],
+    ) -> Option<f64> {
+        let (mut s, mut w, mut t) = (Vec::new(), Vec::new(), Vec::new());
+        for ((a, b), &l) in student.iter().zip(supervisor).zip(labels) {
+            if let (Some(a), Some(b)) = (a, b) {
+                s.push(*a);
+                w.push(*b);
+                t.push(l);
+            }
+        }
+        if s.is_empty() {
+            return None;
+        }
+        let sup_hard: Vec<u8> = w.iter().map(metrics::hard).collect();
+        self.auroc_vs_supervisor = metrics::auroc(&s, &sup_hard);
+        (self.copied_mistakes, self.kept_correct) = metrics::imitation(&s, &w, &t);
+        self.diagnostics = metrics::diagnostics(&s, &w, &t);
+        Some(metrics::agreement(&s, &w))
+    }
 }
 
 /// How and where a result was computed, for `result.json`.
