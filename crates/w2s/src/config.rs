@@ -219,7 +219,7 @@ pub const DEFAULT_EPOCHS: usize = 2;
 /// The reference's examples per optimizer step.
 pub const DEFAULT_BATCH_SIZE: usize = 32;
 /// The options a weak supervisor cannot take: it trains on ground truth with cross-entropy.
-pub const STUDENT_ONLY: [&str; 3] = ["loss", "early_stopping", "relabel"];
+pub const STUDENT_ONLY: [&str; 4] = ["loss", "early_stopping", "relabel", "oracle_labels"];
 /// The options a supervisor does not take from `[train]` (they depend on the architecture, and
 /// are not in the reference): `[weak]` sets them for it.
 pub const ARCHITECTURE_ONLY: [&str; 3] = ["lora", "generative", "generative_finetuning"];
@@ -301,6 +301,10 @@ pub struct TrainFields {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
           default_missing_value = "true", value_parser = BoolValueParser::new().map(Switch::<GenerativeFinetuning>::On))]
     pub generative_finetuning: Option<Switch<GenerativeFinetuning>>,
+    /// A label budget: this many of the student's training examples (drawn with the seed) get
+    /// their ground-truth label instead of the weak one (Mallen & Belrose 2024). [default: 0]
+    #[arg(long)]
+    pub oracle_labels: Option<usize>,
 }
 
 /// `[weak]` as flags: every option of [`TrainFields`] but [`STUDENT_ONLY`]'s, its flag named
@@ -477,6 +481,8 @@ impl TrainFields {
             lora: Switch::resolve(&self.lora),
             generative: Switch::resolve(&self.generative),
             generative_finetuning: Switch::resolve(&self.generative_finetuning),
+            // 0 is no budget: the same run as none, so the same name.
+            oracle_labels: self.oracle_labels.filter(|&n| n > 0),
         }
         .checked()
     }

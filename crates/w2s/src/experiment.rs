@@ -384,6 +384,31 @@ impl TrainingSet {
         }
     }
 
+    /// The label budget: `n` training examples, drawn with `seed` (ChaCha8), get their true
+    /// label in place of the weak one. After relabelling (a probe does not overrule the
+    /// oracle) and after the early-stopping hold-out (the budget is for training).
+    fn give_oracle_labels(&mut self, n: usize, seed: u64) -> Result<()> {
+        use rand::seq::SliceRandom;
+        use rand::SeedableRng;
+        if self.supervision.is_none() {
+            bail!("oracle_labels needs weak labels: it applies to students, not ground-truth runs");
+        }
+        if n > self.labels.len() {
+            bail!(
+                "oracle_labels = {n}: the student trains on {} examples; give at most that many",
+                self.labels.len()
+            );
+        }
+        let mut order: Vec<usize> = (0..self.labels.len()).collect();
+        order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(
+            seed ^ ORACLE_DRAW,
+        ));
+        for &i in &order[..n] {
+            self.labels[i] = one_hot(self.truth[i]);
+        }
+        Ok(())
+    }
+
     /// Keep only the examples at `keep`, with new labels.
     fn retain(&mut self, keep: &[usize], labels: Vec<[f32; 2]>) {
         self.ids = keep.iter().map(|&i| self.ids[i].clone()).collect();
@@ -392,6 +417,9 @@ impl TrainingSet {
         self.labels = labels;
     }
 }
+
+/// Mixed into the seed for the label budget's draw, so it is not the split's shuffle.
+const ORACLE_DRAW: u64 = 0x0AC1E;
 
 /// Rows `rows` of a feature matrix.
 fn select(features: &Tensor, rows: &[i64]) -> Tensor {
@@ -690,6 +718,9 @@ impl Runner {
             Some(r) => Some(self.relabel(spec, &model, &mut set, r)?),
             None => None,
         };
+        if let Some(n) = spec.train.oracle_labels {
+            set.give_oracle_labels(n, spec.seed)?;
+        }
         let (training, predictions) = self.fit_and_predict(
             spec,
             predict_train2,
@@ -1289,5 +1320,49 @@ impl Experiment {
             s = s.next_round();
         }
         Some(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(weak: &[f32], truth: &[u8]) -> TrainingSet {
+        TrainingSet {
+            split: "train2",
+            split_ids: Vec::new(),
+            ids: vec![vec![1]; weak.len()],
+            labels: weak.iter().map(|&p| [1.0 - p, p]).collect(),
+            truth: truth.to_vec(),
+            rows: (0..weak.len() as i64).collect(),
+            supervision: Some(Predictions::default()),
+        }
+    }
+
+    #[test]
+    fn a_label_budget_replaces_that_many_weak_labels_by_the_truth() {
+        let weak = [0.6, 0.7, 0.2, 0.9, 0.4, 0.55, 0.3, 0.8];
+        let truth = [0, 0, 1, 1, 0, 1, 1, 0];
+        let mut s = set(&weak, &truth);
+        s.give_oracle_labels(3, 7).unwrap();
+        let changed: Vec<usize> = (0..8)
+            .filter(|&i| s.labels[i] != [1.0 - weak[i], weak[i]])
+            .collect();
+        assert_eq!(changed.len(), 3, "{:?}", s.labels);
+        for &i in &changed {
+            assert_eq!(s.labels[i], one_hot(truth[i]));
+        }
+        // The same seed draws the same examples; the whole budget makes every label true.
+        let mut again = set(&weak, &truth);
+        again.give_oracle_labels(3, 7).unwrap();
+        assert_eq!(again.labels, s.labels);
+        let mut all = set(&weak, &truth);
+        all.give_oracle_labels(8, 7).unwrap();
+        assert!((0..8).all(|i| all.labels[i] == one_hot(truth[i])));
+        let err = set(&weak, &truth).give_oracle_labels(9, 7).unwrap_err();
+        assert!(format!("{err}").contains("at most that many"), "{err}");
+        let mut gt = set(&weak, &truth);
+        gt.supervision = None;
+        assert!(gt.give_oracle_labels(1, 7).is_err());
     }
 }

@@ -70,6 +70,11 @@ pub struct TrainOptions {
     /// section 5.2.2, [`crate::generative_finetuning`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generative_finetuning: Option<crate::generative_finetuning::GenerativeFinetuning>,
+    /// A label budget (Mallen & Belrose, arXiv 2410.13215): this many of the student's training
+    /// examples, drawn with the run's seed, carry their ground-truth label instead of the weak
+    /// one. Students only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oracle_labels: Option<usize>,
 }
 
 /// Generative scoring: the answers for label 0 and label 1 (one token each), and text
@@ -116,6 +121,9 @@ impl TrainOptions {
         }
         if self.generative_finetuning.is_some() {
             name += "+genft";
+        }
+        if let Some(n) = self.oracle_labels {
+            name += &format!("+oracle{n}");
         }
         if self.generative.is_some() {
             name += if self.epochs == 0 {
@@ -194,8 +202,19 @@ impl TrainOptions {
             loss: crate::loss::Loss::Xent,
             early_stopping: None,
             relabel: None,
+            oracle_labels: None,
             ..self.clone()
         }
+    }
+
+    /// The method's name without its label budget: what a plot of accuracy against the
+    /// budget draws as one line.
+    pub fn method_without_budget(&self) -> String {
+        TrainOptions {
+            oracle_labels: None,
+            ..self.clone()
+        }
+        .method()
     }
 }
 

@@ -538,3 +538,59 @@ fn the_reference_notebook_on_runs_csv_gives_the_report_medians() {
     pgrs.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
     assert!(pgrs.len() >= 3, "{pgrs:?}");
 }
+
+/// A label budget in a sweep: students with 50 and 200 true labels among their 200 weak ones,
+/// one asking for more than it has (fails with the reason, the sweep goes on), and the report's
+/// figure of accuracy against the budget.
+#[test]
+fn oracle_labels_in_a_sweep_and_its_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let (results, cfg) = sweep_file(
+        dir.path(),
+        "datasets = [\"demo\"]\nmodels = [\"bow\"]\nlosses = [\"xent\"]\nseeds = [0, 1]\nn_docs = 400\nn_test_docs = 200\n[methods.b50]\noracle_labels = 50\n[methods.all]\noracle_labels = 200\n[methods.too_many]\noracle_labels = 201\n",
+    );
+    let out = w2s()
+        .args(["sweep", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a run failed, so the sweep says so: {text}"
+    );
+    assert!(
+        text.contains("oracle_labels = 201: the student trains on 200 examples"),
+        "{text}"
+    );
+    succeed(w2s().args(["report", results.to_str().unwrap()]));
+    let csv = std::fs::read_to_string(results.join("runs.csv")).unwrap();
+    assert!(
+        csv.contains("xent+oracle50") && csv.contains("xent+oracle200"),
+        "{csv}"
+    );
+    let svg = std::fs::read_to_string(results.join("plots/demo-labels.svg")).unwrap();
+    assert!(
+        svg.contains("student accuracy against its label budget"),
+        "{svg}"
+    );
+    // The budget is the student's: supervisors and ceilings are the plain ground-truth runs.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("report.json")).unwrap())
+            .unwrap();
+    let mut budgets: Vec<u64> = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["oracle_labels"].as_u64().unwrap())
+        .collect();
+    budgets.sort();
+    assert_eq!(budgets, [0, 50, 200], "{report}");
+    // Ground-truth runs: 2 seeds; students: 2 seeds x 3 methods that ran.
+    let gt = std::fs::read_dir(results.join("demo"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("gt-"))
+        .count();
+    assert_eq!(gt, 2);
+}

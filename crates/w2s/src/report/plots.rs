@@ -355,6 +355,8 @@ enum Figure {
     Accuracy,
     Pgr,
     Theory,
+    /// Student accuracy against the label budget (only where a row has one).
+    Labels,
 }
 
 impl Figure {
@@ -363,8 +365,98 @@ impl Figure {
             Figure::Accuracy => "accuracy",
             Figure::Pgr => "pgr",
             Figure::Theory => "theory",
+            Figure::Labels => "labels",
         }
     }
+}
+
+/// Student test accuracy against the number of ground-truth labels in its training set, one
+/// line per supervision chain and method (without the budget), a bar from the lowest to the
+/// highest seed; the ceiling of each line as a dashed level.
+fn draw_labels<DB: DrawingBackend>(root: Panel<DB>, rows: &[&SweepRow]) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let mut lines: std::collections::BTreeMap<(String, String), Vec<&SweepRow>> =
+        Default::default();
+    for r in rows.iter().filter(|r| r.student.is_finite()) {
+        lines
+            .entry((r.chain.join(" -> "), r.method_without_budget.clone()))
+            .or_default()
+            .push(r);
+    }
+    let spread: Vec<(f64, f64)> = rows.iter().map(|r| student_spread(r)).collect();
+    let lo = spread.iter().map(|s| s.0).fold(1.0, f64::min) - 0.02;
+    let hi = rows
+        .iter()
+        .map(|r| {
+            if r.ceiling.is_finite() {
+                r.ceiling
+            } else {
+                0.0
+            }
+        })
+        .chain(spread.iter().map(|s| s.1))
+        .fold(0.0, f64::max)
+        + 0.02;
+    let max_n = rows
+        .iter()
+        .map(|r| r.oracle_labels)
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let legend: Vec<(String, RGBColor)> = lines
+        .keys()
+        .enumerate()
+        .map(|(i, (chain, method))| (format!("{chain} {method}"), series_color(i)))
+        .collect();
+    let (_, height) = root.dim_in_pixel();
+    let (area, strip) =
+        root.split_vertically(height.saturating_sub(LEGEND_ROW * legend.len() as u32 + 6));
+    let mut chart = ChartBuilder::on(&area)
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(50)
+        .build_cartesian_2d(-0.03 * max_n..max_n * 1.05, lo..hi)?;
+    chart
+        .configure_mesh()
+        .x_desc("ground-truth labels in the student's training set (oracle_labels)")
+        .y_desc("student test accuracy")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&tick)
+        .draw()?;
+    for (i, rs) in lines.values().enumerate() {
+        let c = series_color(i);
+        let mut pts: Vec<(f64, f64)> = rs
+            .iter()
+            .map(|r| (r.oracle_labels as f64, r.student))
+            .collect();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?;
+        chart.draw_series(pts.iter().map(|p| Circle::new(*p, 3, c.filled())))?;
+        for r in rs {
+            let (a, b) = student_spread(r);
+            let x = r.oracle_labels as f64;
+            chart.draw_series(std::iter::once(ErrorBar::new_vertical(
+                x,
+                a,
+                r.student,
+                b,
+                c.stroke_width(1),
+                8,
+            )))?;
+        }
+        if let Some(ceiling) = rs.iter().map(|r| r.ceiling).find(|c| c.is_finite()) {
+            chart.draw_series(DashedLineSeries::new(
+                [(0.0, ceiling), (max_n, ceiling)],
+                6,
+                4,
+                c.stroke_width(1),
+            ))?;
+        }
+    }
+    draw_legend(&strip, &legend)?;
+    Ok(())
 }
 
 /// One figure on a white page under its two heading lines.
@@ -391,6 +483,7 @@ where
         Figure::Accuracy => draw(body, rows, losses, false)?,
         Figure::Pgr => draw(body, rows, losses, true)?,
         Figure::Theory => draw_theory(body, rows)?,
+        Figure::Labels => draw_labels(body, rows)?,
     }
     root.present()?;
     Ok(())
@@ -551,7 +644,8 @@ fn weak_names(rows: &[&SweepRow]) -> Vec<String> {
     weak
 }
 
-/// Write `<dataset>-{accuracy,pgr,theory}.{svg,png}` into `out`, the dataset's
+/// Write `<dataset>-{accuracy,pgr,theory}.{svg,png}` (and `-labels` where a row has a label
+/// budget) into `out`, the dataset's
 /// name made safe as a file name whatever a stored result says ([`crate::store::folder_safe`]);
 /// returns the SVG paths.
 pub fn write_plots(rows: &[SweepRow], out: &Path) -> Result<Vec<PathBuf>> {
@@ -572,8 +666,26 @@ pub fn write_plots(rows: &[SweepRow], out: &Path) -> Result<Vec<PathBuf>> {
         );
         let aggregate = rs.first().map_or(Aggregate::Reference, |r| r.aggregate);
         let stem = crate::store::folder_safe(d);
-        for figure in [Figure::Accuracy, Figure::Pgr, Figure::Theory] {
+        let budgets = rs.iter().any(|r| r.oracle_labels > 0);
+        let figures = [
+            Figure::Accuracy,
+            Figure::Pgr,
+            Figure::Theory,
+            Figure::Labels,
+        ];
+        for figure in figures
+            .into_iter()
+            .filter(|f| budgets || !matches!(f, Figure::Labels))
+        {
             let (size, heading) = match figure {
+                Figure::Labels => (
+                    (760, 380 + HEADING + LEGEND_ROW * rs.len() as u32 + 6),
+                    [
+                        format!("{d}: student accuracy against its label budget"),
+                        "bars: lowest to highest seed; dashed: the ceiling (all labels true)"
+                            .to_owned(),
+                    ],
+                ),
                 Figure::Theory => (
                     (1260, size.1),
                     [
@@ -711,6 +823,8 @@ mod tests {
             left_out: Vec::new(),
             diagnostics: None,
             capa: None,
+            oracle_labels: 0,
+            method_without_budget: loss.into(),
         }
     }
 

@@ -117,6 +117,10 @@ pub struct SweepRow {
     /// Means over the seeds that have them: the theory's diagnostics and CAPA.
     pub diagnostics: Option<crate::metrics::Diagnostics>,
     pub capa: Option<f64>,
+    /// The student's label budget (`oracle_labels`, 0 for none) and its method without it:
+    /// rows that differ only in the budget are one line of the labels figure.
+    pub oracle_labels: usize,
+    pub method_without_budget: String,
 }
 
 impl SweepRow {
@@ -222,6 +226,8 @@ struct RowKey {
     chain: Vec<String>,
     loss: String,
     sizes: (usize, usize),
+    /// The label budget and the method without it.
+    budget: (usize, String),
 }
 
 fn empty_row(key: RowKey, aggregate: Aggregate, strong_parameters: i64) -> SweepRow {
@@ -244,6 +250,8 @@ fn empty_row(key: RowKey, aggregate: Aggregate, strong_parameters: i64) -> Sweep
         left_out: Vec::new(),
         diagnostics: None,
         capa: None,
+        oracle_labels: key.budget.0,
+        method_without_budget: key.budget.1,
     }
 }
 
@@ -532,6 +540,10 @@ pub(super) fn sweep_rows(runs: &[ReportRun], aggregate: Aggregate) -> Vec<SweepR
             chain,
             loss: spec.train.method(),
             sizes: (spec.data.n_docs, spec.data.n_test_docs),
+            budget: (
+                spec.train.oracle_labels.unwrap_or(0),
+                spec.train.method_without_budget(),
+            ),
         };
         groups.entry(key).or_default().push(SeedRuns {
             seed: spec.seed,
@@ -690,6 +702,7 @@ mod tests {
             chain: chain.iter().map(|s| s.to_string()).collect(),
             loss: loss.into(),
             sizes: (8, 4),
+            budget: (0, loss.into()),
         }
     }
 

@@ -457,6 +457,8 @@ mod tests {
             left_out: left_out.iter().map(|s| s.to_string()).collect(),
             diagnostics: None,
             capa: None,
+            oracle_labels: 0,
+            method_without_budget: "xent".into(),
         }
     }
 

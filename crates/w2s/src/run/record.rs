@@ -16,7 +16,7 @@ use tch::Device;
 
 /// Per-example predictions of a run, indexed by position in the split; `None` where the
 /// example was too long for the model.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Predictions {
     /// Only for runs that supervise another (see the module's documentation).
     #[serde(default, skip_serializing_if = "Option::is_none")]

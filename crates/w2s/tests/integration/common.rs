@@ -109,6 +109,7 @@ pub fn opts(lr: f64, epochs: usize) -> w2s::train::TrainOptions {
         lora: None,
         generative: None,
         generative_finetuning: None,
+        oracle_labels: None,
     }
 }
 
