@@ -159,7 +159,16 @@ fn register_loss(name: &str, source: &str, function: PyObject) -> PyResult<Strin
             let value = function.call1(py, args)?;
             Ok(value.extract::<PyTensor>(py)?.0)
         })
-        .map_err(anyhow::Error::new)
+        .map_err(|e| {
+            let interrupted = Python::with_gil(|py| {
+                e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py)
+            });
+            let e = anyhow::Error::new(e);
+            match interrupted {
+                true => e.context(w2s::progress::Interrupted),
+                false => e,
+            }
+        })
     };
     let loss = w2s::loss::register_custom(name, source, Arc::new(call));
     to_json(&loss)
@@ -259,6 +268,17 @@ fn cli(py: Python, argv: Vec<String>, exe: PathBuf) -> i32 {
     py.allow_threads(|| w2s_cli::main(argv.into_iter().map(Into::into), exe))
 }
 
+/// A Python call w2s makes while it runs (a log line, a progress bar) may be where a pending
+/// Ctrl-C or kernel interrupt is raised, as KeyboardInterrupt; such an error is dropped there,
+/// so the interrupt is raised again for the run's next check ([`set_output`]) to stop it.
+/// Without this a notebook's stop button was swallowed by the progress bar's redraw.
+fn keep_interrupt(py: Python, e: &PyErr) {
+    if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
+        // SAFETY: called with the GIL held; it only sets the interpreter's SIGINT flag.
+        unsafe { pyo3::ffi::PyErr_SetInterrupt() };
+    }
+}
+
 /// Python's `sys.stderr`, as a byte sink for logs.
 struct PyStderr;
 
@@ -270,7 +290,9 @@ impl std::io::Write for PyStderr {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         Python::with_gil(|py| {
             if let Ok(err) = py_stderr(py) {
-                let _ = err.call_method1("write", (String::from_utf8_lossy(buf),));
+                if let Err(e) = err.call_method1("write", (String::from_utf8_lossy(buf),)) {
+                    keep_interrupt(py, &e);
+                }
             }
         });
         Ok(buf.len())
@@ -278,15 +300,39 @@ impl std::io::Write for PyStderr {
     fn flush(&mut self) -> std::io::Result<()> {
         Python::with_gil(|py| {
             if let Ok(err) = py_stderr(py) {
-                let _ = err.call_method0("flush");
+                if let Err(e) = err.call_method0("flush") {
+                    keep_interrupt(py, &e);
+                }
             }
         });
         Ok(())
     }
 }
 
+/// The parts of `indicatif::TermLike` shared by the one-line terminals below: 100 columns, and
+/// no cursor to move (a bar is one line).
+macro_rules! one_line_term {
+    () => {
+        fn width(&self) -> u16 {
+            100
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+    };
+}
+
 /// A one-line terminal on `sys.stderr` for progress bars: a carriage return starts the line
-/// again, which terminals and notebooks both honour.
+/// again, which terminals honour.
 #[derive(Debug)]
 struct PyTerm {
     /// A real terminal also gets the escape that clears the rest of the line.
@@ -294,21 +340,7 @@ struct PyTerm {
 }
 
 impl indicatif::TermLike for PyTerm {
-    fn width(&self) -> u16 {
-        100
-    }
-    fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
-        Ok(())
-    }
+    one_line_term!();
     fn write_line(&self, s: &str) -> std::io::Result<()> {
         std::io::Write::write_all(&mut PyStderr, format!("{s}\n").as_bytes())
     }
@@ -324,6 +356,65 @@ impl indicatif::TermLike for PyTerm {
     }
 }
 
+/// Progress bars in a notebook: each bar is one output that is updated in place (IPython's
+/// `display` with a display id, through `w2s._api._progress`), rather than a stream of
+/// carriage-return redraws, which a saved notebook keeps as one output per redraw.
+#[derive(Debug)]
+struct NotebookTerm {
+    /// Which bar this is, for the display handle that shows it.
+    id: u64,
+    /// The line being drawn since the last clear.
+    line: std::sync::Mutex<String>,
+}
+
+impl NotebookTerm {
+    fn new() -> NotebookTerm {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        NotebookTerm {
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            line: Default::default(),
+        }
+    }
+
+    fn show(&self, line: &str, done: bool) {
+        Python::with_gil(|py| {
+            let shown = py
+                .import("w2s._api")
+                .and_then(|m| m.getattr("_progress"))
+                .and_then(|f| f.call1((self.id, line, done)));
+            if let Err(e) = shown {
+                keep_interrupt(py, &e);
+                if !e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
+                    e.print(py);
+                }
+            }
+        });
+    }
+}
+
+impl indicatif::TermLike for NotebookTerm {
+    one_line_term!();
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.show(s, true);
+        Ok(())
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.line.lock().unwrap().push_str(s);
+        Ok(())
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.line.lock().unwrap().clear();
+        Ok(())
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        let line = self.line.lock().unwrap().clone();
+        if !line.is_empty() {
+            self.show(&line, false);
+        }
+        Ok(())
+    }
+}
+
 /// Logs (one line per run; `verbose` for the details) and progress bars through `sys.stderr`;
 /// `progress` is "terminal", "notebook" or "none". Ctrl-C (a notebook's interrupt) stops a
 /// run at its next training step, as a KeyboardInterrupt.
@@ -335,7 +426,12 @@ fn set_output(verbose: bool, progress: &str) -> PyResult<()> {
     }));
     let tty = match progress {
         "terminal" => true,
-        "notebook" => false,
+        "notebook" => {
+            w2s::progress::set_target(Box::new(|| {
+                indicatif::ProgressDrawTarget::term_like_with_hz(Box::new(NotebookTerm::new()), 4)
+            }));
+            return Ok(());
+        }
         "none" => {
             w2s::progress::set_target(Box::new(indicatif::ProgressDrawTarget::hidden));
             return Ok(());

@@ -586,6 +586,9 @@ impl Runner {
     /// [`Runner::run_for_or_fail`], and a failure recorded beside the run when it fails.
     fn run_for(&self, spec: &RunSpec, predict_train2: bool) -> Result<RunResult> {
         self.run_for_or_fail(spec, predict_train2).inspect_err(|e| {
+            if crate::progress::is_interrupt(e) {
+                return; // asked to stop: not a failure
+            }
             if let Err(not) = Failure::record(spec, &self.results, format!("error: {e:#}")) {
                 tracing::warn!("could not record the failure: {not:#}");
             }

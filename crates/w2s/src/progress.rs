@@ -38,10 +38,26 @@ pub fn set_interrupt_check(check: Box<InterruptFn>) {
     *INTERRUPT.write().unwrap() = Some(check);
 }
 
+/// What an interrupted run's error carries ([`is_interrupt`]): it stopped because it was
+/// asked to, not because it failed, so no `failed.json` is written for it.
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted")
+    }
+}
+
 /// `Err` when the front end asks to stop; a terminal's Ctrl-C ends the process instead.
 pub fn check_interrupt() -> anyhow::Result<()> {
     match &*INTERRUPT.read().unwrap() {
-        Some(check) => check(),
+        Some(check) => check().map_err(|e| e.context(Interrupted)),
         None => Ok(()),
     }
+}
+
+/// Whether `e` is a run stopping at the front end's request ([`check_interrupt`]).
+pub fn is_interrupt(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<Interrupted>().is_some()
 }

@@ -43,6 +43,32 @@ def configure(verbose: bool = False, progress: Optional[str] = None) -> None:
     _output_set = True
 
 
+# The display handle of each progress bar drawn in a notebook, by the bar's id.
+_bars: dict = {}
+
+
+def _progress(bar: int, line: str, done: bool) -> None:
+    """Draw a progress bar's line in a notebook: one output per bar, updated in place, so a
+    saved notebook holds the bar's last state rather than every redraw. Outside IPython, a
+    line on sys.stderr."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is None or get_ipython() is None:
+        sys.stderr.write("\r" + line + ("\n" if done else ""))
+        return
+    data = {"text/plain": line}
+    handle = _bars.get(bar)
+    if handle is None:
+        _bars[bar] = display(data, raw=True, display_id=True)
+    else:
+        handle.update(data, raw=True)
+    if done:
+        _bars.pop(bar, None)
+
+
 def _setup() -> None:
     if not _output_set:
         configure()
@@ -195,7 +221,8 @@ class RunResult:
     def predictions(self) -> pd.DataFrame:
         """The test predictions of this run (the student's, for a weak-to-strong run): one row
         per test example with its true `label`, `p1` (the probability of label 1; NaN where the
-        example was dropped for its length), `predicted` and `correct`; for a weak-to-strong
+        example was dropped for its length), `predicted` and `correct` (1.0 or 0.0; 0.5 for a tie,
+        p1 = 0.5, as the accuracy counts it); for a weak-to-strong
         run also each supervisor's `p1` as `weak_p1` (the mean of several)."""
         def test_p1(folder):
             with open(os.path.join(folder, "predictions.json")) as f:
@@ -205,7 +232,8 @@ class RunResult:
         p1, labels = test_p1(self.dir)
         df = pd.DataFrame({"label": labels or [None] * len(p1), "p1": p1})
         df["predicted"] = (df["p1"] > 0.5).astype("Int64").where(df["p1"].notna())
-        df["correct"] = (df["predicted"] == df["label"]).where(df["p1"].notna())
+        df["correct"] = (df["predicted"] == df["label"]).astype(float).where(df["p1"].notna())
+        df.loc[df["p1"] == 0.5, "correct"] = 0.5  # a tie counts half, as in test_accuracy
         weak = [test_p1(r["dir"])[0] for r in self.runs if r.get("role") == "weak"]
         if weak:
             df["weak_p1"] = pd.DataFrame(weak).mean(axis=0, skipna=False).to_numpy()

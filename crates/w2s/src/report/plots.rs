@@ -49,9 +49,10 @@ fn direct<'a>(rows: &'a [SweepRow], dataset: &str) -> Vec<&'a SweepRow> {
         .collect()
 }
 
-/// An axis value as a label: never "-0.0".
+/// An axis value as a label: at most four decimals (so close ticks stay distinct), no
+/// trailing zeros, never "-0".
 fn tick(v: &f64) -> String {
-    let s = format!("{v:.2}");
+    let s = format!("{v:.4}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     match s {
         "-0" | "" => "0".into(),
@@ -861,7 +862,8 @@ mod tests {
     #[test]
     fn ticks_never_show_negative_zero() {
         assert_eq!(tick(&-0.0), "0");
-        assert_eq!(tick(&-0.001), "0");
+        assert_eq!(tick(&-0.00001), "0");
+        assert_eq!(tick(&0.005), "0.005");
         assert_eq!(tick(&0.25), "0.25");
         assert_eq!(tick(&-0.5), "-0.5");
         assert_eq!(tick(&1.0), "1");

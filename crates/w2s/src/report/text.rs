@@ -16,8 +16,8 @@ fn pgr_cell(p: Option<f64>) -> String {
         .unwrap_or_else(|| "n/a".into())
 }
 
-/// Fixed-width columns, right-aligned, under a rule of dashes.
-fn aligned(header: &[String], rows: &[Vec<String>]) -> String {
+/// Fixed-width columns, right-aligned but the first `left`, under a rule of dashes.
+fn aligned(header: &[String], rows: &[Vec<String>], left: usize) -> String {
     let widths: Vec<usize> = (0..header.len())
         .map(|c| {
             rows.iter()
@@ -31,7 +31,11 @@ fn aligned(header: &[String], rows: &[Vec<String>]) -> String {
         cells
             .iter()
             .zip(&widths)
-            .map(|(c, w)| format!("{c:>w$}"))
+            .enumerate()
+            .map(|(i, (c, w))| match i < left {
+                true => format!("{c:<w$}"),
+                false => format!("{c:>w$}"),
+            })
             .collect::<Vec<_>>()
             .join("  ")
     };
@@ -100,7 +104,7 @@ pub fn outcome_table(outcomes: &[Outcome]) -> String {
         out += "PGR of each seed's student against the mean weak and ceiling accuracies over the seeds; \
                 `all`: mean accuracies and the median PGR (openai/weak-to-strong's rule)\n\n";
     }
-    out += &aligned(&header, &rows);
+    out += &aligned(&header, &rows, 0);
     if !measurable {
         out += &format!(
             "PGR n/a: {} (95% interval over test examples): the ceiling does not clearly beat the weak model\n",
@@ -303,10 +307,8 @@ pub fn sweep_table(report: &Report) -> String {
         if !theory.is_empty() {
             out += "\nstudents against their supervisors on test (means over seeds; misfit and gain: Charikar et al. 2024, Mulgund & Pabbaraju 2025; copied/corrected/new: shares of test examples; CAPA: Goel et al. 2025, supervisor vs ceiling):\n";
             let header: Vec<String> = THEORY_COLUMNS.map(String::from).to_vec();
-            out += &aligned(
-                &header,
-                &theory.iter().map(|c| c.to_vec()).collect::<Vec<_>>(),
-            );
+            let cells: Vec<Vec<String>> = theory.iter().map(|c| c.to_vec()).collect();
+            out += &aligned(&header, &cells, 2);
         }
         if let Some(check) = theory_check(rows.iter().filter(|r| r.dataset == d)) {
             out += &format!("{check}\n");
