@@ -183,3 +183,39 @@ fn random_caches_are_rebuilt_never_used_never_panics() {
         });
     }
 }
+
+/// A result stored before ties counted half holds the argmax accuracy: it is still valid, and
+/// is read with the accuracy today's rule gives its predictions; an accuracy neither rule
+/// gives is not.
+#[test]
+fn a_result_from_before_the_tie_rule_is_read_under_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("gt-bow-s0-4183944060dc2aa5");
+    std::fs::create_dir_all(&run).unwrap();
+    let mut result: serde_json::Value =
+        serde_json::from_str(include_str!("../tests/data/result.json")).unwrap();
+    let mut predictions: serde_json::Value =
+        serde_json::from_str(include_str!("../tests/data/predictions.json")).unwrap();
+    // Example 0 (label 1) becomes a tie: argmax gives class 0, wrong; today it counts half.
+    predictions["test"][0] = serde_json::json!([0.5, 0.5]);
+    let probs: Vec<[f32; 2]> = serde_json::from_value(predictions["test"].clone()).unwrap();
+    let labels: Vec<u8> = serde_json::from_value(predictions["test_labels"].clone()).unwrap();
+    let old = crate::metrics::accuracy_ties_as_class_0(&probs, &labels);
+    let new = crate::metrics::accuracy(&probs, &labels);
+    assert!((new - old - 0.5 / 12.0).abs() < 1e-12, "{old} {new}");
+    result["analysis"]["auroc"] = serde_json::json!(crate::metrics::auroc(&probs, &labels));
+    std::fs::write(run.join("predictions.json"), predictions.to_string()).unwrap();
+    for (stored, expect) in [(old, Some(new)), (new, Some(new)), (old + 1.0 / 12.0, None)] {
+        result["test_accuracy"] = serde_json::json!(stored);
+        std::fs::write(run.join("result.json"), result.to_string()).unwrap();
+        match (crate::experiment::stored(&run), expect) {
+            (crate::experiment::Stored::Complete(r), Some(want)) => {
+                assert_eq!(r.test_accuracy, want)
+            }
+            (crate::experiment::Stored::Invalid(why), None) => {
+                assert!(why.contains("test accuracy"), "{why}")
+            }
+            (other, _) => panic!("stored accuracy {stored}: {other:?}"),
+        }
+    }
+}
