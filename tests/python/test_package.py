@@ -66,6 +66,31 @@ def test_weak_to_strong_with_minilm_and_the_runs_table(py, work):
     assert any("all-MiniLM-L6-v2" in m for m in out["models"]), out["models"]
 
 
+def test_a_dict_of_columns_and_a_datasets_dataset_are_the_same_task(py, work):
+    pytest.importorskip("datasets")
+    out = py.json("""
+        import json, w2s, pandas as pd, datasets
+        words = ["good", "great", "fine", "bad", "awful", "poor"]
+        def frame(n, seed):
+            return pd.DataFrame([{"text": f"a {words[(i * 5 + seed) % 6]} film",
+                                  "label": int((i * 5 + seed) % 6 < 3)} for i in range(n)])
+        train, test = frame(100, 0), frame(50, 1)
+        common = dict(model="bow", n_docs=80, n_test_docs=40, task_name="cols", epochs=5)
+        a = w2s.run(train=train, test=test, **common)
+        b = w2s.run(train={"text": list(train.text), "label": train.label.to_numpy()},
+                    test={"text": list(test.text), "label": list(test.label)}, **common)
+        c = w2s.run(train=datasets.Dataset.from_pandas(train), test=datasets.Dataset.from_pandas(test), **common)
+        try:
+            w2s.run(train={"text": ["a", "b"], "label": [1]}, test=test, **common)
+            ragged = None
+        except ValueError as e:
+            ragged = str(e)
+        print(json.dumps(dict(a=a.dir, b=b.dir, c=c.dir, ragged=ragged)))
+    """, work)
+    assert out["a"] == out["b"] == out["c"], out
+    assert "different lengths" in out["ragged"], out
+
+
 def test_a_dataframe_is_a_task_and_its_content_its_identity(py, work):
     out = py.json("""
         import json, w2s, pandas as pd
@@ -367,3 +392,32 @@ def test_labels_written_as_floats_are_binary_labels(py, work):
         print(json.dumps(dict(acc=r.test_accuracy)))
     """, work)
     assert out["acc"] > 0.9, out
+
+
+def test_report_to_wandb_logs_each_run_offline(py, work):
+    pytest.importorskip("wandb")
+    out = py.json("""
+        import glob, json, os, w2s
+        os.environ.update(WANDB_MODE="offline", WANDB_DIR=os.getcwd(), WANDB_SILENT="true")
+        r = w2s.run(model="bow", weak_model="bow", dataset="demo", n_docs=300, n_test_docs=100,
+                    epochs=2, report_to="wandb")
+        runs = sorted(glob.glob("wandb/offline-run-*"))
+        # What each offline run holds (its records, which `wandb sync` uploads): the keys logged.
+        logged = [[k for k in ("test_accuracy", "misfit_squared", "train_accuracy", "pgr")
+                   if k.encode() in open(f, "rb").read()]
+                  for f in sorted(glob.glob("wandb/offline-run-*/run-*.wandb"))]
+        try:
+            w2s.run(model="bow", dataset="demo", n_docs=300, n_test_docs=100, report_to="mlflow")
+            bad = None
+        except ValueError as e:
+            bad = str(e)
+        print(json.dumps(dict(runs=[os.path.basename(p) for p in runs], logged=logged,
+                              hashes=[x["result"]["hash"] for x in r.runs], pgr=r.pgr, bad=bad)))
+    """, work)
+    # bow -> bow: the weak run is the ceiling; with the student, two W&B runs, by hash.
+    assert len(out["runs"]) == 2, out
+    assert all(any(h in name for name in out["runs"]) for h in out["hashes"]), out
+    assert ["test_accuracy", "train_accuracy"] in out["logged"], out
+    assert ["test_accuracy", "misfit_squared", "train_accuracy", "pgr"] in out["logged"] or \
+        ["test_accuracy", "misfit_squared", "train_accuracy"] in out["logged"], out
+    assert "report_to" in out["bad"], out

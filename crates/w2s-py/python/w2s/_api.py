@@ -112,7 +112,22 @@ def _loss_table(fn: Callable) -> dict:
 # Datasets given as DataFrames or lists of dicts
 
 
+def _is_columns(value) -> bool:
+    """A dict of columns (`{"text": [...], "label": [...]}`): every value a sequence. Training
+    options never are (their values are numbers, names or tables)."""
+    return (isinstance(value, dict) and bool(value)
+            and all(isinstance(v, (list, tuple)) or hasattr(v, "tolist") for v in value.values()))
+
+
 def _jsonl(rows, split: str) -> str:
+    # A Hugging Face `datasets.Dataset`, or a dict of columns: as a DataFrame.
+    if hasattr(rows, "to_pandas") and not isinstance(rows, pd.DataFrame):
+        rows = rows.to_pandas()
+    elif _is_columns(rows):
+        lengths = {k: len(v) for k, v in rows.items()}
+        if len(set(lengths.values())) != 1:
+            raise ValueError(f"{split}: the columns have different lengths: {lengths}")
+        rows = pd.DataFrame({k: list(v) for k, v in rows.items()})
     if isinstance(rows, pd.DataFrame):
         if rows.empty:
             raise ValueError(f"{split}: the DataFrame has no rows")
@@ -126,7 +141,7 @@ def _jsonl(rows, split: str) -> str:
                 raise TypeError(f"{split}[{i}] is a {type(r).__name__}; rows are dicts")
             out.append(json.dumps(r, ensure_ascii=False, default=_plain))
         return "\n".join(out) + "\n"
-    raise TypeError(f"{split} = {type(rows).__name__}: give a pandas DataFrame or a list of dicts")
+    raise TypeError(f"{split} = {type(rows).__name__}: give a pandas DataFrame, a datasets.Dataset, a dict of columns or a list of dicts")
 
 
 def _plain(x):
@@ -324,15 +339,20 @@ def run(
     task_name: Optional[str] = None,
     threads: Optional[int] = None,
     force: bool = False,
+    report_to: Optional[str] = None,
     **options: Any,
 ) -> RunResult:
     """One run, or a weak-to-strong experiment (with `weak_model`), as `w2s run` does it.
+
+    `report_to="wandb"` logs every run involved to Weights & Biases when it is done (see
+    `_to_wandb`); `report_to=None` (default) logs nowhere but the run folders.
 
     Keyword arguments are a run file's keys (`model`, `weak_model`, `dataset`, `n_docs`, ...,
     `results` (default "results"), `device` (default "auto")), `[train]`'s keys (`lr`, `loss`,
     `epochs`, ...; or `train={...}`), and `[weak]`'s as `weak_lr=...` (or `weak={...}`).
     `loss` may be a Python function `(logits, labels, step_frac) -> scalar tensor`.
-    `train=` and `test=` may be DataFrames or lists of dicts (columns `text` and `label`, or
+    `train=` and `test=` may be DataFrames, `datasets.Dataset`s, dicts of columns or lists of
+    dicts (columns `text` and `label`, or
     `choices` and `answer`), with `task={...}` for a task file's other keys (a `text`
     template, `label_map`, ...). `threads`: libtorch's CPU threads; `force`: retrain.
     Stored runs are reused exactly as by the command line. `config`: a run file (TOML, as
@@ -344,8 +364,8 @@ def run(
         config = os.fspath(config)
         if not os.path.isfile(config):
             raise FileNotFoundError(f"w2s.run: no run file at {config}")
-    if isinstance(train, dict):
-        options["train"] = train
+    if isinstance(train, dict) and not _is_columns(train):
+        options["train"] = train  # training options, as `[train]`
         train = None
     if (train is None) != (test is None):
         raise ValueError("give both train= and test= (the task's data), or neither")
@@ -366,10 +386,14 @@ def run(
     else:
         opts.pop("results", None)
     storage = _storage(results, device, threads, force)
+    if report_to not in (None, "wandb"):
+        raise ValueError(f'report_to = {report_to!r}: use "wandb" or None')
     out = json.loads(_native.run(json.dumps(opts), storage, config))
     runs = out["runs"]
     last = runs[-1]
     outcome = out.get("outcome")
+    if report_to == "wandb":
+        _to_wandb(runs, outcome)
     if outcome is None:
         return RunResult(test_accuracy=last["result"]["test_accuracy"], dir=last["dir"], runs=runs)
     student = outcome["students"][-1]
@@ -384,6 +408,48 @@ def run(
         gap=outcome.get("gap"),
         runs=runs,
     )
+
+
+def _to_wandb(runs: list, outcome: Optional[dict]) -> None:
+    """Each run of an experiment as one Weights & Biases run: its id the w2s run's hash (a run
+    logged again, reused from the store, updates its W&B run instead of adding one), its
+    config the run's specification, its history the steps of `train_log.jsonl`, its summary
+    the test metrics and, for the students, the experiment's weak and ceiling accuracy and PGR.
+    The project is $WANDB_PROJECT (default "w2s"); the runs of one experiment share a group.
+    $WANDB_MODE=offline logs to local files (`wandb sync` uploads them later)."""
+    try:
+        import wandb
+    except ImportError:
+        raise ImportError('report_to="wandb" needs the wandb package: pip install wandb') from None
+    group = runs[-1]["result"]["hash"]
+    seen = set()
+    for r in runs:
+        result = r["result"]
+        if result["hash"] in seen:  # one run in two roles (weak model = strong model)
+            continue
+        seen.add(result["hash"])
+        spec = result["spec"]
+        summary = {"test_accuracy": result["test_accuracy"], "auroc": result["analysis"].get("auroc")}
+        if r.get("role") == "student" and outcome is not None:
+            s = outcome["students"][-1]
+            summary.update(weak_accuracy=outcome["weak"], ceiling_accuracy=outcome["ceiling"],
+                           pgr=s.get("pgr"), agreement=result.get("supervisor_agreement"))
+        diagnostics = result["analysis"].get("diagnostics")
+        if diagnostics:
+            summary.update(diagnostics)
+        run = wandb.init(project=os.environ.get("WANDB_PROJECT", "w2s"), id=result["hash"],
+                         name=os.path.basename(r["dir"]), group=group, job_type=r.get("role"),
+                         resume="allow", reinit="finish_previous",
+                         config={"model": spec["model"], "dataset": spec["data"]["name"],
+                                 "seed": spec["seed"], "train": spec["train"], "dir": r["dir"]})
+        log = os.path.join(r["dir"], "train_log.jsonl")
+        if os.path.exists(log) and run.step == 0:
+            with open(log) as f:
+                for line in f:
+                    step = json.loads(line)
+                    run.log({k: v for k, v in step.items() if k != "step"}, step=step["step"])
+        run.summary.update({k: v for k, v in summary.items() if v is not None})
+        run.finish()
 
 
 def demo(
