@@ -683,8 +683,13 @@ pub fn write_plots(rows: &[SweepRow], out: &Path) -> Result<Vec<PathBuf>> {
                     (760, 380 + HEADING + LEGEND_ROW * rs.len() as u32 + 6),
                     [
                         format!("{d}: student accuracy against its label budget"),
-                        "bars: lowest to highest seed; dashed: the ceiling (all labels true)"
-                            .to_owned(),
+                        format!(
+                            "{}; bars: lowest to highest seed; dashed: the ceiling",
+                            headings(d, aggregate, false)[1]
+                                .split(';')
+                                .next()
+                                .unwrap_or("")
+                        ),
                     ],
                 ),
                 Figure::Theory => (
