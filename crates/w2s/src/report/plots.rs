@@ -327,15 +327,20 @@ where
 /// Height of the two heading lines above the panels, in pixels.
 const HEADING: u32 = 44;
 
-/// A figure's two heading lines: the dataset and what is drawn, then the rule and the bars.
-fn headings(dataset: &str, aggregate: Aggregate, pgr: bool) -> [String; 2] {
-    let rule = match aggregate {
+/// The report's rule, as a figure's heading says it.
+fn rule_words(aggregate: Aggregate) -> &'static str {
+    match aggregate {
         Aggregate::Reference => {
             "rule: reference (openai/weak-to-strong's notebook, baselines pooled over seeds)"
         }
         Aggregate::Pooled => "rule: pooled (accuracies averaged over a pair's seeds)",
         Aggregate::PerSeed => "rule: per-seed (mean of per-seed PGRs)",
-    };
+    }
+}
+
+/// A figure's two heading lines: the dataset and what is drawn, then the rule and the bars.
+fn headings(dataset: &str, aggregate: Aggregate, pgr: bool) -> [String; 2] {
+    let rule = rule_words(aggregate);
     let bars = match (pgr, aggregate) {
         (false, _) => "bars: lowest to highest seed",
         (true, Aggregate::Reference) => {
@@ -685,10 +690,7 @@ pub fn write_plots(rows: &[SweepRow], out: &Path) -> Result<Vec<PathBuf>> {
                         format!("{d}: student accuracy against its label budget"),
                         format!(
                             "{}; bars: lowest to highest seed; dashed: the ceiling",
-                            headings(d, aggregate, false)[1]
-                                .split(';')
-                                .next()
-                                .unwrap_or("")
+                            rule_words(aggregate)
                         ),
                     ],
                 ),
@@ -698,10 +700,7 @@ pub fn write_plots(rows: &[SweepRow], out: &Path) -> Result<Vec<PathBuf>> {
                         format!("{d}: the theory's quantities, a point per student run"),
                         format!(
                             "{}; PGR as in the table's per-run column; test split",
-                            headings(d, aggregate, true)[1]
-                                .split(';')
-                                .next()
-                                .unwrap_or("")
+                            rule_words(aggregate)
                         ),
                     ],
                 ),
