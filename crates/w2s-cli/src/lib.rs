@@ -71,9 +71,17 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>, exe: std::path::
     match real_main(cli, exe) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", w2s::memory::render_error(&e, flag));
             1
         }
+    }
+}
+
+/// A memory advice's change as the flag of `w2s run` that makes it.
+fn flag(change: &w2s::memory::Change) -> String {
+    match change {
+        w2s::memory::Change::MinibatchSize(m) => format!("--minibatch-size {m}"),
+        c => format!("--{}", c.key()),
     }
 }
 

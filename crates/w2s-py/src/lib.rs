@@ -28,7 +28,12 @@ fn to_py(py: Python, e: anyhow::Error) -> PyErr {
         }
         return err;
     }
-    PyRuntimeError::new_err(format!("{e:#}"))
+    // Memory advice as the keywords that take it: `minibatch_size=4`, `lora=True`.
+    let keyword = |c: &w2s::memory::Change| match c {
+        w2s::memory::Change::MinibatchSize(m) => format!("minibatch_size={m}"),
+        c => format!("{}=True", c.key()),
+    };
+    PyRuntimeError::new_err(w2s::memory::render_error(&e, keyword))
 }
 
 /// The keywords, as the Python side hands them over in JSON; an error names the key (`train.lr`)

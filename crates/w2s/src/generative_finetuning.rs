@@ -16,71 +16,13 @@
 
 use crate::dataset::Example;
 use crate::model::{pad_batch, split_pair, Classifier};
+pub use crate::options::{GenerativeFinetuning, Replies};
 use anyhow::{bail, Context, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use tch::nn::{self, OptimizerConfig};
-
-/// The options of `generative_finetuning` (`true` takes these defaults).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GenerativeFinetuning {
-    /// Passes over the text.
-    #[serde(default = "one")]
-    pub epochs: usize,
-    /// The learning rate; none: the run's own.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::finite::deserialize_opt"
-    )]
-    pub lr: Option<f64>,
-    #[serde(default)]
-    pub replies: Replies,
-}
-
-fn one() -> usize {
-    1
-}
-
-impl Default for GenerativeFinetuning {
-    fn default() -> Self {
-        GenerativeFinetuning {
-            epochs: one(),
-            lr: None,
-            replies: Replies::default(),
-        }
-    }
-}
-
-/// Which replies of a pairwise task the language model is finetuned on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Replies {
-    /// The one people preferred (the paper's).
-    #[default]
-    Preferred,
-    /// Both: no preference information at all.
-    Both,
-}
-
-impl GenerativeFinetuning {
-    pub fn check(&self) -> Result<()> {
-        if self.epochs == 0 || self.epochs > crate::train::MAX_EPOCHS {
-            bail!(
-                "generative_finetuning.epochs = {}: between 1 and {}",
-                self.epochs,
-                crate::train::MAX_EPOCHS
-            );
-        }
-        if let Some(lr) = self.lr {
-            crate::train::check_lr("generative_finetuning.lr", lr)?;
-        }
-        Ok(())
-    }
-}
 
 /// A sequence to finetune on, and the position of its first token that the loss counts.
 pub struct Text {
@@ -141,7 +83,7 @@ pub fn finetune(
     model: &mut Classifier,
     texts: &[Text],
     opts: &GenerativeFinetuning,
-    train: &crate::train::TrainOptions,
+    train: &crate::options::TrainOptions,
     seed: u64,
     what: &str,
 ) -> Result<Summary> {

@@ -91,6 +91,50 @@ pub enum Action {
 }
 
 impl Relabel {
+    /// The named methods with their defaults (those a table naming only the probe gets): each
+    /// probe relabelling, then each dropping (`_filter`). The one table that names,
+    /// defaults and [`Relabel::from_name`] read.
+    pub fn presets() -> [Relabel; 6] {
+        let probes = [
+            Probe::Knn { k: twenty() },
+            Probe::Logreg { l2: l2() },
+            Probe::KnnEleuther { k: fifty() },
+        ];
+        [Action::Relabel, Action::Filter]
+            .map(|action| {
+                probes.clone().map(|probe| Relabel {
+                    // EleutherAI/w2s's relabelling replaces every label with the probe's.
+                    fraction: match (&probe, action) {
+                        (Probe::KnnEleuther { .. }, Action::Relabel) => 1.0,
+                        _ => tenth(),
+                    },
+                    probe,
+                    action,
+                })
+            })
+            .concat()
+            .try_into()
+            .expect("two actions of three probes")
+    }
+
+    /// Every name [`Relabel::from_name`] knows.
+    pub fn names() -> Vec<String> {
+        Relabel::presets().iter().map(Relabel::name).collect()
+    }
+
+    /// A named method (`knn`, `logreg_filter`, ...) with its defaults.
+    pub fn from_name(name: &str) -> anyhow::Result<Relabel> {
+        Relabel::presets()
+            .into_iter()
+            .find(|r| r.name() == name)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "relabel = \"{name}\": use one of {} or a table",
+                    Relabel::names().join(", ")
+                )
+            })
+    }
+
     /// `knn`, `logreg`, `knn_filter`, ...: for method names.
     pub fn name(&self) -> String {
         let probe = match self.probe {
@@ -311,8 +355,8 @@ mod tests {
             .unwrap();
         assert_eq!((r.name().as_str(), r.fraction), ("knn_eleuther", 1.0));
         // Every name the command line offers parses, and names itself back.
-        for name in crate::config::RELABEL_NAMES {
-            let r = crate::config::RelabelField::Name(name.into())
+        for name in Relabel::names() {
+            let r = crate::config::RelabelField::Name(name.clone())
                 .resolve()
                 .unwrap();
             assert_eq!(r.name(), name);

@@ -145,70 +145,72 @@ fn one() -> f64 {
 }
 
 impl Loss {
-    /// A loss by its short name, with default parameters.
-    pub fn from_name(name: &str) -> anyhow::Result<Loss> {
-        Ok(match name {
-            "xent" => Loss::Xent,
-            "logconf" => Loss::Logconf {
-                aux_coef: 0.5,
-                warmup_frac: 0.2,
+    /// The named losses with their default parameters (those a table naming only the loss
+    /// gets): the one table that names, defaults and [`Loss::from_name`] read.
+    pub fn presets() -> [Loss; 10] {
+        [
+            Loss::Xent,
+            Loss::Logconf {
+                aux_coef: half(),
+                warmup_frac: fifth(),
                 warmup: Warmup::Linear,
             },
             // The reference's `logconf_loss_fn` defaults: warmup_frac = 0.1.
-            "logconf_reference" => Loss::Logconf {
-                aux_coef: 0.5,
+            Loss::Logconf {
+                aux_coef: half(),
                 warmup_frac: 0.1,
                 warmup: Warmup::ReferenceJump,
             },
-            "product" => Loss::Product {
-                alpha: 1.0,
-                beta: 1.0,
+            Loss::Product {
+                alpha: one(),
+                beta: one(),
             },
-            "entropy" => Loss::Entropy {
-                aux_coef: 0.5,
-                warmup_frac: 0.2,
+            Loss::Entropy {
+                aux_coef: half(),
+                warmup_frac: fifth(),
                 detached: false,
             },
-            "entropy_eleuther" => Loss::Entropy {
-                aux_coef: 0.5,
-                warmup_frac: 0.2,
+            Loss::Entropy {
+                aux_coef: half(),
+                warmup_frac: fifth(),
                 detached: true,
             },
-            "window" => Loss::Window {
-                radius: 0.15,
+            Loss::Window {
+                radius: window_radius(),
                 on: WindowOn::Weak,
             },
-            "kl" => Loss::Kl { reverse: false },
-            "reverse_kl" => Loss::Kl { reverse: true },
-            "adaptive" => Loss::Adaptive {
-                temperature: 0.5,
-                warmup_frac: 0.2,
+            Loss::Kl { reverse: false },
+            Loss::Kl { reverse: true },
+            Loss::Adaptive {
+                temperature: half(),
+                warmup_frac: fifth(),
             },
-            other => anyhow::bail!(
-                "unknown loss `{other}`: use one of {}",
-                Loss::NAMES.join(", ")
-            ),
-        })
+        ]
+    }
+
+    /// A loss by its short name, with default parameters.
+    pub fn from_name(name: &str) -> anyhow::Result<Loss> {
+        Loss::presets()
+            .into_iter()
+            .find(|l| l.name() == name)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "unknown loss `{name}`: use one of {}",
+                    Loss::names().join(", ")
+                )
+            })
     }
 
     /// Every name [`Loss::from_name`] knows.
-    pub const NAMES: [&'static str; 10] = [
-        "xent",
-        "logconf",
-        "logconf_reference",
-        "product",
-        "entropy",
-        "entropy_eleuther",
-        "window",
-        "kl",
-        "reverse_kl",
-        "adaptive",
-    ];
+    pub fn names() -> [&'static str; 10] {
+        Loss::presets().map(|l| l.preset_name().expect("presets are not custom"))
+    }
 
-    /// Short name for tables and folder names (a custom loss's function name).
-    pub fn name(&self) -> &str {
-        match self {
-            Loss::Custom { function, .. } => function,
+    /// The name of a built-in loss (none for a custom one): the variant, and the switch that
+    /// makes a second method of it.
+    fn preset_name(&self) -> Option<&'static str> {
+        Some(match self {
+            Loss::Custom { .. } => return None,
             Loss::Xent => "xent",
             Loss::Logconf {
                 warmup: Warmup::ReferenceJump,
@@ -222,6 +224,14 @@ impl Loss {
             Loss::Kl { reverse: false } => "kl",
             Loss::Kl { reverse: true } => "reverse_kl",
             Loss::Adaptive { .. } => "adaptive",
+        })
+    }
+
+    /// Short name for tables and folder names (a custom loss's function name).
+    pub fn name(&self) -> &str {
+        match self {
+            Loss::Custom { function, .. } => function,
+            builtin => builtin.preset_name().expect("a built-in loss has a name"),
         }
     }
 
@@ -455,7 +465,7 @@ type Registry = std::collections::HashMap<(String, String), std::sync::Arc<LossF
 static CUSTOM: std::sync::Mutex<Option<Registry>> = std::sync::Mutex::new(None);
 
 /// Make `f` usable as the loss named `function` whose text is `source`; the returned loss goes
-/// into [`crate::train::TrainOptions`] like a built-in one. Registering the same name and
+/// into [`crate::options::TrainOptions`] like a built-in one. Registering the same name and
 /// source again replaces the function (a notebook cell run twice).
 pub fn register_custom(function: &str, source: &str, f: std::sync::Arc<LossFn>) -> Loss {
     let key = (function.to_owned(), source.to_owned());
@@ -492,6 +502,26 @@ fn custom(loss: &Loss) -> anyhow::Result<std::sync::Arc<LossFn>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A preset is what a table naming only its loss gives: its defaults are the table's.
+    #[test]
+    fn presets_are_the_tables_defaults() {
+        for preset in Loss::presets() {
+            let tag = serde_json::to_value(&preset).unwrap()["name"].clone();
+            let table: Loss = serde_json::from_value(serde_json::json!({ "name": tag })).unwrap();
+            let named = Loss::from_name(preset.name()).unwrap();
+            assert_eq!(named, preset);
+            // (`logconf_reference`, `entropy_eleuther` and `reverse_kl` are switches of their
+            // variant: a table names them by the variant and the switch)
+            if preset.name() == tag.as_str().unwrap() {
+                assert_eq!(table, preset, "{tag}");
+            }
+        }
+        assert!(Loss::from_name("nope")
+            .unwrap_err()
+            .to_string()
+            .contains("xent, logconf"));
+    }
     use proptest::prelude::*;
 
     fn t(rows: &[[f32; 2]]) -> Tensor {
@@ -751,7 +781,7 @@ mod tests {
         #[test]
         fn targets_are_distributions((logits, p1) in arb_batch(), frac in 0.0f64..1.0) {
             let labels: Vec<[f32; 2]> = p1.iter().map(|p| [1.0 - p, *p]).collect();
-            for name in Loss::NAMES {
+            for name in Loss::names() {
                 let loss = Loss::from_name(name).unwrap();
                 let target = loss.target(&t(&logits), &t(&labels), frac);
                 let sums = Vec::<f32>::try_from(target.sum_dim_intlist(1, false, Kind::Float)).unwrap();
@@ -770,7 +800,7 @@ mod tests {
         #[test]
         fn losses_are_finite_and_kl_is_nonnegative((logits, p1) in arb_batch(), frac in 0.0f64..1.0) {
             let labels: Vec<[f32; 2]> = p1.iter().map(|p| [1.0 - p, *p]).collect();
-            for name in Loss::NAMES {
+            for name in Loss::names() {
                 let v = scalar(&loss_value(&Loss::from_name(name).unwrap(), &t(&logits), &t(&labels), frac).unwrap());
                 prop_assert!(v.is_finite(), "{name}: {v}");
                 if name.ends_with("kl") {

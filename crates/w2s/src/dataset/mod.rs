@@ -130,6 +130,15 @@ impl TaskRef<'_> {
         })
     }
 
+    /// Whether every example is a context and two replies, known without reading the data.
+    pub fn pairwise(&self) -> anyhow::Result<bool> {
+        Ok(match self {
+            TaskRef::Demo => false,
+            TaskRef::File(path) => user::UserTask::read(path)?.pairwise(),
+            TaskRef::Registered(task) => task.pairwise,
+        })
+    }
+
     /// The pools of the task: the demo's generated examples, a task file's data files (relative
     /// to the task file), or a registered task's files (from `data_dir`, else the hub). `seed`
     /// drives formatting coin flips; `limits` caps the rows read per split.

@@ -36,6 +36,8 @@ pub struct Task {
     /// A test has loaded this task from real files (shared copies, or files laid out as the
     /// hub lays them out): `w2s datasets list` marks it.
     pub tested: bool,
+    /// Every example is a context and two replies (reward modelling).
+    pub pairwise: bool,
 }
 
 type Expander = fn(Row) -> Result<Vec<Row>>;
@@ -61,6 +63,7 @@ const fn task(
         config: None,
         expand: None,
         tested: true,
+        pairwise: false,
     }
 }
 
@@ -85,6 +88,11 @@ impl Task {
         self.config = Some(config);
         self
     }
+    /// Every example a context and two replies.
+    const fn pairs(mut self) -> Task {
+        self.pairwise = true;
+        self
+    }
     /// Flattens the original release's nested records.
     const fn expand(mut self, expander: Expander) -> Task {
         self.expand = Some(expander);
@@ -100,7 +108,8 @@ pub const TASKS: &[Task] = &[
     task("cosmos_qa", "allenai/cosmos_qa", format_cosmos_qa, "commonsense reading comprehension, 4 choices; test = validation")
         .test(&["validation", "valid", "val", "dev"]),
     task("anthropic_hh", "Anthropic/hh-rlhf", format_anthropic_hh, "helpful/harmless dialogues: the chosen or the rejected reply (coin flip)"),
-    task("anthropic_hh_pairs", "Anthropic/hh-rlhf", format_anthropic_hh_pairs, "pairwise (reward model): which of the two last assistant replies people chose"),
+    task("anthropic_hh_pairs", "Anthropic/hh-rlhf", format_anthropic_hh_pairs, "pairwise (reward model): which of the two last assistant replies people chose")
+        .pairs(),
     task("amazon_polarity", "fancyzhx/amazon_polarity", format_amazon_polarity, "Amazon review sentiment: title and content"),
     task("sst2", "stanfordnlp/sst2", format_sentence_label, "GLUE SST-2 movie-review sentiment; test = validation")
         .test(&["validation", "dev"]),

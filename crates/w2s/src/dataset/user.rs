@@ -132,6 +132,11 @@ fn paths(files: &OneOrMany) -> Vec<PathBuf> {
 }
 
 impl UserTask {
+    /// Every example a context and two replies: `chosen`/`rejected`, or `replies` and a label.
+    pub fn pairwise(&self) -> bool {
+        self.chosen.is_some() || self.replies.is_some()
+    }
+
     pub fn read(path: &Path) -> Result<UserTask> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read task file {}", path.display()))?;

@@ -506,12 +506,7 @@ pub(super) fn sweep_rows(runs: &[ReportRun], aggregate: Aggregate) -> Vec<SweepR
                 }
             });
         let weak = weak_probs.as_ref().map(|p| correct(p, labels));
-        let ceiling_spec = RunSpec {
-            train: spec.train.for_ground_truth(),
-            supervisor: None,
-            co_supervisors: Vec::new(),
-            ..spec.clone()
-        };
+        let ceiling_spec = spec.ceiling();
         let ceiling_run = by_hash
             .get(ceiling_spec.hash().as_str())
             .copied()

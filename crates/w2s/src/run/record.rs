@@ -2,11 +2,11 @@
 //! and the one reuse rule ([`stored`]): a stored result is reused only if it is whole, is the
 //! run its configuration describes, and checks itself against its predictions.
 
-use crate::experiment::RunSpec;
 use crate::generative_finetuning;
 use crate::labels;
 use crate::metrics;
 use crate::model::ModelInfo;
+use crate::run::spec::RunSpec;
 use crate::store;
 use crate::train::TrainSummary;
 use anyhow::Result;

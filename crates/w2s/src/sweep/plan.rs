@@ -6,7 +6,7 @@ use super::SweepFile;
 use crate::config::TrainFields;
 use crate::experiment::{is_done, DataSpec, RunSpec};
 use crate::model::ModelInfo;
-use crate::train::TrainOptions;
+use crate::options::TrainOptions;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -61,8 +61,18 @@ pub fn plan(file: &SweepFile, mixed_default: bool) -> Result<Vec<Planned>> {
             None => file.train.clone(),
         }
     };
-    let ground_truth_options = |model: &str| -> Result<TrainOptions> {
+    // A model's ceiling takes its options as a student would; as a supervisor, the one rule
+    // of every front end (`TrainFields::for_supervisor`): `[model_train."M"]` is its `[weak]`.
+    let ceiling_options = |model: &str| -> Result<TrainOptions> {
         Ok(fields(model)
+            .resolve(&infos[model], mixed_default)?
+            .for_ground_truth())
+    };
+    let supervisor_options = |model: &str| -> Result<TrainOptions> {
+        let own = file.model_train.get(model).cloned().unwrap_or_default();
+        Ok(file
+            .train
+            .for_supervisor(&own)
             .resolve(&infos[model], mixed_default)?
             .for_ground_truth())
     };
@@ -84,16 +94,13 @@ pub fn plan(file: &SweepFile, mixed_default: bool) -> Result<Vec<Planned>> {
         Ok(out)
     };
     let mut out: Vec<Planned> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    let mut push = |spec: RunSpec, role: Role, depth: usize, out: &mut Vec<Planned>| {
-        if seen.insert(spec.hash()) {
-            out.push(Planned {
-                spec,
-                role,
-                depth,
-                supervises: false,
-            });
-        }
+    let push = |spec: RunSpec, role: Role, depth: usize, out: &mut Vec<Planned>| {
+        out.push(Planned {
+            spec,
+            role,
+            depth,
+            supervises: false,
+        });
     };
     for dataset in &file.datasets {
         let data = DataSpec::new(
@@ -105,13 +112,20 @@ pub fn plan(file: &SweepFile, mixed_default: bool) -> Result<Vec<Planned>> {
         .with_context(|| format!("dataset `{dataset}`"))?;
         for &seed in &file.seeds {
             let gt = |model: &str| -> Result<RunSpec> {
-                RunSpec::ground_truth(
+                RunSpec::ground_truth(&data, seed, file.max_ctx, model, ceiling_options(model)?)
+            };
+            // A supervisor is a ground-truth run too (depth 0), the ceiling's own where no
+            // architecture-only option sets them apart.
+            let sup = |model: &str, out: &mut Vec<Planned>| -> Result<RunSpec> {
+                let spec = RunSpec::ground_truth(
                     &data,
                     seed,
                     file.max_ctx,
                     model,
-                    ground_truth_options(model)?,
-                )
+                    supervisor_options(model)?,
+                )?;
+                push(spec.clone(), Role::GroundTruth, 0, out);
+                Ok(spec)
             };
             let models_in_use = file
                 .models
@@ -127,7 +141,7 @@ pub fn plan(file: &SweepFile, mixed_default: bool) -> Result<Vec<Planned>> {
                 let first = if file.diagonal { i } else { i + 1 };
                 for strong in &file.models[first..] {
                     for train in student_options(strong)? {
-                        let mut spec = gt(strong)?.student(train, &[gt(weak)?]);
+                        let mut spec = gt(strong)?.student(train, &[sup(weak, &mut out)?]);
                         push(spec.clone(), Role::Student, 1, &mut out);
                         for round in 1..=file.iterations {
                             spec = spec.next_round();
@@ -143,8 +157,10 @@ pub fn plan(file: &SweepFile, mixed_default: bool) -> Result<Vec<Planned>> {
                     .filter_map(|m| file.models.iter().position(|x| x == m))
                     .max()
                     .map_or(0, |p| p + 1);
-                let supervisors: Vec<RunSpec> =
-                    members.iter().map(|m| gt(m)).collect::<Result<_>>()?;
+                let supervisors: Vec<RunSpec> = members
+                    .iter()
+                    .map(|m| sup(m, &mut out))
+                    .collect::<Result<_>>()?;
                 for strong in &file.models[after..] {
                     for train in student_options(strong)? {
                         push(
@@ -165,7 +181,7 @@ pub fn plan(file: &SweepFile, mixed_default: bool) -> Result<Vec<Planned>> {
                     for (v, train) in student_options(m)?.into_iter().enumerate() {
                         let sup = match previous.get(v) {
                             Some(s) => s.clone(),
-                            None => gt(&chain[0])?,
+                            None => sup(&chain[0], &mut out)?,
                         };
                         let spec = gt(m)?.student(train, &[sup]);
                         let role = if link == 1 {
@@ -181,6 +197,9 @@ pub fn plan(file: &SweepFile, mixed_default: bool) -> Result<Vec<Planned>> {
             }
         }
     }
+    // One run per hash: a run planned in several roles keeps its first.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|p| seen.insert(p.spec.hash()));
     let supervisors: std::collections::HashSet<String> = out
         .iter()
         .flat_map(|p| p.spec.supervisors().map(RunSpec::hash).collect::<Vec<_>>())
@@ -202,9 +221,9 @@ pub fn waves(plan: &[Planned]) -> impl Iterator<Item = (usize, &[Planned])> {
 
 /// What `w2s sweep --dry-run` prints after the plan's summary: per run whether it is done,
 /// and its memory at the longest sequences it allows (the data is not read), with what would
-/// make a run fit where it does not fit on `device`.
+/// make a run fit where it does not fit on `device` (the runner's admission rule,
+/// [`crate::memory::Demand::admit`]).
 pub fn dry_run(plan: &[Planned], results: &Path, device: tch::Device) -> Result<Vec<String>> {
-    let total = crate::device::total_bytes(device);
     let mut infos: HashMap<&str, ModelInfo> = HashMap::new();
     let mut lines = Vec::new();
     for p in plan {
@@ -217,24 +236,26 @@ pub fn dry_run(plan: &[Planned], results: &Path, device: tch::Device) -> Result<
             infos.insert(&p.spec.model, ModelInfo::describe(&p.spec.model)?);
         }
         let info = &infos[p.spec.model.as_str()];
-        let seq = p.spec.max_ctx.min(info.max_positions);
-        let need = |t: &TrainOptions| {
-            crate::train::memory_estimate(info, t, crate::train::trainable_estimate(info, t), seq)
+        let demand = crate::memory::Demand {
+            info,
+            train: &p.spec.train,
+            seq: p.spec.max_ctx.min(info.max_positions),
+            per_example: if p.spec.data.pairwise()? { 2 } else { 1 },
         };
-        let estimate = need(&p.spec.train);
+        let admitted = demand.admit(device, &|t| crate::memory::trainable_estimate(info, t));
+        let estimate = match &admitted {
+            Ok(e) => *e,
+            Err(too_big) => too_big.estimate,
+        };
         lines.push(format!(
-            "  [{state}] depth {} {}: at most {} at {seq} tokens",
+            "  [{state}] depth {} {}: at most {} at {} tokens",
             p.depth,
             p.spec.folder_name(),
-            crate::memory::human(estimate.total())
+            crate::memory::human(estimate.total()),
+            demand.seq
         ));
-        if let Some(total) = total.filter(|t| estimate.total() > *t) {
-            lines.push(format!(
-                "      does not fit on {} ({}): {estimate}. {}",
-                crate::device::device_name(device),
-                crate::memory::human(total),
-                crate::train::what_would_fit(&p.spec.train, total, |t| need(t).total())
-            ));
+        if let Err(too_big) = admitted {
+            lines.push(format!("      does not fit: {too_big}"));
         }
     }
     Ok(lines)

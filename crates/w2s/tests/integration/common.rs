@@ -92,8 +92,8 @@ pub fn tiny_models(dir: &std::path::Path) {
 
 /// Training options for test runs: batch 32 in minibatches of 16, cross-entropy, full
 /// finetuning, no extra methods.
-pub fn opts(lr: f64, epochs: usize) -> w2s::train::TrainOptions {
-    w2s::train::TrainOptions {
+pub fn opts(lr: f64, epochs: usize) -> w2s::options::TrainOptions {
+    w2s::options::TrainOptions {
         lr,
         epochs,
         batch_size: 32,

@@ -251,11 +251,69 @@ fn a_run_stored_by_the_previous_layout_is_found_and_reused() {
     assert_eq!(runner.trained_count(), 0, "reused, not retrained");
     assert_eq!(again.test_accuracy, stored.test_accuracy);
     let default = RunSpec {
-        train: w2s::train::TrainOptions {
+        train: w2s::options::TrainOptions {
             head_bias: false,
             ..spec.train.clone()
         },
         ..spec.clone()
     };
     assert_ne!(default.hash(), spec.hash(), "no bias is another run");
+}
+
+/// One experiment is one set of runs whichever front end plans it: a run file (`w2s run`, and
+/// the demo and Python, which plan through it) and a sweep name the supervisor, the ceiling and
+/// the student alike, also with an architecture-only option in `[train]` (LoRA: the student's
+/// and its ceiling's, not the supervisor's, in both) and the supervisor's own options
+/// (`[weak]` in a run file, `[model_train."bow"]` in a sweep).
+#[test]
+fn the_same_experiment_through_a_run_file_and_a_sweep_is_the_same_runs() {
+    let minilm = common::minilm();
+    let m = minilm.to_str().unwrap();
+    let cases = [
+        ("epochs = 1\nlr = 1e-4\n", ""),
+        ("epochs = 1\nlora = true\n", ""),
+        ("epochs = 1\nlora = { rank = 4 }\n", "epochs = 3\n"),
+    ];
+    for (train, weak) in cases {
+        let run_file: w2s::config::RunFile = toml::from_str(&format!(
+            "model = {m:?}\nweak_model = \"bow\"\nn_docs = 40\nn_test_docs = 20\n\
+             [train]\n{train}[weak]\n{weak}"
+        ))
+        .unwrap();
+        let sweep_file: w2s::sweep::SweepFile = toml::from_str(&format!(
+            "datasets = [\"demo\"]\nmodels = [\"bow\", {m:?}]\nn_docs = 40\nn_test_docs = 20\n\
+             [train]\n{train}[model_train.\"bow\"]\n{weak}"
+        ))
+        .unwrap();
+        let w2s::config::RunPlan::WeakToStrong(exp) = run_file.plan(false).unwrap() else {
+            panic!("a weak model makes a weak-to-strong plan");
+        };
+        let swept: std::collections::HashSet<String> = w2s::sweep::plan::plan(&sweep_file, false)
+            .unwrap()
+            .iter()
+            .map(|p| p.spec.hash())
+            .collect();
+        for spec in exp.runs() {
+            assert!(
+                swept.contains(&spec.hash()),
+                "[train] {train:?}, [weak] {weak:?}: {} is planned by the run file, not the sweep",
+                spec.label()
+            );
+        }
+        let lora = train.contains("lora");
+        assert!(
+            exp.weak[0].train.lora.is_none(),
+            "{train}: a supervisor without LoRA"
+        );
+        assert_eq!(
+            exp.ceiling.train.lora.is_some(),
+            lora,
+            "{train}: the ceiling as the student"
+        );
+        assert_eq!(exp.students[0].ceiling(), exp.ceiling);
+        assert_eq!(
+            exp.weak[0].train.epochs,
+            if weak.is_empty() { 1 } else { 3 }
+        );
+    }
 }

@@ -9,7 +9,7 @@ use w2s::experiment::{DataSpec, Experiment, Predictions, RunSpec, Runner};
 use w2s::labels::{Action, Probe, Relabel};
 use w2s::loss::Loss;
 use w2s::metrics;
-use w2s::train::{EarlyStopping, StopLabels, StopMetric, TrainOptions};
+use w2s::options::{EarlyStopping, StopLabels, StopMetric, TrainOptions};
 
 use common::opts;
 
@@ -36,7 +36,7 @@ fn experiment(students: &[TrainOptions]) -> Experiment {
 #[test]
 fn every_loss_trains_a_student() {
     let dir = tempfile::tempdir().unwrap();
-    let students: Vec<TrainOptions> = Loss::NAMES
+    let students: Vec<TrainOptions> = Loss::names()
         .iter()
         .map(|n| TrainOptions {
             loss: Loss::from_name(n).unwrap(),
@@ -47,13 +47,13 @@ fn every_loss_trains_a_student() {
     let outcome = exp
         .run(&Runner::new(dir.path().to_path_buf(), Device::Cpu, false))
         .unwrap();
-    assert_eq!(outcome.students.len(), Loss::NAMES.len());
+    assert_eq!(outcome.students.len(), Loss::names().len());
     let mut folders: Vec<String> = std::fs::read_dir(dir.path().join("demo"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     folders.sort();
-    for (s, name) in outcome.students.iter().zip(Loss::NAMES) {
+    for (s, name) in outcome.students.iter().zip(Loss::names()) {
         assert_eq!(s.loss, name);
         // Losses that lean on the student's own predictions (product, entropy) can lock in a
         // weak start on this tiny task; every student must still be a working classifier.
@@ -325,7 +325,7 @@ fn generative_scoring_needs_a_decoder_and_zero_epochs_train_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let runner = Runner::new(dir.path().to_path_buf(), Device::Cpu, false);
     let zero_shot = TrainOptions {
-        generative: Some(w2s::train::Generative {
+        generative: Some(w2s::options::Generative {
             answers: [" bad".into(), " good".into()],
             suffix: " Is it good?".into(),
         }),

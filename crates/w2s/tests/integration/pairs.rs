@@ -243,7 +243,7 @@ fn a_user_pairwise_task_runs_weak_to_strong_and_the_order_of_its_fields_does_not
     ];
     let runner = Runner::new(dir.path().join("results"), Device::Cpu, false);
     let minilm = common::minilm().to_str().unwrap().to_owned();
-    let probe = w2s::train::TrainOptions {
+    let probe = w2s::options::TrainOptions {
         linear_probe: true,
         ..common::opts(1e-2, 8)
     };
@@ -336,7 +336,7 @@ fn generative_finetuning_trains_the_language_model_first() {
     );
     let data = DataSpec::new(&task, None, 200, 60).unwrap();
     let runner = Runner::new(dir.path().join("results"), Device::Cpu, false);
-    let strong = |replies| w2s::train::TrainOptions {
+    let strong = |replies| w2s::options::TrainOptions {
         generative_finetuning: Some(GenerativeFinetuning {
             epochs: 3,
             lr: Some(3e-3),

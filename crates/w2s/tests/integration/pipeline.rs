@@ -6,7 +6,7 @@ use crate::common;
 use tch::Device;
 use w2s::experiment::{DataSpec, Experiment, Runner};
 use w2s::loss::Loss;
-use w2s::train::TrainOptions;
+use w2s::options::TrainOptions;
 
 use common::opts;
 
