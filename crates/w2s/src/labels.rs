@@ -1,4 +1,5 @@
-//! Working on weak labels before a student sees them: combining several supervisors, and
+//! Working on weak labels before a student sees them: combining several supervisors (their
+//! mean, or RAVEN's mixture learned during training: [`LearnedMixture`]), and
 //! cleaning them with probes on the student's own pretrained activations (EleutherAI/w2s's
 //! `probe.py` and `topo.py`: a strong model's features often separate the classes better than
 //! the weak labels do, so examples whose weak label disagrees with its neighbours are suspect).
@@ -296,9 +297,145 @@ pub fn mean_labels(sets: &[&[Option<[f32; 2]>]]) -> Vec<Option<[f32; 2]>> {
         .collect()
 }
 
+/// RAVEN's learned mixture of supervisors ([`crate::options::LearnedWeights`]): the labels of
+/// a batch are `softmax(sum_k w_k log p_k)` (mlbio-epfl/raven's `Ensemble.forward`, which
+/// mixes the supervisors' logits; for two classes `log p` is a logit), with `w` on the simplex.
+/// The student's loss reaches `w` through the labels; [`LearnedMixture::step`] moves it.
+pub struct LearnedMixture {
+    /// `[n, K, 2]`: each training example's log-probabilities under each supervisor.
+    log_probs: Tensor,
+    /// `[K]`, on the simplex.
+    weights: Tensor,
+    lr: f64,
+    freeze_frac: f64,
+}
+
+/// Below this a weight is clamped, so a supervisor can come back (RAVEN's `clamp(min=1e-6)`).
+const WEIGHT_FLOOR: f64 = 1e-6;
+/// Keeps `log p` finite for a supervisor that is certain.
+const PROB_FLOOR: f64 = 1e-6;
+
+impl LearnedMixture {
+    /// `each[k][i]`: supervisor `k`'s soft label of training example `i`; uniform weights.
+    pub fn new(
+        each: &[Vec<[f32; 2]>],
+        options: &crate::options::LearnedWeights,
+        device: Device,
+    ) -> Self {
+        let k = each.len();
+        let n = each.first().map_or(0, Vec::len);
+        let flat: Vec<f32> = (0..n)
+            .flat_map(|i| each.iter().flat_map(move |s| s[i]))
+            .collect();
+        let log_probs = Tensor::from_slice(&flat)
+            .view([n as i64, k as i64, 2])
+            .clamp_min(PROB_FLOOR)
+            .log()
+            .to_device(device);
+        LearnedMixture {
+            log_probs,
+            weights: Tensor::full([k as i64], 1.0 / k as f64, (Kind::Float, device))
+                .set_requires_grad(true),
+            lr: options.lr,
+            freeze_frac: options.freeze_frac,
+        }
+    }
+
+    /// Training examples.
+    pub fn len(&self) -> usize {
+        self.log_probs.size()[0] as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the weights move at this point of training (`frac` = steps done / steps).
+    pub fn learning(&self, frac: f64) -> bool {
+        frac >= self.freeze_frac
+    }
+
+    /// The labels `[rows, 2]` of training examples `rows`; they carry the weights' gradient
+    /// while `learning`.
+    pub fn labels(&self, rows: &[usize], learning: bool) -> Tensor {
+        let index = Tensor::from_slice(&rows.iter().map(|&i| i as i64).collect::<Vec<_>>())
+            .to_device(self.log_probs.device());
+        let mixed = |w: &Tensor| {
+            (self.log_probs.index_select(0, &index) * w.view([1, -1, 1]))
+                .sum_dim_intlist(1, false, Kind::Float)
+                .softmax(-1, Kind::Float)
+        };
+        if learning {
+            mixed(&self.weights)
+        } else {
+            tch::no_grad(|| mixed(&self.weights))
+        }
+    }
+
+    /// One step of gradient descent on the weights with the gradient the step's backward
+    /// passes left, then back onto the simplex.
+    pub fn step(&mut self) {
+        let grad = self.weights.grad();
+        if !grad.defined() {
+            return;
+        }
+        tch::no_grad(|| {
+            let moved = (&self.weights - grad * self.lr).clamp_min(WEIGHT_FLOOR);
+            let normalised = &moved / moved.sum(Kind::Float);
+            self.weights.copy_(&normalised);
+        });
+        self.weights.zero_grad();
+    }
+
+    /// The weights now, one per supervisor.
+    pub fn weights(&self) -> Vec<f64> {
+        Vec::<f64>::try_from(
+            self.weights
+                .detach()
+                .to_kind(Kind::Double)
+                .to_device(Device::Cpu),
+        )
+        .expect("weights are a vector")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// By hand: two supervisors, weights 1/2 each; example 0 has p1 = 0.9 and 0.5, so its
+    /// label is softmax(0.5 log[0.1, 0.9] + 0.5 log[0.5, 0.5]) = sqrt(.05), sqrt(.45)
+    /// renormalised = [0.25, 0.75]. A gradient that favours the first supervisor moves its
+    /// weight up, and the weights stay on the simplex.
+    #[test]
+    fn the_learned_mixture_by_hand() {
+        let each = vec![vec![[0.1, 0.9], [0.8, 0.2]], vec![[0.5, 0.5], [0.5, 0.5]]];
+        let options = crate::options::LearnedWeights {
+            lr: 1.0,
+            freeze_frac: 0.5,
+        };
+        let mut m = LearnedMixture::new(&each, &options, Device::Cpu);
+        let l = Vec::<f32>::try_from(m.labels(&[0], false).view([-1])).unwrap();
+        assert!(
+            (l[0] - 0.25).abs() < 1e-5 && (l[1] - 0.75).abs() < 1e-5,
+            "{l:?}"
+        );
+        assert!(!m.learning(0.4) && m.learning(0.5));
+        // Cross-entropy against a student sure of class 1 on example 0: lower when the label
+        // is surer of class 1, which the first supervisor is.
+        let labels = m.labels(&[0], true);
+        let loss = -(labels.select(1, 1) * 0.999f64.ln() + labels.select(1, 0) * 0.001f64.ln())
+            .sum(Kind::Float);
+        loss.backward();
+        m.step();
+        let w = m.weights();
+        assert!(w[0] > 0.5 && w[1] < 0.5, "{w:?}");
+        assert!((w[0] + w[1] - 1.0).abs() < 1e-6, "{w:?}");
+        // Frozen labels carry no gradient and a step without one changes nothing.
+        let _ = m.labels(&[1], false);
+        m.step();
+        assert_eq!(m.weights(), w);
+    }
 
     /// Two clusters along the first axis; the weak labels of cluster 1 are right except
     /// for two flipped examples.

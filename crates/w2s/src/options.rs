@@ -62,6 +62,47 @@ pub struct TrainOptions {
     /// one. Students only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oracle_labels: Option<usize>,
+    /// With several supervisors, learn a weight per supervisor jointly with the student
+    /// (RAVEN, Jeon et al., NeurIPS 2025) instead of taking their mean. Students only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learned_weights: Option<LearnedWeights>,
+}
+
+/// RAVEN's adaptive weighting (Jeon, Sobotka, Choi, Brbic, "Weak-to-Strong Generalization under
+/// Distribution Shifts", NeurIPS 2025, arXiv 2510.21332; mlbio-epfl/raven's `Ensemble`): the
+/// student's labels are `softmax(sum_k w_k log p_k)` over the supervisors' soft predictions
+/// `p_k`, with `w` on the simplex, uniform at first, frozen for the first `freeze_frac` of
+/// training, then moved by plain gradient descent on the student's own loss (rate `lr`) and
+/// put back on the simplex (clamped at 1e-6, renormalised) after every step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LearnedWeights {
+    #[serde(
+        default = "weights_lr",
+        deserialize_with = "crate::finite::deserialize"
+    )]
+    pub lr: f64,
+    #[serde(default = "half", deserialize_with = "crate::finite::deserialize")]
+    pub freeze_frac: f64,
+}
+
+/// RAVEN's configurations set the rate per experiment; w2s's default moves the weights by
+/// about one unit over a demo-sized run.
+fn weights_lr() -> f64 {
+    0.1
+}
+/// RAVEN's `ensemble_weights_freeze_first_frac_of_epochs` in its configurations.
+fn half() -> f64 {
+    0.5
+}
+
+impl Default for LearnedWeights {
+    fn default() -> Self {
+        LearnedWeights {
+            lr: weights_lr(),
+            freeze_frac: half(),
+        }
+    }
 }
 
 /// Generative scoring: the answers for label 0 and label 1 (one token each), and text
@@ -111,6 +152,9 @@ impl TrainOptions {
         }
         if let Some(n) = self.oracle_labels {
             name += &format!("+oracle{n}");
+        }
+        if self.learned_weights.is_some() {
+            name += "+raven";
         }
         if self.generative.is_some() {
             name += if self.epochs == 0 {
@@ -169,6 +213,21 @@ impl TrainOptions {
         if let Some(g) = &t.generative_finetuning {
             g.check()?;
         }
+        if let Some(w) = &t.learned_weights {
+            check_lr("learned_weights.lr", w.lr)?;
+            if !(0.0..1.0).contains(&w.freeze_frac) {
+                bail!(
+                    "learned_weights.freeze_frac = {}: a share of training from 0 to below 1",
+                    w.freeze_frac
+                );
+            }
+            // Both change one example's label, which the learned mixture makes anew each step.
+            if t.relabel.is_some() || t.oracle_labels.is_some() {
+                bail!(
+                    "learned_weights does not combine with relabel or oracle_labels (yet): use one"
+                );
+            }
+        }
         if let Some(l) = &t.lora {
             if l.rank < 1 || !(l.alpha.is_finite() && l.alpha > 0.0) {
                 bail!(
@@ -190,6 +249,7 @@ impl TrainOptions {
             early_stopping: None,
             relabel: None,
             oracle_labels: None,
+            learned_weights: None,
             ..self.clone()
         }
     }

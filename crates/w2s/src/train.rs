@@ -11,6 +11,7 @@
 //! With early stopping, the model is scored on a validation set every few steps and the best
 //! parameters are put back at the end (EleutherAI/w2s's weak-label early stopping).
 
+use crate::labels::LearnedMixture;
 use crate::loss::Loss;
 use crate::model::{longest_part, pad_batch, split_pair, Batch, Classifier};
 use crate::options::{StopMetric, TrainOptions};
@@ -54,8 +55,13 @@ pub struct TrainSummary {
     pub best_step: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best_score: Option<f64>,
+    /// With learned weights (RAVEN): each supervisor's weight at the end, in the order of the
+    /// run's supervisors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supervisor_weights: Option<Vec<f64>>,
 }
 
+/// One line of `train_log.jsonl` per step (TensorBoard gets the same scalars).
 #[derive(Serialize)]
 struct StepLog {
     step: usize,
@@ -67,12 +73,47 @@ struct StepLog {
     seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     validation: Option<f64>,
+    /// Learned supervisor weights after the step (RAVEN).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    supervisor_weights: Option<Vec<f64>>,
 }
 
 /// Soft labels `[n, 2]` as a tensor.
 fn label_tensor(labels: &[[f32; 2]]) -> Tensor {
     let flat: Vec<f32> = labels.iter().flatten().copied().collect();
     Tensor::from_slice(&flat).view([labels.len() as i64, 2])
+}
+
+/// What a student learns from: one soft label per example, or several supervisors' labels
+/// mixed with weights learned during training (RAVEN, [`LearnedMixture`]).
+pub enum Labels<'a> {
+    Soft(&'a [[f32; 2]]),
+    Learned(&'a mut LearnedMixture),
+}
+
+impl Labels<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Labels::Soft(l) => l.len(),
+            Labels::Learned(m) => m.len(),
+        }
+    }
+
+    /// Whether learned weights move at this point of training.
+    fn learning(&self, frac: f64) -> bool {
+        matches!(self, Labels::Learned(m) if m.learning(frac))
+    }
+
+    /// The labels `[rows, 2]` of examples `rows`, carrying the learned weights' gradient when
+    /// `learning`.
+    fn rows(&self, rows: &[usize], learning: bool, device: tch::Device) -> Tensor {
+        match self {
+            Labels::Soft(l) => {
+                label_tensor(&rows.iter().map(|&i| l[i]).collect::<Vec<_>>()).to_device(device)
+            }
+            Labels::Learned(m) => m.labels(rows, learning),
+        }
+    }
 }
 
 /// What a training step runs the model on: token ids (finetuning), or features computed once
@@ -186,15 +227,17 @@ pub fn backward_batch(
     model: &Classifier,
     inputs: &Inputs,
     batch: &[usize],
-    labels: &[[f32; 2]],
+    labels: &Labels,
     loss: &Loss,
     minibatch: usize,
     frac: f64,
     whole_batch: WholeBatch,
     checkpointing: bool,
 ) -> Result<(f64, i64)> {
-    let batch_labels: Vec<[f32; 2]> = batch.iter().map(|&i| labels[i]).collect();
-    let label_t = label_tensor(&batch_labels).to_device(model.device());
+    let device = model.device();
+    let learning = labels.learning(frac);
+    // The batch's labels without gradient: for agreement, and for targets fixed up front.
+    let label_t = labels.rows(batch, false, device);
     let chunks: Vec<&[usize]> = batch.chunks(minibatch).collect();
     let agree = |logits: &Tensor, labels: &Tensor| {
         logits
@@ -216,14 +259,21 @@ pub fn backward_batch(
     };
     if chunks.len() > 1 && loss.needs_whole_batch() && whole_batch == WholeBatch::KeepGraphs {
         let logits = all_logits();
-        let target = loss.target(&logits, &label_t, frac);
-        let value = loss.objective(&logits, &target, &label_t, frac)?;
+        let graded = labels.rows(batch, learning, device);
+        let target = loss.target(&logits, &graded, frac);
+        let value = loss.objective(&logits, &target, &graded, frac)?;
         value.backward();
         return Ok((value.double_value(&[]), agree(&logits, &label_t)));
     }
     // Targets for the whole batch, fixed before any gradient flows when they need it.
     let whole_target = if chunks.len() > 1 && loss.needs_whole_batch() {
         let logits = tch::no_grad(all_logits);
+        if learning {
+            // The learned weights' gradient, from the whole batch's loss at these logits
+            // (the minibatches below then learn from fixed labels).
+            crate::loss::loss_value(loss, &logits, &labels.rows(batch, true, device), frac)?
+                .backward();
+        }
         Some(loss.target(&logits, &label_t, frac))
     } else {
         None
@@ -231,7 +281,11 @@ pub fn backward_batch(
     let (mut loss_sum, mut correct, mut offset) = (0.0, 0i64, 0i64);
     for chunk in &chunks {
         let len = chunk.len() as i64;
-        let chunk_labels = label_t.narrow(0, offset, len);
+        // Each minibatch's labels are made anew, so each backward pass has a graph of its own.
+        let chunk_labels = match &whole_target {
+            Some(_) => label_t.narrow(0, offset, len),
+            None => labels.rows(chunk, learning, device),
+        };
         // The minibatch's share of the batch's mean loss.
         let objective = |logits: &Tensor| {
             let target = match &whole_target {
@@ -284,6 +338,57 @@ fn restore(model: &Classifier, saved: &[(String, Tensor)]) {
     }
 }
 
+/// The step's log, written as it happens: one JSON line (flushed, so a long run shows
+/// progress there and a killed one keeps its log) and the same scalars as TensorBoard events
+/// beside it.
+struct Logs {
+    jsonl: std::io::BufWriter<std::fs::File>,
+    events: crate::tensorboard::EventWriter,
+}
+
+impl Logs {
+    fn create(path: Option<&Path>) -> Result<Option<Logs>> {
+        let Some(p) = path else { return Ok(None) };
+        Ok(Some(Logs {
+            jsonl: std::io::BufWriter::new(std::fs::File::create(p)?),
+            events: crate::tensorboard::EventWriter::create(p.parent().unwrap_or(Path::new(".")))?,
+        }))
+    }
+
+    fn write(&mut self, line: &StepLog) -> Result<()> {
+        let mut scalars = vec![
+            ("loss", line.loss),
+            ("train_accuracy", line.train_accuracy),
+            ("lr", line.lr),
+            ("aux_weight", line.aux_weight),
+        ];
+        scalars.extend(line.validation.map(|v| ("validation", v)));
+        self.events.scalars(line.step as i64, &scalars)?;
+        writeln!(self.jsonl, "{}", serde_json::to_string(line)?)?;
+        self.jsonl.flush()?;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<()> {
+        self.jsonl.flush()?;
+        self.events.finish()?;
+        Ok(())
+    }
+}
+
+/// The reference's schedule: the learning rate annealed from `lr` along a half cosine over
+/// training (`frac` = steps done / steps).
+fn cosine_lr(lr: f64, frac: f64) -> f64 {
+    lr * 0.5 * (1.0 + (std::f64::consts::PI * frac).cos())
+}
+
+/// With early stopping: the best-scoring parameters so far, and when they were seen.
+struct Best {
+    step: usize,
+    score: f64,
+    saved: Checkpoint,
+}
+
 /// A two-class loss above this many nats means a model that is confidently wrong everywhere:
 /// the run diverged, and is failed rather than stored.
 const DIVERGED: f64 = 100.0;
@@ -294,14 +399,14 @@ const DIVERGED: f64 = 100.0;
 pub fn train(
     model: &mut Classifier,
     inputs: Inputs,
-    labels: &[[f32; 2]],
+    mut labels: Labels,
     opts: &TrainOptions,
     validation: Option<&Validation>,
     log: Option<&Path>,
     what: &str,
 ) -> Result<TrainSummary> {
     assert_eq!(inputs.len(), labels.len());
-    if labels.is_empty() {
+    if labels.len() == 0 {
         bail!("{what}: no training examples");
     }
     opts.check_batches()?;
@@ -317,14 +422,7 @@ pub fn train(
         (n * opts.epochs / opts.batch_size).max(1)
     };
     let mut optimizer = nn::Adam::default().build(&model.vs, opts.lr)?;
-    // One JSON line per step, and the same scalars as TensorBoard events beside it.
-    let mut log = match log {
-        Some(p) => Some((
-            std::io::BufWriter::new(std::fs::File::create(p)?),
-            crate::tensorboard::EventWriter::create(p.parent().unwrap_or(Path::new(".")))?,
-        )),
-        None => None,
-    };
+    let mut logs = Logs::create(log)?;
     let whole_batch = if opts.checkpointing {
         WholeBatch::Recompute // keeping every graph would defeat checkpointing
     } else {
@@ -342,93 +440,93 @@ pub fn train(
         Some(v) if v.every > 0 => v.every,
         _ => nsteps.div_ceil(10).max(1),
     };
-    // (steps done, score, parameters) of the best checkpoint so far.
-    let mut best: Option<(usize, f64, Checkpoint)> = None;
+    let mut best: Option<Best> = None;
     for step in 0..nsteps {
-        crate::progress::check_interrupt()
-            .with_context(|| format!("{what}: step {step}/{nsteps}"))?;
+        let at = || format!("{what}: step {step}/{nsteps}");
+        crate::progress::check_interrupt().with_context(at)?;
         let step_start = Instant::now();
         let frac = step as f64 / nsteps as f64;
-        let lr = opts.lr * 0.5 * (1.0 + (std::f64::consts::PI * frac).cos());
+        let lr = cosine_lr(opts.lr, frac);
         optimizer.set_lr(lr);
         optimizer.zero_grad();
         let mut batch: Vec<usize> = order.by_ref().take(opts.batch_size).collect();
         inputs.group_by_length(&mut batch);
-        let (loss_sum, correct) = backward_batch(
+        let (loss, correct) = backward_batch(
             model,
             &inputs,
             &batch,
-            labels,
+            &labels,
             &opts.loss,
             opts.minibatch_size,
             frac,
             whole_batch,
             opts.checkpointing && !opts.linear_probe,
         )
-        .with_context(|| format!("{what}: step {step}/{nsteps}"))?;
-        if !loss_sum.is_finite() {
+        .with_context(at)?;
+        if !loss.is_finite() {
             bar.abandon();
-            bail!("{what}: the loss became {loss_sum} at step {step}/{nsteps} (lr {lr:.2e}); try a lower learning rate");
+            bail!("{what}: the loss became {loss} at step {step}/{nsteps} (lr {lr:.2e}); try a lower learning rate");
         }
         optimizer.step();
-        last_loss = loss_sum;
-        if loss_sum > DIVERGED {
-            bar.abandon();
-            bail!("{what}: training diverged: the loss reached {loss_sum:.3e} at step {step}/{nsteps} (it starts near ln 2 = 0.69 with the zero head; lr {lr:.2e}); try a lower learning rate");
+        if let Labels::Learned(m) = &mut labels {
+            m.step();
         }
-        let accuracy = correct as f64 / batch.len() as f64;
+        last_loss = loss;
+        if loss > DIVERGED {
+            bar.abandon();
+            bail!("{what}: training diverged: the loss reached {loss:.3e} at step {step}/{nsteps} (it starts near ln 2 = 0.69 with the zero head; lr {lr:.2e}); try a lower learning rate");
+        }
         let done = step + 1;
-        let mut val_score = None;
-        if let Some(v) = validation {
-            if done % every == 0 || done == nsteps {
-                let score = v.score(model)?;
-                val_score = Some(score);
-                if best.as_ref().is_none_or(|b| score > b.1) {
-                    best = Some((done, score, snapshot(model)));
-                }
+        let mut validation_score = None;
+        if let Some(v) = validation.filter(|_| done % every == 0 || done == nsteps) {
+            let score = v.score(model)?;
+            validation_score = Some(score);
+            if best.as_ref().is_none_or(|b| score > b.score) {
+                let saved = snapshot(model);
+                best = Some(Best {
+                    step: done,
+                    score,
+                    saved,
+                });
             }
         }
-        bar.set_message(format!("loss {loss_sum:.4} acc {accuracy:.3}"));
+        let accuracy = correct as f64 / batch.len() as f64;
+        bar.set_message(format!("loss {loss:.4} acc {accuracy:.3}"));
         bar.inc(1);
-        if let Some((w, events)) = log.as_mut() {
-            let mut scalars = vec![
-                ("loss", loss_sum),
-                ("train_accuracy", accuracy),
-                ("lr", lr),
-                ("aux_weight", opts.loss.aux_weight(frac)),
-            ];
-            scalars.extend(val_score.map(|v| ("validation", v)));
-            events.scalars(step as i64, &scalars)?;
-            let line = StepLog {
+        if let Some(logs) = logs.as_mut() {
+            logs.write(&StepLog {
                 step,
                 progress: frac,
-                loss: loss_sum,
+                loss,
                 train_accuracy: accuracy,
                 lr,
                 aux_weight: opts.loss.aux_weight(frac),
                 seconds: step_start.elapsed().as_secs_f64(),
-                validation: val_score,
-            };
-            writeln!(w, "{}", serde_json::to_string(&line)?)?;
-            // Each step reaches the file as it happens (a long run shows progress there, and
-            // a killed one keeps its log): one small write a step.
-            w.flush()?;
+                validation: validation_score,
+                supervisor_weights: match &labels {
+                    Labels::Learned(m) => Some(m.weights()),
+                    Labels::Soft(_) => None,
+                },
+            })?;
         }
     }
     bar.finish_and_clear();
-    if let Some((mut w, events)) = log {
-        w.flush()?;
-        events.finish()?;
+    if let Some(logs) = logs {
+        logs.finish()?;
     }
-    if let Some((_, _, saved)) = &best {
-        restore(model, saved);
+    if let Some(b) = &best {
+        restore(model, &b.saved);
     }
     Ok(TrainSummary {
         steps: nsteps,
         final_loss: last_loss,
         seconds: start.elapsed().as_secs_f64(),
-        best_step: best.as_ref().map(|b| b.0),
-        best_score: best.as_ref().map(|b| b.1),
+        best_step: best.as_ref().map(|b| b.step),
+        best_score: best.as_ref().map(|b| b.score),
+        supervisor_weights: match &labels {
+            Labels::Learned(m) => Some(m.weights()),
+            Labels::Soft(_) => None,
+        },
     })
 }
 

@@ -150,6 +150,7 @@ fn every_config_key_is_a_flag_and_every_printed_default_is_the_codes() {
         ("early-stopping", off(t.early_stopping.is_some())),
         ("relabel", off(t.relabel.is_some())),
         ("oracle-labels", t.oracle_labels.unwrap_or(0).to_string()),
+        ("learned-weights", t.learned_weights.is_some().to_string()),
     ]
     .into_iter()
     .collect();

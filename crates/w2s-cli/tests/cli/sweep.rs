@@ -594,3 +594,86 @@ fn oracle_labels_in_a_sweep_and_its_figure() {
         .count();
     assert_eq!(gt, 2);
 }
+
+fn mpnet() -> PathBuf {
+    std::env::var("W2S_MPNET")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/all-mpnet-base-v2")
+        })
+}
+
+/// Learned supervisor weights (RAVEN) in a sweep: two supervisors (the bag of words and a
+/// MiniLM probe) teach an MPNet probe by their mean and by learned weights; the learned run
+/// stores its weights (on the simplex, one per supervisor, moved from uniform), logs them per
+/// step, and the report shows them beside each supervisor's own accuracy. A single supervisor
+/// with learned weights is the plain student (one run, not two).
+#[test]
+fn learned_supervisor_weights_in_a_sweep_and_its_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, p) = (minilm(), mpnet());
+    let (m, p) = (m.to_str().unwrap(), p.to_str().unwrap());
+    let (results, cfg) = sweep_file(
+        dir.path(),
+        &format!(
+            "datasets = [\"demo\"]\nmodels = [\"bow\", {m:?}, {p:?}]\nensembles = [[\"bow\", {m:?}]]\n\
+             losses = [\"xent\"]\nseeds = [0]\nn_docs = 400\nn_test_docs = 200\ndiagonal = false\n\
+             [train]\nlinear_probe = true\nlr = 1e-2\nepochs = 4\n[model_train.\"bow\"]\nlinear_probe = false\n\
+             [methods.raven]\nlearned_weights = {{ lr = 0.5, freeze_frac = 0.25 }}\n"
+        ),
+    );
+    succeed(w2s().args(["sweep", cfg.to_str().unwrap()]));
+    let results_of = |needle: &str| -> Vec<serde_json::Value> {
+        complete_runs(&results)
+            .iter()
+            .filter(|d| d.file_name().unwrap().to_string_lossy().contains(needle))
+            .map(|d| {
+                serde_json::from_str(&std::fs::read_to_string(d.join("result.json")).unwrap())
+                    .unwrap()
+            })
+            .collect()
+    };
+    // 3 ground-truth runs, 3 single-supervisor students (their `raven` is the plain one),
+    // and the ensemble's two students.
+    assert_eq!(complete_runs(&results).len(), 8);
+    let raven = results_of("+raven");
+    assert_eq!(raven.len(), 1, "only the ensemble's student learns weights");
+    let w: Vec<f64> = raven[0]["training"]["supervisor_weights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert_eq!(w.len(), 2);
+    assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-4, "{w:?}");
+    assert!(
+        w.iter().all(|&x| x > 0.0) && (w[0] - 0.5).abs() > 1e-4,
+        "the weights moved: {w:?}"
+    );
+    let plain = results_of("w2s-bow+all-MiniLM-L6-v2-to-all-mpnet-base-v2-xent-");
+    assert_eq!(plain.len(), 1);
+    assert!(plain[0]["training"].get("supervisor_weights").is_none());
+    let dir_of = complete_runs(&results)
+        .into_iter()
+        .find(|d| d.file_name().unwrap().to_string_lossy().contains("+raven"))
+        .unwrap();
+    let log = std::fs::read_to_string(dir_of.join("train_log.jsonl")).unwrap();
+    assert!(
+        log.lines().all(|l| l.contains("\"supervisor_weights\":[")),
+        "{log}"
+    );
+    let text = succeed(w2s().args(["report", results.to_str().unwrap()]));
+    let report = std::fs::read_to_string(results.join("report.txt")).unwrap();
+    assert!(
+        report.contains("learned supervisor weights (RAVEN")
+            && report.contains(&format!("bow {:.3} (", w[0])),
+        "{text}\n{report}"
+    );
+    let csv = std::fs::read_to_string(results.join("runs.csv")).unwrap();
+    assert!(
+        csv.contains("supervisor_weights") && csv.contains(&format!("{:.4};{:.4}", w[0], w[1])),
+        "{csv}"
+    );
+    let html = std::fs::read_to_string(results.join("report.html")).unwrap();
+    assert!(html.contains("Learned supervisor weights"));
+}

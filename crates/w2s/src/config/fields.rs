@@ -8,7 +8,7 @@ use crate::labels::Relabel;
 use crate::loss::Loss;
 use crate::model::lora::LoraConfig;
 use crate::model::ModelInfo;
-use crate::options::{EarlyStopping, Generative, StopLabels, TrainOptions};
+use crate::options::{EarlyStopping, Generative, LearnedWeights, StopLabels, TrainOptions};
 use anyhow::Result;
 use clap::builder::{BoolValueParser, PossibleValuesParser, TypedValueParser};
 use serde::{Deserialize, Serialize};
@@ -150,7 +150,13 @@ pub const DEFAULT_EPOCHS: usize = 2;
 /// The reference's examples per optimizer step.
 pub const DEFAULT_BATCH_SIZE: usize = 32;
 /// The options a weak supervisor cannot take: it trains on ground truth with cross-entropy.
-pub const STUDENT_ONLY: [&str; 4] = ["loss", "early_stopping", "relabel", "oracle_labels"];
+pub const STUDENT_ONLY: [&str; 5] = [
+    "loss",
+    "early_stopping",
+    "relabel",
+    "oracle_labels",
+    "learned_weights",
+];
 /// The options a supervisor does not take from `[train]` (they depend on the architecture, and
 /// are not in the reference): `[weak]` sets them for it.
 pub const ARCHITECTURE_ONLY: [&str; 3] = ["lora", "generative", "generative_finetuning"];
@@ -236,6 +242,12 @@ pub struct TrainFields {
     /// their ground-truth label instead of the weak one (Mallen & Belrose 2024). [default: 0]
     #[arg(long)]
     pub oracle_labels: Option<usize>,
+    /// With several supervisors, learn a weight per supervisor jointly with the student (RAVEN,
+    /// docs/METHODS.md) instead of their mean; in a file also a table `{ lr = 0.1, freeze_frac
+    /// = 0.5 }`. [default: false]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = BoolValueParser::new().map(Switch::<LearnedWeights>::On))]
+    pub learned_weights: Option<Switch<LearnedWeights>>,
 }
 
 /// `[weak]` as flags: every option of [`TrainFields`] but [`STUDENT_ONLY`]'s, its flag named
@@ -368,6 +380,7 @@ impl TrainFields {
             generative_finetuning: Switch::resolve(&self.generative_finetuning),
             // 0 is no budget: the same run as none, so the same name.
             oracle_labels: self.oracle_labels.filter(|&n| n > 0),
+            learned_weights: Switch::resolve(&self.learned_weights),
         }
         .checked()
     }

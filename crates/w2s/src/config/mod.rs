@@ -227,7 +227,7 @@ mod tests {
     #[test]
     fn keys_are_the_fields_as_serde_names_them() {
         let train = keys::<TrainFields>();
-        assert_eq!(train.len(), 16);
+        assert_eq!(train.len(), 17);
         assert_eq!(train[..2], ["lr", "epochs"]);
         assert!(keys::<RunFile>().contains(&"weak_model"));
     }

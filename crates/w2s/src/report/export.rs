@@ -146,6 +146,13 @@ fn run_columns(runs: &[RunResult]) -> Vec<Column> {
             "co_supervisors",
             int(&|r| r.spec.co_supervisors.len() as i64),
         ),
+        Column::Text(
+            "supervisor_weights",
+            text(&|r| {
+                let w = r.training.supervisor_weights.iter().flatten();
+                w.map(|x| format!("{x:.4}")).collect::<Vec<_>>().join(";")
+            }),
+        ),
         Column::Int(
             "best_step",
             int(&|r| r.training.best_step.map_or(-1, |s| s as i64)),

@@ -127,6 +127,19 @@ pub fn sweep_html(
             .collect();
         h += &html_table("medians", &header, &body);
     }
+    if !report.supervisor_weights.is_empty() {
+        use super::weights::{weights_cells, WEIGHTS_COLUMNS, WEIGHTS_HEADING};
+        h += &format!(
+            "<h2 id=\"weights\">Learned supervisor weights</h2>\n<p>{}.</p>\n",
+            escape(WEIGHTS_HEADING)
+        );
+        let body: Vec<Vec<String>> = report
+            .supervisor_weights
+            .iter()
+            .map(|r| weights_cells(r).to_vec())
+            .collect();
+        h += &html_table("weights", &WEIGHTS_COLUMNS.map(String::from), &body);
+    }
     if !report.not_reported.is_empty() {
         h += "<h2 id=\"not-reported\">Run folders not in this report</h2>\n<ul class=\"not-reported\">";
         for n in &report.not_reported {

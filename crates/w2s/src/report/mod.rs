@@ -12,11 +12,13 @@ pub mod plots;
 pub mod reference;
 mod rows;
 mod text;
+mod weights;
 
 pub use export::{runs_csv, write_runs_parquet};
 pub use html::sweep_html;
 pub use rows::{DatasetMedian, Interval, MedianRow, Pgr, SeedValues, SweepRow};
 pub use text::{outcome_table, sweep_table};
+pub use weights::{SupervisorWeight, WeightsRow};
 
 use crate::experiment::{RunResult, RunSpec};
 use crate::model::short_name;
@@ -153,11 +155,16 @@ pub struct Report {
     pub medians: Vec<MedianRow>,
     /// Run folders left out, and why.
     pub not_reported: Vec<NotReported>,
+    /// Student runs that learned their supervisors' weights (RAVEN), with the weights.
+    pub supervisor_weights: Vec<WeightsRow>,
 }
 
 impl Report {
     pub fn new(runs: &[ReportRun], aggregate: Aggregate) -> Report {
-        Report::from_rows(rows::sweep_rows(runs, aggregate), aggregate)
+        Report {
+            supervisor_weights: weights::weights_rows(runs),
+            ..Report::from_rows(rows::sweep_rows(runs, aggregate), aggregate)
+        }
     }
 
     /// The report of rows already made: their medians under the same rule.
@@ -169,6 +176,7 @@ impl Report {
             rows,
             medians,
             not_reported: Vec::new(),
+            supervisor_weights: Vec::new(),
         }
     }
 }

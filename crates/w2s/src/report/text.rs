@@ -322,6 +322,17 @@ pub fn sweep_table(report: &Report) -> String {
         }
     }
     out += &median_text(report);
+    if !report.supervisor_weights.is_empty() {
+        use super::weights::{weights_cells, WEIGHTS_COLUMNS, WEIGHTS_HEADING};
+        out += &format!("\n## {WEIGHTS_HEADING}\n\n");
+        let header: Vec<String> = WEIGHTS_COLUMNS.map(String::from).to_vec();
+        let cells: Vec<Vec<String>> = report
+            .supervisor_weights
+            .iter()
+            .map(|r| weights_cells(r).to_vec())
+            .collect();
+        out += &aligned(&header, &cells, 5);
+    }
     if !report.not_reported.is_empty() {
         out += "\n## run folders not in this report\n\n";
         for n in &report.not_reported {

@@ -145,11 +145,16 @@ impl RunSpec {
     }
 
     /// The same model and task as `self` (a ground-truth run, usually the ceiling), trained
-    /// with `train` on `train2` labelled by the mean of `supervisors`' soft predictions.
-    pub fn student(&self, train: TrainOptions, supervisors: &[RunSpec]) -> RunSpec {
+    /// with `train` on `train2` labelled by the mean of `supervisors`' soft predictions (or
+    /// their learned mixture). One supervisor's learned weight is 1, its labels as they are:
+    /// `learned_weights` is dropped there, so such a student is the plain one (one run).
+    pub fn student(&self, mut train: TrainOptions, supervisors: &[RunSpec]) -> RunSpec {
         let (first, rest) = supervisors
             .split_first()
             .expect("a student has at least one supervisor");
+        if rest.is_empty() {
+            train.learned_weights = None;
+        }
         RunSpec {
             train,
             supervisor: Some(Box::new(first.clone())),
@@ -172,11 +177,7 @@ impl RunSpec {
 
     /// A strong-to-strong round: a fresh copy of this student on train2 labelled by it.
     pub fn next_round(&self) -> RunSpec {
-        RunSpec {
-            supervisor: Some(Box::new(self.clone())),
-            co_supervisors: Vec::new(),
-            ..self.clone()
-        }
+        self.student(self.train.clone(), std::slice::from_ref(self))
     }
 
     /// What decides the result, hashed into the run's name: the task's and the model's

@@ -84,6 +84,8 @@ pub(super) struct TrainingSet {
     pub(super) rows: Vec<i64>,
     /// The supervisors' mean predictions (students only).
     pub(super) supervision: Option<Predictions>,
+    /// With learned weights: each supervisor's labels of the training examples (`each[k][i]`).
+    pub(super) each: Vec<Vec<[f32; 2]>>,
 }
 
 /// Examples held out of training for early stopping.
@@ -107,6 +109,7 @@ impl TrainingSet {
         };
         self.labels.truncate(at);
         self.truth.truncate(at);
+        self.each.iter_mut().for_each(|e| e.truncate(at));
         HeldOut {
             ids: self.ids.split_off(at),
             rows: self.rows.split_off(at),
@@ -257,6 +260,7 @@ impl Runner {
         model: &Classifier,
         splits: &Splits,
     ) -> Result<TrainingSet> {
+        let mut each_train2 = Vec::new();
         let supervision = if spec.is_ground_truth() {
             None
         } else {
@@ -264,6 +268,12 @@ impl Runner {
                 .supervisors()
                 .map(|s| self.predictions(s))
                 .collect::<Result<_>>()?;
+            if spec.train.learned_weights.is_some() {
+                each_train2 = all
+                    .iter()
+                    .map(|p| p.train2.clone().unwrap_or_default())
+                    .collect();
+            }
             Some(Predictions::mean(&all))
         };
         let (split, examples, weak) = match &supervision {
@@ -288,6 +298,7 @@ impl Runner {
             rows: Vec::new(),
             split_ids: Vec::new(),
             supervision,
+            each: vec![Vec::new(); each_train2.len()],
         };
         let mut kept_so_far = 0;
         for (i, (tok, ex)) in split_ids.iter().zip(examples).enumerate() {
@@ -300,6 +311,10 @@ impl Runner {
             if let (Some(tok), Some(label)) = (tok, label) {
                 set.ids.push(tok.clone());
                 set.labels.push(label);
+                for (e, p) in set.each.iter_mut().zip(&each_train2) {
+                    // The mean exists here, so every supervisor predicted this example.
+                    e.push(p[i].context("a supervisor's train2 predictions have a gap")?);
+                }
                 set.truth.push(ex.label);
                 set.rows.push(kept_so_far as i64);
             }
@@ -404,10 +419,20 @@ impl Runner {
             metric: h.options.metric,
             every: h.options.every,
         });
+        let mut mixture = match &spec.train.learned_weights {
+            Some(w) if set.each.len() > 1 => {
+                Some(labels::LearnedMixture::new(&set.each, w, model.device()))
+            }
+            _ => None,
+        };
+        let labels = match mixture.as_mut() {
+            Some(m) => train::Labels::Learned(m),
+            None => train::Labels::Soft(&set.labels),
+        };
         let training = train::train(
             model,
             inputs,
-            &set.labels,
+            labels,
             &spec.train,
             validation.as_ref(),
             Some(&dir.join("train_log.jsonl")),
@@ -513,6 +538,7 @@ mod tests {
             truth: truth.to_vec(),
             rows: (0..weak.len() as i64).collect(),
             supervision: Some(Predictions::default()),
+            each: Vec::new(),
         }
     }
 

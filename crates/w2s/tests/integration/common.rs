@@ -110,6 +110,7 @@ pub fn opts(lr: f64, epochs: usize) -> w2s::options::TrainOptions {
         generative: None,
         generative_finetuning: None,
         oracle_labels: None,
+        learned_weights: None,
     }
 }
 

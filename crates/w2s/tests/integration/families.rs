@@ -324,7 +324,7 @@ fn minibatches_give_the_batch_gradient(model: &Classifier, r: &Reference) -> Res
                 model,
                 &inputs,
                 &batch,
-                &labels,
+                &w2s::train::Labels::Soft(&labels),
                 &loss,
                 minibatch,
                 0.5,

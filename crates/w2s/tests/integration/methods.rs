@@ -157,7 +157,7 @@ fn the_restored_checkpoint_is_the_best_one() {
     let summary = w2s::train::train(
         &mut model,
         w2s::train::Inputs::Tokens(&ids[..64]),
-        &labels,
+        w2s::train::Labels::Soft(&labels),
         &TrainOptions {
             batch_size: 8,
             minibatch_size: 8,
@@ -342,7 +342,7 @@ fn generative_scoring_needs_a_decoder_and_zero_epochs_train_nothing() {
     let summary = w2s::train::train(
         &mut model,
         w2s::train::Inputs::Tokens(&ids),
-        &[[1.0, 0.0], [0.0, 1.0]],
+        w2s::train::Labels::Soft(&[[1.0, 0.0], [0.0, 1.0]]),
         &TrainOptions {
             batch_size: 2,
             minibatch_size: 2,

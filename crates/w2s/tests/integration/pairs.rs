@@ -148,7 +148,7 @@ fn swapping_every_pair_trains_the_mirror_image() {
         train::train(
             &mut model,
             Inputs::Tokens(tr),
-            &labels[..64],
+            train::Labels::Soft(&labels[..64]),
             &opts,
             None,
             None,
