@@ -248,6 +248,9 @@ pub struct Classifier {
 /// Name under which the head's variables live; never looked up in a checkpoint.
 pub const HEAD: &str = "w2s_head";
 
+/// Positions whose vocabulary-sized logits exist at once in [`Classifier::lm_backward`].
+const LM_HEAD_CHUNK: usize = 512;
+
 /// Where a model named on the command line lives: a folder, or a hub id resolved through
 /// the Hugging Face cache.
 pub fn locate(name: &str) -> Result<PathBuf> {
@@ -592,6 +595,20 @@ impl Classifier {
         scale: f64,
         checkpointing: bool,
     ) -> Result<f64> {
+        self.lm_backward_in_chunks(batch, starts, lm_head, scale, checkpointing, LM_HEAD_CHUNK)
+    }
+
+    /// [`Classifier::lm_backward`] with the LM head run over `chunk` positions at a time (any
+    /// `chunk` gives the same loss and gradients, to float rounding).
+    pub fn lm_backward_in_chunks(
+        &self,
+        batch: &Batch,
+        starts: &[usize],
+        lm_head: &Tensor,
+        scale: f64,
+        checkpointing: bool,
+        chunk: usize,
+    ) -> Result<f64> {
         let (rows, positions) = lm_targets(batch, starts)?;
         let device = self.device();
         let rows_t = Tensor::from_slice(&rows).to_device(device);
@@ -603,12 +620,33 @@ impl Classifier {
         let top = |hidden: &Tensor| {
             // The hidden state before each target predicts it.
             let h = hidden.index(&[Some(&rows_t), Some(&(&at - 1))]);
-            let logits = h
-                .matmul(&lm_head.to_kind(h.kind()).tr())
-                .to_kind(Kind::Float);
-            let loss = logits.cross_entropy_for_logits(&next);
-            let value = loss.detach();
-            (loss * scale, value)
+            // The `[positions, vocabulary]` logits, their log-softmax and gradient are the
+            // largest tensors of the step (SmolLM2: 49152 words, 0.6 GB each at 3000
+            // positions), so the head runs over `chunk` positions at a time, each
+            // chunk backpropagated at once into the head and into `h`'s gradient, which then
+            // goes down the layers (Liger Kernel's fused linear cross-entropy, unfused).
+            let n = positions.len() as i64;
+            let h_leaf = h.detach().set_requires_grad(true);
+            let mut total = Tensor::zeros([], (Kind::Float, device));
+            for start in (0..n).step_by(chunk.max(1)) {
+                let len = (n - start).min(chunk.max(1) as i64);
+                let h_c = h_leaf.narrow(0, start, len);
+                let logits = h_c
+                    .matmul(&lm_head.to_kind(h_c.kind()).tr())
+                    .to_kind(Kind::Float);
+                let sum = logits.cross_entropy_loss::<Tensor>(
+                    &next.narrow(0, start, len),
+                    None,
+                    tch::Reduction::Sum,
+                    -100,
+                    0.0,
+                );
+                (&sum * (scale / n as f64)).backward();
+                total += sum.detach();
+            }
+            // A stand-in whose gradient in `h` is what the chunks left there.
+            let surrogate = (&h * h_leaf.grad().to_kind(h.kind())).sum(Kind::Float);
+            (surrogate, total / n as f64)
         };
         let value = layers::with_bf16_matmuls(self.mixed_precision, || {
             if checkpointing {

@@ -263,7 +263,16 @@ fn lm_loss_matches(
     if (again - got).abs() > 1e-6 * got.abs() {
         return Err(format!("{again} with checkpointing, {got} without"));
     }
+    compare(&plain, &take_gradients(&model), 1e-5)?;
+    // The LM head over two positions at a time: the same loss and gradients.
+    let chunked = model
+        .lm_backward_in_chunks(batch, starts, &head, 1.0, false, 2)
+        .map_err(|e| e.to_string())?;
+    if (chunked - got).abs() > 1e-6 * got.abs() {
+        return Err(format!("{chunked} in chunks of 2 positions, {got} at once"));
+    }
     compare(&plain, &take_gradients(&model), 1e-5)
+        .map_err(|e| format!("LM head in chunks of 2 positions: {e}"))
 }
 
 /// Recomputing each layer in the backward pass gives the gradients of the plain backward pass.
