@@ -18,6 +18,12 @@ transformers and drops the same over-long examples.
 
     .venv/bin/python scripts/bench/bench_e2e.py --dataset sciq --data-dir ../shared/datasets/sciq
 
+A second reference side, `reference-bf16`, runs the same code under
+`torch.autocast("cpu", dtype=torch.bfloat16)` (every stage: training and evaluation): what a
+PyTorch user picks for mixed precision, the fair counterpart of w2s's default mixed precision
+on a CPU with native bf16. `--sides "reference,reference-bf16,f32=target/release/w2s
+--mixed-precision=false,w2s"` measures both precisions on both sides in one run.
+
 prints a table of wall times (per stage and in total, with ratios) and accuracies, and writes
 everything to OUT/DATASET/summary-*.json. The reference imports `datasets`, `torch_optimizer`
 and `wandb` (never used here): `.venv/bin/pip install datasets torch-optimizer wandb` first.
@@ -36,6 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 from w2s_hf import pool  # noqa: E402
 REFERENCE = ROOT.parent / "shared" / "reference" / "openai-weak-to-strong"
+# The reference in f32, and under torch.autocast with bf16.
+REFERENCE_SIDES = ("reference", "reference-bf16")
 
 
 def read_jsonl(path):
@@ -66,6 +74,11 @@ def run_reference(args):
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    # `reference-bf16`: the reference's own code under autocast, as a PyTorch user would run it.
+    import contextlib
+
+    def precision():
+        return torch.autocast("cpu", dtype=torch.bfloat16) if args.autocast else contextlib.nullcontext()
     losses = {"xent": xent_loss(), "logconf": logconf_loss_fn()}
     stages = {}
 
@@ -103,7 +116,8 @@ def run_reference(args):
 
     def timed(name, f):
         start = time.time()
-        value = f()
+        with precision():
+            value = f()
         stages[name] = stages.get(name, 0.0) + time.time() - start
         return value
 
@@ -125,7 +139,7 @@ def run_reference(args):
         n_train[name] = len(train_ds)
         # The reference's per-step log (log.jsonl), as w2s writes train_log.jsonl.
         os.environ.pop("WANDB_PROJECT", None)
-        logger.configure(name=name, save_path=str(Path(args.json_out).parent / "reference" / name))
+        logger.configure(name=name, save_path=str(Path(args.json_out).parent / Path(args.json_out).stem / name))
         torch.manual_seed(args.seed)
         model = timed(f"{name}: load", lambda: EncoderWithHead(model_path))
         timed(
@@ -248,6 +262,7 @@ def main():
     p.add_argument("--extra", default="", help="more flags for the w2s sides' `w2s run` (e.g. --mixed-precision)")
     p.add_argument("--reuse-reference", action="store_true", help="read OUT/DATASET/reference.json instead of running the reference again")
     p.add_argument("--side", help=argparse.SUPPRESS)
+    p.add_argument("--autocast", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--splits", help=argparse.SUPPRESS)
     p.add_argument("--json-out", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -282,21 +297,22 @@ def one_seed(args, out):
     )  # fmt: skip
     summary = {"args": dict(vars(args)), "sides": {}}
     for side in args.sides.split(","):
-        if side == "reference" and args.reuse_reference:
-            summary["sides"]["reference"] = json.load(open(out / "reference.json"))
+        if side in REFERENCE_SIDES and args.reuse_reference:
+            summary["sides"][side] = json.load(open(out / f"{side}.json"))
             continue
-        if side == "reference":
-            json_out = out / "reference.json"
+        if side in REFERENCE_SIDES:
+            json_out = out / f"{side}.json"
             start = time.time()
+            autocast = ["--autocast"] if side == "reference-bf16" else []
             subprocess.run(
                 [sys.executable, __file__] + sys.argv[1:] + ["--side", "reference", "--splits", str(splits),
-                 "--json-out", str(json_out), "--seed", str(args.seed), "--seeds", ""],
+                 "--json-out", str(json_out), "--seed", str(args.seed), "--seeds", ""] + autocast,
                 check=True,
             )  # fmt: skip
             ref = json.load(open(json_out))
             ref["wall"] = time.time() - start
             json.dump(ref, open(json_out, "w"), indent=1)
-            summary["sides"]["reference"] = ref
+            summary["sides"][side] = ref
         else:
             # `w2s`, or `NAME=BINARY` for another build (a baseline of w2s itself), then flags.
             spec, *flags = side.split()
@@ -309,7 +325,7 @@ def one_seed(args, out):
             summary["sides"][name]["flags"] = flags
         print(f"{side}: {summary['sides'][side]['wall']:.1f} s", flush=True)
     # One summary per set of w2s sides: `summary-w2s.json`, `summary-before-w2s.json`, ...
-    names = "-".join(n for n in summary["sides"] if n != "reference")
+    names = "-".join(n for n in summary["sides"] if n not in REFERENCE_SIDES)
     json.dump(summary, open(out / f"summary-{names}.json", "w"), indent=1)
     print_table(summary, args)
     return summary
@@ -318,7 +334,7 @@ def one_seed(args, out):
 def print_learning_table(summaries, args):
     """Per seed and run, the two sides' test accuracies with 95% intervals (normal
     approximation over the test examples), and the mean difference per run."""
-    others = [n for n in summaries[0]["sides"] if n != "reference"]
+    others = [n for n in summaries[0]["sides"] if n not in REFERENCE_SIDES]
     if "reference" not in summaries[0]["sides"] or not others:
         return
     name = others[0]
@@ -353,16 +369,17 @@ def stage_totals(side):
 
 
 def print_table(summary, args):
-    for name in summary["sides"]:
-        if name != "reference":
-            print_pair(summary, args, name)
+    for ref in REFERENCE_SIDES:
+        for name in summary["sides"]:
+            if name not in REFERENCE_SIDES and ref in summary["sides"]:
+                print_pair(summary, args, name, ref)
 
 
-def print_pair(summary, args, name):
-    sides = {"reference": summary["sides"].get("reference"), "w2s": summary["sides"][name]}
+def print_pair(summary, args, name, ref_name="reference"):
+    sides = {"reference": summary["sides"].get(ref_name), "w2s": summary["sides"][name]}
     if sides["reference"] is None:
         return
-    print(f"\nreference vs {name}:")
+    print(f"\n{ref_name} vs {name}:")
     ref, ours = stage_totals(sides["reference"]), stage_totals(sides["w2s"])
     print(f"\n{args.name} (seed {args.seed}): n_docs {args.n_docs}, n_test {args.n_test_docs}, batch {args.batch_size}/{args.minibatch_size}, epochs {args.epochs}")
     print("| run | reference train | w2s train | ratio | reference rest | w2s rest | ratio | reference acc | w2s acc |")

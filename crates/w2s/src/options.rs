@@ -153,8 +153,16 @@ impl TrainOptions {
         if let Some(n) = self.oracle_labels {
             name += &format!("+oracle{n}");
         }
-        if self.learned_weights.is_some() {
+        if let Some(w) = &self.learned_weights {
+            // Settings other than the defaults are in the name, so two rates are two rows.
+            let d = LearnedWeights::default();
             name += "+raven";
+            if w.lr != d.lr {
+                name += &format!("_lr{}", w.lr);
+            }
+            if w.freeze_frac != d.freeze_frac {
+                name += &format!("_freeze{}", w.freeze_frac);
+            }
         }
         if self.generative.is_some() {
             name += if self.epochs == 0 {
@@ -387,5 +395,50 @@ impl GenerativeFinetuning {
             check_lr("generative_finetuning.lr", lr)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain() -> TrainOptions {
+        crate::config::TrainFields::default()
+            .resolve(&crate::model::ModelInfo::describe("bow").unwrap(), false)
+            .unwrap()
+    }
+
+    /// Learned weights name the method, with any setting that is not the default, and are
+    /// refused beside the options that rewrite single labels; a ground-truth run drops them.
+    #[test]
+    fn learned_weights_name_check_and_ground_truth() {
+        let mut t = plain();
+        t.learned_weights = Some(LearnedWeights::default());
+        assert_eq!(t.method(), "xent+raven");
+        t.learned_weights = Some(LearnedWeights {
+            lr: 1.0,
+            freeze_frac: 0.25,
+        });
+        assert_eq!(t.method(), "xent+raven_lr1_freeze0.25");
+        assert!(t.clone().checked().is_ok());
+        assert!(t.for_ground_truth().learned_weights.is_none());
+        let budget = TrainOptions {
+            oracle_labels: Some(5),
+            ..t.clone()
+        };
+        assert!(budget
+            .checked()
+            .unwrap_err()
+            .to_string()
+            .contains("oracle_labels"));
+        t.learned_weights = Some(LearnedWeights {
+            lr: 0.1,
+            freeze_frac: 1.0,
+        });
+        assert!(t
+            .checked()
+            .unwrap_err()
+            .to_string()
+            .contains("freeze_frac = 1"));
     }
 }

@@ -38,70 +38,217 @@ pub struct Planned {
     pub supervises: bool,
 }
 
-/// Every run of the sweep, deduplicated by hash, in dependency order (by depth); mixed
-/// precision where the file is silent and `mixed_default` (the device's default) says so.
-pub fn plan(file: &SweepFile, mixed_default: bool) -> Result<Vec<Planned>> {
-    let mut infos: HashMap<&str, ModelInfo> = HashMap::new();
-    for m in file
-        .models
-        .iter()
-        .chain(file.bootstrap.iter().flatten())
-        .chain(file.ensembles.iter().flatten())
-    {
-        if !infos.contains_key(m.as_str()) {
-            infos.insert(
-                m,
-                ModelInfo::describe(m).with_context(|| format!("model `{m}`"))?,
-            );
+/// The sweep file's models, each described once, and the options of its runs.
+struct Options<'a> {
+    file: &'a SweepFile,
+    infos: HashMap<&'a str, ModelInfo>,
+    mixed_default: bool,
+}
+
+impl<'a> Options<'a> {
+    fn new(file: &'a SweepFile, mixed_default: bool) -> Result<Options<'a>> {
+        let mut infos = HashMap::new();
+        for m in file
+            .models
+            .iter()
+            .chain(file.bootstrap.iter().flatten())
+            .chain(file.ensembles.iter().flatten())
+        {
+            if !infos.contains_key(m.as_str()) {
+                let info = ModelInfo::describe(m).with_context(|| format!("model `{m}`"))?;
+                infos.insert(m.as_str(), info);
+            }
+        }
+        Ok(Options {
+            file,
+            infos,
+            mixed_default,
+        })
+    }
+
+    /// `[train]` with the model's `[model_train."M"]` over it.
+    fn fields(&self, model: &str) -> TrainFields {
+        match self.file.model_train.get(model) {
+            Some(over) => self.file.train.merged(over),
+            None => self.file.train.clone(),
         }
     }
-    let fields = |model: &str| -> TrainFields {
-        match file.model_train.get(model) {
-            Some(over) => file.train.merged(over),
-            None => file.train.clone(),
-        }
-    };
-    // A model's ceiling takes its options as a student would; as a supervisor, the one rule
-    // of every front end (`TrainFields::for_supervisor`): `[model_train."M"]` is its `[weak]`.
-    let ceiling_options = |model: &str| -> Result<TrainOptions> {
-        Ok(fields(model)
-            .resolve(&infos[model], mixed_default)?
-            .for_ground_truth())
-    };
-    let supervisor_options = |model: &str| -> Result<TrainOptions> {
-        let own = file.model_train.get(model).cloned().unwrap_or_default();
-        Ok(file
-            .train
-            .for_supervisor(&own)
-            .resolve(&infos[model], mixed_default)?
-            .for_ground_truth())
-    };
-    // The students' options: one per loss, then one per method.
-    let student_options = |model: &str| -> Result<Vec<TrainOptions>> {
+
+    fn resolve(&self, model: &str, fields: &TrainFields) -> Result<TrainOptions> {
+        fields.resolve(&self.infos[model], self.mixed_default)
+    }
+
+    /// A model's ceiling takes its options as a student would.
+    fn ceiling(&self, model: &str) -> Result<TrainOptions> {
+        Ok(self.resolve(model, &self.fields(model))?.for_ground_truth())
+    }
+
+    /// As a supervisor, the one rule of every front end ([`TrainFields::for_supervisor`]):
+    /// `[model_train."M"]` is its `[weak]`.
+    fn supervisor(&self, model: &str) -> Result<TrainOptions> {
+        let own = self
+            .file
+            .model_train
+            .get(model)
+            .cloned()
+            .unwrap_or_default();
+        let fields = self.file.train.for_supervisor(&own);
+        Ok(self.resolve(model, &fields)?.for_ground_truth())
+    }
+
+    /// The students' options: one per loss, then one per method.
+    fn students(&self, model: &str) -> Result<Vec<TrainOptions>> {
         let mut out = Vec::new();
-        for loss in &file.losses {
-            let mut o = fields(model).resolve(&infos[model], mixed_default)?;
+        for loss in &self.file.losses {
+            let mut o = self.resolve(model, &self.fields(model))?;
             o.loss = crate::loss::Loss::from_name(loss)?;
             out.push(o);
         }
-        for (name, over) in &file.methods {
-            let o = fields(model)
-                .merged(over)
-                .resolve(&infos[model], mixed_default)
-                .with_context(|| format!("method `{name}`"))?;
-            out.push(o);
+        for (name, over) in &self.file.methods {
+            let fields = self.fields(model).merged(over);
+            out.push(
+                self.resolve(model, &fields)
+                    .with_context(|| format!("method `{name}`"))?,
+            );
         }
         Ok(out)
-    };
-    let mut out: Vec<Planned> = Vec::new();
-    let push = |spec: RunSpec, role: Role, depth: usize, out: &mut Vec<Planned>| {
-        out.push(Planned {
+    }
+}
+
+/// The runs of one (dataset, seed) of the sweep, as they are planned.
+struct Cell<'a> {
+    options: &'a Options<'a>,
+    data: DataSpec,
+    seed: u64,
+    out: Vec<Planned>,
+}
+
+impl Cell<'_> {
+    fn file(&self) -> &SweepFile {
+        self.options.file
+    }
+
+    fn push(&mut self, spec: RunSpec, role: Role, depth: usize) {
+        self.out.push(Planned {
             spec,
             role,
             depth,
             supervises: false,
         });
-    };
+    }
+
+    fn ground_truth(&self, model: &str, train: TrainOptions) -> Result<RunSpec> {
+        RunSpec::ground_truth(&self.data, self.seed, self.file().max_ctx, model, train)
+    }
+
+    /// A model's ceiling (also the base of its students).
+    fn ceiling(&self, model: &str) -> Result<RunSpec> {
+        self.ground_truth(model, self.options.ceiling(model)?)
+    }
+
+    /// A supervisor is a ground-truth run too (depth 0), the ceiling's own where no
+    /// architecture-only option sets them apart.
+    fn supervisor(&mut self, model: &str) -> Result<RunSpec> {
+        let spec = self.ground_truth(model, self.options.supervisor(model)?)?;
+        self.push(spec.clone(), Role::GroundTruth, 0);
+        Ok(spec)
+    }
+
+    /// Every model in use, trained on ground truth.
+    fn ceilings(&mut self) -> Result<()> {
+        let file = self.file();
+        let models: Vec<String> = file
+            .models
+            .iter()
+            .chain(file.bootstrap.iter().flatten())
+            .chain(file.ensembles.iter().flatten())
+            .cloned()
+            .collect();
+        for m in models {
+            let spec = self.ceiling(&m)?;
+            self.push(spec, Role::GroundTruth, 0);
+        }
+        Ok(())
+    }
+
+    /// Every (weak, strong) pair with the weak model no larger than the strong one, each
+    /// student followed by `iterations` strong-to-strong rounds.
+    fn pairs(&mut self) -> Result<()> {
+        let models = self.file().models.clone();
+        for (i, weak) in models.iter().enumerate() {
+            let first = if self.file().diagonal { i } else { i + 1 };
+            for strong in &models[first..] {
+                for train in self.options.students(strong)? {
+                    let supervisor = self.supervisor(weak)?;
+                    let mut spec = self.ceiling(strong)?.student(train, &[supervisor]);
+                    self.push(spec.clone(), Role::Student, 1);
+                    for round in 1..=self.file().iterations {
+                        spec = spec.next_round();
+                        self.push(spec.clone(), Role::Iteration { round }, 1 + round);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Ensembles supervise every model listed after their last member.
+    fn ensembles(&mut self) -> Result<()> {
+        let file = self.file();
+        let (models, ensembles) = (file.models.clone(), file.ensembles.clone());
+        for members in &ensembles {
+            let after = members
+                .iter()
+                .filter_map(|m| models.iter().position(|x| x == m))
+                .max()
+                .map_or(0, |p| p + 1);
+            let supervisors: Vec<RunSpec> = members
+                .iter()
+                .map(|m| self.supervisor(m))
+                .collect::<Result<_>>()?;
+            for strong in &models[after..] {
+                for train in self.options.students(strong)? {
+                    let spec = self.ceiling(strong)?.student(train, &supervisors);
+                    self.push(spec, Role::Student, 1);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Bootstrapping: each student option is carried down its own chain.
+    fn bootstrap(&mut self) -> Result<()> {
+        for (c, chain) in self.file().bootstrap.clone().iter().enumerate() {
+            // The previous link's student, per option (none yet: the root supervisor).
+            let mut previous: Vec<RunSpec> = Vec::new();
+            for (link, m) in chain.iter().enumerate().skip(1) {
+                let mut this_link = Vec::new();
+                for (v, train) in self.options.students(m)?.into_iter().enumerate() {
+                    let supervisor = match previous.get(v) {
+                        Some(s) => s.clone(),
+                        None => self.supervisor(&chain[0])?,
+                    };
+                    let spec = self.ceiling(m)?.student(train, &[supervisor]);
+                    let role = if link == 1 {
+                        Role::Student
+                    } else {
+                        Role::Bootstrap { chain: c, link }
+                    };
+                    self.push(spec.clone(), role, link);
+                    this_link.push(spec);
+                }
+                previous = this_link;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every run of the sweep, deduplicated by hash, in dependency order (by depth); mixed
+/// precision where the file is silent and `mixed_default` (the device's default) says so.
+pub fn plan(file: &SweepFile, mixed_default: bool) -> Result<Vec<Planned>> {
+    let options = Options::new(file, mixed_default)?;
+    let mut out: Vec<Planned> = Vec::new();
     for dataset in &file.datasets {
         let data = DataSpec::new(
             dataset,
@@ -111,90 +258,17 @@ pub fn plan(file: &SweepFile, mixed_default: bool) -> Result<Vec<Planned>> {
         )
         .with_context(|| format!("dataset `{dataset}`"))?;
         for &seed in &file.seeds {
-            let gt = |model: &str| -> Result<RunSpec> {
-                RunSpec::ground_truth(&data, seed, file.max_ctx, model, ceiling_options(model)?)
+            let mut cell = Cell {
+                options: &options,
+                data: data.clone(),
+                seed,
+                out: Vec::new(),
             };
-            // A supervisor is a ground-truth run too (depth 0), the ceiling's own where no
-            // architecture-only option sets them apart.
-            let sup = |model: &str, out: &mut Vec<Planned>| -> Result<RunSpec> {
-                let spec = RunSpec::ground_truth(
-                    &data,
-                    seed,
-                    file.max_ctx,
-                    model,
-                    supervisor_options(model)?,
-                )?;
-                push(spec.clone(), Role::GroundTruth, 0, out);
-                Ok(spec)
-            };
-            let models_in_use = file
-                .models
-                .iter()
-                .chain(file.bootstrap.iter().flatten())
-                .chain(file.ensembles.iter().flatten());
-            for m in models_in_use {
-                push(gt(m)?, Role::GroundTruth, 0, &mut out);
-            }
-            // Every (weak, strong) pair with the weak model no larger than the strong one,
-            // each student followed by `iterations` strong-to-strong rounds.
-            for (i, weak) in file.models.iter().enumerate() {
-                let first = if file.diagonal { i } else { i + 1 };
-                for strong in &file.models[first..] {
-                    for train in student_options(strong)? {
-                        let mut spec = gt(strong)?.student(train, &[sup(weak, &mut out)?]);
-                        push(spec.clone(), Role::Student, 1, &mut out);
-                        for round in 1..=file.iterations {
-                            spec = spec.next_round();
-                            push(spec.clone(), Role::Iteration { round }, 1 + round, &mut out);
-                        }
-                    }
-                }
-            }
-            // Ensembles supervise every model listed after their last member.
-            for members in &file.ensembles {
-                let after = members
-                    .iter()
-                    .filter_map(|m| file.models.iter().position(|x| x == m))
-                    .max()
-                    .map_or(0, |p| p + 1);
-                let supervisors: Vec<RunSpec> = members
-                    .iter()
-                    .map(|m| sup(m, &mut out))
-                    .collect::<Result<_>>()?;
-                for strong in &file.models[after..] {
-                    for train in student_options(strong)? {
-                        push(
-                            gt(strong)?.student(train, &supervisors),
-                            Role::Student,
-                            1,
-                            &mut out,
-                        );
-                    }
-                }
-            }
-            // Bootstrapping: each student option is carried down its own chain.
-            for (c, chain) in file.bootstrap.iter().enumerate() {
-                // The previous link's student, per option (none yet: the root supervisor).
-                let mut previous: Vec<RunSpec> = Vec::new();
-                for (link, m) in chain.iter().enumerate().skip(1) {
-                    let mut this_link = Vec::new();
-                    for (v, train) in student_options(m)?.into_iter().enumerate() {
-                        let sup = match previous.get(v) {
-                            Some(s) => s.clone(),
-                            None => sup(&chain[0], &mut out)?,
-                        };
-                        let spec = gt(m)?.student(train, &[sup]);
-                        let role = if link == 1 {
-                            Role::Student
-                        } else {
-                            Role::Bootstrap { chain: c, link }
-                        };
-                        push(spec.clone(), role, link, &mut out);
-                        this_link.push(spec);
-                    }
-                    previous = this_link;
-                }
-            }
+            cell.ceilings()?;
+            cell.pairs()?;
+            cell.ensembles()?;
+            cell.bootstrap()?;
+            out.append(&mut cell.out);
         }
     }
     // One run per hash: a run planned in several roles keeps its first.
