@@ -1,7 +1,9 @@
 //! Shared build script of both crates:
 //! - bake libtorch's folder into the rpath of every binary and test, so `w2s` runs without the
 //!   user exporting LD_LIBRARY_PATH (torch-sys publishes the folder as `DEP_TCH_LIBTORCH_LIB`);
-//! - record the git commit and the libtorch version, which every `result.json` carries.
+//! - record the git commit and the libtorch version, which every `result.json` carries;
+//! - for the library crate, compile `csrc/fused_adam.cpp` against libtorch's headers (the
+//!   torch wheel's `torch/include`, or a standalone libtorch's `include`, beside its `lib`).
 use std::path::Path;
 use std::process::Command;
 
@@ -53,5 +55,29 @@ fn main() {
         if let Some(v) = version {
             println!("cargo:rustc-env=W2S_LIBTORCH_VERSION={v}");
         }
+        if std::env::var("CARGO_PKG_NAME").as_deref() == Ok("w2s") {
+            compile_fused_adam(lib);
+        }
     }
+}
+
+/// The one C++ file, with the flags torch-sys compiles its own bindings with (C++17, the
+/// C++11 ABI unless `LIBTORCH_CXX11_ABI` says otherwise, as torch-sys decides).
+fn compile_fused_adam(lib: &Path) {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("csrc/fused_adam.cpp");
+    println!("cargo:rerun-if-changed={}", source.display());
+    println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
+    let include = lib.join("../include");
+    let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".to_owned());
+    cc::Build::new()
+        .cpp(true)
+        .file(&source)
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .flag("-std=c++17")
+        .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
+        .flag("-DGLOG_USE_GLOG_EXPORT")
+        .flag_if_supported("-Wno-unused-parameter")
+        .warnings(false)
+        .compile("w2s_fused_adam");
 }

@@ -10,6 +10,8 @@ Token ids are pseudo-random but the same as w2s's (seeded linear congruential se
   its family table's targets).
 - --mixed-precision: torch.autocast to bf16 around the forward pass (f32 weights).
 - --bf16: the backbone's weights in bf16, the head in f32.
+- --fused-adam: torch.optim.Adam(fused=True), the kernel w2s's Adam runs (PyTorch's CPU default
+  is the per-tensor loop).
 peak_rss is the process's peak resident memory (Linux VmHWM) over the training steps, reset
 after loading as w2s's side does.
 """
@@ -54,7 +56,7 @@ def main():
     for name in ("model_dir", "batch", "seq", "steps", "threads", "pooling"):
         p.add_argument(name)
     p.add_argument("--device", default="cpu")
-    for flag in ("--checkpointing", "--mixed-precision", "--bf16"):
+    for flag in ("--checkpointing", "--mixed-precision", "--bf16", "--fused-adam"):
         p.add_argument(flag, action="store_true")
     # LoRA on these modules (w2s passes its family table's targets, model/family.rs).
     p.add_argument("--lora-targets")
@@ -92,7 +94,7 @@ def main():
         return head(pooled.float())
 
     params = [p for p in list(model.parameters()) + list(head.parameters()) if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=1e-5)
+    opt = torch.optim.Adam(params, lr=1e-5, fused=a.fused_adam or None)
 
     def sync():
         if device.type == "cuda":

@@ -42,6 +42,10 @@ pub struct BenchArgs {
     /// Backbone weights in bf16.
     #[arg(long)]
     bf16: bool,
+    /// The PyTorch side's Adam with `fused=True`, the kernel w2s's Adam runs (PyTorch's CPU
+    /// default is the per-tensor loop).
+    #[arg(long)]
+    torch_fused_adam: bool,
 }
 
 pub fn bench(a: BenchArgs) -> Result<()> {
@@ -63,6 +67,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         lora: a.lora,
         mixed_precision: a.mixed_precision,
         bf16: a.bf16,
+        torch_fused_adam: a.torch_fused_adam,
     };
     let dir = w2s::model::locate(&a.model)?;
     let lora = a.lora.then(w2s::model::lora::LoraConfig::default);

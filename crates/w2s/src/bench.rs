@@ -8,7 +8,6 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
-use tch::nn::OptimizerConfig;
 use tch::{Device, Kind, Tensor};
 
 /// What is timed: `steps` repetitions on a batch of `batch` x `seq` tokens, with `threads`
@@ -32,6 +31,8 @@ pub struct Setup {
     pub mixed_precision: bool,
     /// Backbone weights in bf16.
     pub bf16: bool,
+    /// The PyTorch side's Adam with `fused=True` (w2s's Adam always runs the fused kernel).
+    pub torch_fused_adam: bool,
 }
 
 impl Setup {
@@ -42,6 +43,7 @@ impl Setup {
             (self.checkpointing, "--checkpointing"),
             (self.mixed_precision, "--mixed-precision"),
             (self.bf16, "--bf16"),
+            (self.torch_fused_adam, "--fused-adam"),
         ]
         .iter()
         .filter(|(on, _)| *on)
@@ -109,7 +111,7 @@ pub fn time_w2s(model: &Classifier, vocab: i64, shape: Shape, setup: Setup) -> R
         .view([1, 2])
         .expand([batch, 2], false)
         .to_device(device);
-    let mut opt = tch::nn::Adam::default().build(&model.vs, 1e-5)?;
+    let mut opt = crate::optimizer::Adam::new(&model.vs, 1e-5);
     let loss =
         |logits: &Tensor| soft_cross_entropy(logits, &Loss::Xent.target(logits, &labels, 0.0));
     let mut step = || {
@@ -119,7 +121,7 @@ pub fn time_w2s(model: &Classifier, vocab: i64, shape: Shape, setup: Setup) -> R
         } else {
             loss(&model.forward(&b)).backward();
         }
-        opt.step();
+        opt.step().expect("the Adam step");
     };
     reset_peak_rss();
     step();

@@ -22,7 +22,6 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
-use tch::nn::{self, OptimizerConfig};
 
 /// A sequence to finetune on, and the position of its first token that the loss counts.
 pub struct Text {
@@ -93,7 +92,7 @@ pub fn finetune(
     let lm_head = model.lm_head("generative finetuning")?;
     model.set_backbone_trainable(true);
     let lr0 = opts.lr.unwrap_or(train.lr);
-    let mut optimizer = nn::Adam::default().build(&model.vs, lr0)?;
+    let mut optimizer = crate::optimizer::Adam::new(&model.vs, lr0);
     let per_epoch = texts.len().div_ceil(train.batch_size);
     let nsteps = per_epoch * opts.epochs;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
@@ -136,7 +135,7 @@ pub fn finetune(
                 bar.abandon();
                 bail!("{what}: the language-modelling loss became {loss} at generative finetuning step {step}/{nsteps} (lr {lr:.2e}); try a lower generative_finetuning.lr");
             }
-            optimizer.step();
+            optimizer.step()?;
             if step == 0 {
                 first_step_loss = loss;
             }

@@ -21,6 +21,7 @@ pub mod loss;
 pub mod memory;
 pub mod metrics;
 pub mod model;
+pub mod optimizer;
 pub mod options;
 pub mod progress;
 pub mod report;

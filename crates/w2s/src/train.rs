@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
-use tch::{nn, nn::OptimizerConfig, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 /// The held-out examples early stopping scores the model on.
 pub struct Validation<'a> {
@@ -421,7 +421,7 @@ pub fn train(
     } else {
         (n * opts.epochs / opts.batch_size).max(1)
     };
-    let mut optimizer = nn::Adam::default().build(&model.vs, opts.lr)?;
+    let mut optimizer = crate::optimizer::Adam::new(&model.vs, opts.lr);
     let mut logs = Logs::create(log)?;
     let whole_batch = if opts.checkpointing {
         WholeBatch::Recompute // keeping every graph would defeat checkpointing
@@ -467,7 +467,7 @@ pub fn train(
             bar.abandon();
             bail!("{what}: the loss became {loss} at step {step}/{nsteps} (lr {lr:.2e}); try a lower learning rate");
         }
-        optimizer.step();
+        optimizer.step().with_context(at)?;
         if let Labels::Learned(m) = &mut labels {
             m.step();
         }
