@@ -3,7 +3,7 @@
 //! uses them is [`crate::train`], the TOML keys and flags that fill them are
 //! [`crate::config::TrainFields`]. Adding a training option starts here (a field of
 //! [`TrainOptions`], its bound in [`TrainOptions::checked`]) and in `TrainFields` (its key, flag
-//! and default); [`crate::run::steps`] if it changes the backbone's features.
+//! and default); `run/steps.rs` if it changes the backbone's features.
 
 use crate::loss::Loss;
 use anyhow::{bail, Result};
