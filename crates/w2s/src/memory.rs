@@ -235,7 +235,8 @@ pub struct Fix {
 
 /// The changes of options (smaller minibatches, checkpointing, bf16, LoRA, and pairs of them)
 /// under which a run's estimate, by `cost`, fits in `available` bytes with a tenth kept free:
-/// at most three, single changes before pairs, then the smallest.
+/// at most three, single changes before pairs, then the least drastic (the largest peak that
+/// fits: the largest minibatch, say, rather than minibatches of one).
 pub fn fixes(
     train: &TrainOptions,
     available: u64,
@@ -266,7 +267,7 @@ pub fn fixes(
         })
         .filter(|f| f.peak <= available / 10 * 9)
         .collect();
-    out.sort_by_key(|f| (f.changes.len(), f.peak));
+    out.sort_by_key(|f| (f.changes.len(), std::cmp::Reverse(f.peak)));
     out.truncate(3);
     out
 }

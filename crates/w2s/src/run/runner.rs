@@ -330,6 +330,26 @@ impl Runner {
             model.info.name,
             demand.seq
         );
+        // Generative finetuning first trains the language model itself (a linear probe's run
+        // too), one sequence per text, `minibatch_size` at a time: admitted on its own.
+        if spec.train.generative_finetuning.is_some() {
+            let lm = TrainOptions {
+                linear_probe: false,
+                ..spec.train.clone()
+            };
+            let phase = crate::memory::Demand {
+                train: &lm,
+                per_example: 1,
+                ..demand
+            };
+            let estimate = phase
+                .admit(self.device, &trainable)
+                .map_err(|e| anyhow::Error::new(e).context("generative finetuning"))?;
+            tracing::debug!(
+                "{}: generative finetuning: estimated peak memory {estimate}",
+                model.info.name
+            );
+        }
         Ok(())
     }
 
