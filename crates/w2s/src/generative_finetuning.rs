@@ -96,11 +96,7 @@ pub fn finetune(
     let per_epoch = texts.len().div_ceil(train.batch_size);
     let nsteps = per_epoch * opts.epochs;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let bar = crate::progress::bar(
-        nsteps as u64,
-        "{prefix:>24} [{bar:30}] {pos}/{len} {elapsed}<{eta} {msg}",
-    );
-    bar.set_prefix(format!("{what} (LM)"));
+    let bar = crate::progress::steps_bar(nsteps as u64, &format!("{what} (LM)"));
     let started = Instant::now();
     let mut epoch_losses = Vec::new();
     let mut first_step_loss = f64::NAN;
@@ -114,8 +110,7 @@ pub fn finetune(
                 .with_context(|| format!("{what}: generative finetuning step {step}/{nsteps}"))?;
             let frac = step as f64 / nsteps as f64;
             let lr = lr0 * 0.5 * (1.0 + (std::f64::consts::PI * frac).cos());
-            optimizer.set_lr(lr);
-            optimizer.zero_grad();
+            optimizer.start_step(lr);
             let mut batch = batch.to_vec();
             batch.sort_by_key(|&i| texts[i].ids.len());
             // Each minibatch's share of the batch's mean loss, weighted by its predicted tokens.

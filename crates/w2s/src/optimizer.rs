@@ -57,6 +57,12 @@ impl Adam {
         self.lr = lr;
     }
 
+    /// Before a step's backward passes: this step's learning rate, gradients zeroed.
+    pub fn start_step(&mut self, lr: f64) {
+        self.set_lr(lr);
+        self.zero_grad();
+    }
+
     pub fn zero_grad(&mut self) {
         for (p, _) in &mut self.params {
             p.zero_grad();

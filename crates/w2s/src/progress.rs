@@ -27,6 +27,17 @@ pub fn bar(len: u64, template: &str) -> ProgressBar {
     ProgressBar::with_draw_target(Some(len), target).with_style(style)
 }
 
+/// The bar of a training loop: `what` on the left, then the steps, times and a message (the
+/// loss).
+pub fn steps_bar(len: u64, what: &str) -> ProgressBar {
+    let bar = self::bar(
+        len,
+        "{prefix:>24} [{bar:30}] {pos}/{len} {elapsed}<{eta} {msg}",
+    );
+    bar.set_prefix(what.to_owned());
+    bar
+}
+
 /// Asked at every training step whether to stop: `Err` stops the run with that error.
 pub type InterruptFn = dyn Fn() -> anyhow::Result<()> + Send + Sync;
 

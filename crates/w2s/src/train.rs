@@ -32,6 +32,14 @@ pub struct Validation<'a> {
 }
 
 impl Validation<'_> {
+    /// Steps between scorings: `every`, or a tenth of training when it is 0.
+    fn every_of(&self, nsteps: usize) -> usize {
+        match self.every {
+            0 => nsteps.div_ceil(10).max(1),
+            e => e,
+        }
+    }
+
     fn score(&self, model: &Classifier) -> anyhow::Result<f64> {
         let probs = self.inputs.predict(model, 64)?;
         Ok(match self.metric {
@@ -96,6 +104,21 @@ impl Labels<'_> {
         match self {
             Labels::Soft(l) => l.len(),
             Labels::Learned(m) => m.len(),
+        }
+    }
+
+    /// The learned supervisor weights, if any.
+    fn weights(&self) -> Option<Vec<f64>> {
+        match self {
+            Labels::Learned(m) => Some(m.weights()),
+            Labels::Soft(_) => None,
+        }
+    }
+
+    /// After an optimizer step: move the learned weights (RAVEN).
+    fn step(&mut self) {
+        if let Labels::Learned(m) = self {
+            m.step();
         }
     }
 
@@ -170,6 +193,15 @@ impl Inputs<'_> {
     }
 }
 
+/// How many rows' predictions agree with their labels' argmax.
+fn agreement(logits: &Tensor, labels: &Tensor) -> i64 {
+    logits
+        .argmax(1, false)
+        .eq_tensor(&labels.argmax(1, false))
+        .sum(Kind::Int64)
+        .int64_value(&[])
+}
+
 /// How a loss whose target depends on the whole batch (`logconf`'s quantile) gets it when the
 /// batch is backpropagated in several minibatches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,13 +271,6 @@ pub fn backward_batch(
     // The batch's labels without gradient: for agreement, and for targets fixed up front.
     let label_t = labels.rows(batch, false, device);
     let chunks: Vec<&[usize]> = batch.chunks(minibatch).collect();
-    let agree = |logits: &Tensor, labels: &Tensor| {
-        logits
-            .argmax(1, false)
-            .eq_tensor(&labels.argmax(1, false))
-            .sum(Kind::Int64)
-            .int64_value(&[])
-    };
     let whole_batch = match whole_batch {
         WholeBatch::Auto if chunks.len() > 1 && loss.needs_whole_batch() => {
             WholeBatch::for_batch(model, inputs, &chunks)
@@ -263,7 +288,7 @@ pub fn backward_batch(
         let target = loss.target(&logits, &graded, frac);
         let value = loss.objective(&logits, &target, &graded, frac)?;
         value.backward();
-        return Ok((value.double_value(&[]), agree(&logits, &label_t)));
+        return Ok((value.double_value(&[]), agreement(&logits, &label_t)));
     }
     // Targets for the whole batch, fixed before any gradient flows when they need it.
     let whole_target = if chunks.len() > 1 && loss.needs_whole_batch() {
@@ -278,39 +303,76 @@ pub fn backward_batch(
     } else {
         None
     };
-    let (mut loss_sum, mut correct, mut offset) = (0.0, 0i64, 0i64);
-    for chunk in &chunks {
-        let len = chunk.len() as i64;
-        // Each minibatch's labels are made anew, so each backward pass has a graph of its own.
-        let chunk_labels = match &whole_target {
-            Some(_) => label_t.narrow(0, offset, len),
-            None => labels.rows(chunk, learning, device),
-        };
-        // The minibatch's share of the batch's mean loss.
-        let objective = |logits: &Tensor| {
-            let target = match &whole_target {
-                Some(t) => t.narrow(0, offset, len),
-                None => loss.target(logits, &chunk_labels, frac),
+    let minibatches = Minibatches {
+        model,
+        inputs,
+        labels,
+        loss,
+        frac,
+        learning,
+        checkpointing,
+    };
+    minibatches.backward(&chunks, &label_t, whole_target.as_ref())
+}
+
+/// One batch backpropagated a minibatch at a time.
+struct Minibatches<'a> {
+    model: &'a Classifier,
+    inputs: &'a Inputs<'a>,
+    labels: &'a Labels<'a>,
+    loss: &'a Loss,
+    frac: f64,
+    learning: bool,
+    checkpointing: bool,
+}
+
+impl Minibatches<'_> {
+    /// Backpropagate each of `chunks`' share of the batch's mean loss; `label_t` are the
+    /// batch's labels without gradient, `whole_target` the target where it was fixed for the
+    /// whole batch. Returns the loss and how many predictions agree with the labels.
+    fn backward(
+        &self,
+        chunks: &[&[usize]],
+        label_t: &Tensor,
+        whole_target: Option<&Tensor>,
+    ) -> Result<(f64, i64)> {
+        let (model, inputs, labels, loss, frac) =
+            (self.model, self.inputs, self.labels, self.loss, self.frac);
+        let device = model.device();
+        let n: usize = chunks.iter().map(|c| c.len()).sum();
+        let (mut loss_sum, mut correct, mut offset) = (0.0, 0i64, 0i64);
+        for chunk in chunks {
+            let len = chunk.len() as i64;
+            // Each minibatch's labels are made anew, so each backward pass has a graph of its own.
+            let chunk_labels = match whole_target {
+                Some(_) => label_t.narrow(0, offset, len),
+                None => labels.rows(chunk, self.learning, device),
             };
-            Ok(loss.objective(logits, &target, &chunk_labels, frac)?
-                * (len as f64 / batch.len() as f64))
-        };
-        let (value, logits) = match inputs {
-            Inputs::Tokens(_) if checkpointing => {
-                model.backward_checkpointed(&inputs.tokens(model, chunk), objective)?
-            }
-            _ => {
-                let logits = inputs.logits(model, chunk);
-                let value = objective(&logits)?;
-                value.backward();
-                (value, logits)
-            }
-        };
-        loss_sum += value.double_value(&[]);
-        correct += agree(&logits, &chunk_labels);
-        offset += len;
+            // The minibatch's share of the batch's mean loss.
+            let objective = |logits: &Tensor| {
+                let target = match whole_target {
+                    Some(t) => t.narrow(0, offset, len),
+                    None => loss.target(logits, &chunk_labels, frac),
+                };
+                Ok(loss.objective(logits, &target, &chunk_labels, frac)? * (len as f64 / n as f64))
+            };
+            let (value, logits) = match inputs {
+                Inputs::Tokens(_) if self.checkpointing => {
+                    model.backward_checkpointed(&inputs.tokens(model, chunk), objective)?
+                }
+                _ => {
+                    let logits = inputs.logits(model, chunk);
+                    let value = objective(&logits)?;
+                    value.backward();
+                    (value, logits)
+                }
+            };
+            loss_sum += value.double_value(&[]);
+            correct += agreement(&logits, &chunk_labels);
+            offset += len;
+        }
+        Ok((loss_sum, correct))
     }
-    Ok((loss_sum, correct))
 }
 
 /// A copy of the trainable parameters by name.
@@ -389,9 +451,58 @@ struct Best {
     saved: Checkpoint,
 }
 
+impl Best {
+    /// Score `model` after `done` steps; keep its parameters if they are the best so far.
+    fn consider(
+        best: &mut Option<Best>,
+        model: &Classifier,
+        v: &Validation,
+        done: usize,
+    ) -> Result<f64> {
+        let score = v.score(model)?;
+        if best.as_ref().is_none_or(|b| score > b.score) {
+            *best = Some(Best {
+                step: done,
+                score,
+                saved: snapshot(model),
+            });
+        }
+        Ok(score)
+    }
+}
+
+/// A step's loss must be finite and below [`DIVERGED`]; else the run fails, saying where and
+/// what to try.
+fn check_loss(loss: f64, at: &str, lr: f64) -> Result<()> {
+    if !loss.is_finite() {
+        bail!("{at}: the loss became {loss} (lr {lr:.2e}); try a lower learning rate");
+    }
+    if loss > DIVERGED {
+        bail!("{at}: training diverged: the loss reached {loss:.3e} (it starts near ln 2 = 0.69 with the zero head; lr {lr:.2e}); try a lower learning rate");
+    }
+    Ok(())
+}
+
 /// A two-class loss above this many nats means a model that is confidently wrong everywhere:
 /// the run diverged, and is failed rather than stored.
 const DIVERGED: f64 = 100.0;
+
+/// How many optimizer steps training on `n` examples takes, after checking the inputs fit
+/// the options. No epochs, no steps: the model as loaded (zero-shot); otherwise at least one.
+fn steps(inputs: &Inputs, n: usize, opts: &TrainOptions, what: &str) -> Result<usize> {
+    assert_eq!(inputs.len(), n);
+    if n == 0 {
+        bail!("{what}: no training examples");
+    }
+    opts.check_batches()?;
+    if matches!(inputs, Inputs::Features(_)) && !opts.linear_probe {
+        bail!("cached features can only train a linear probe");
+    }
+    Ok(match opts.epochs {
+        0 => 0,
+        e => (n * e / opts.batch_size).max(1),
+    })
+}
 
 /// Finetune `model` (or only its head, with `opts.linear_probe`) on `inputs` with soft
 /// labels. Fails, naming the step, if the loss stops being finite. Writes one JSON line per
@@ -405,41 +516,18 @@ pub fn train(
     log: Option<&Path>,
     what: &str,
 ) -> Result<TrainSummary> {
-    assert_eq!(inputs.len(), labels.len());
-    if labels.len() == 0 {
-        bail!("{what}: no training examples");
-    }
-    opts.check_batches()?;
-    if matches!(inputs, Inputs::Features(_)) && !opts.linear_probe {
-        bail!("cached features can only train a linear probe");
-    }
-    model.set_backbone_trainable(!opts.linear_probe);
     let n = labels.len();
-    // No epochs, no steps: the model as loaded (zero-shot); otherwise at least one.
-    let nsteps = if opts.epochs == 0 {
-        0
-    } else {
-        (n * opts.epochs / opts.batch_size).max(1)
-    };
+    let nsteps = steps(&inputs, n, opts, what)?;
+    model.set_backbone_trainable(!opts.linear_probe);
     let mut optimizer = crate::optimizer::Adam::new(&model.vs, opts.lr);
     let mut logs = Logs::create(log)?;
-    let whole_batch = if opts.checkpointing {
-        WholeBatch::Recompute // keeping every graph would defeat checkpointing
-    } else {
-        WholeBatch::Auto
-    };
-    let bar = crate::progress::bar(
-        nsteps as u64,
-        "{prefix:>24} [{bar:30}] {pos}/{len} {elapsed}<{eta} {msg}",
-    );
-    bar.set_prefix(what.to_owned());
+    // Keeping every graph would defeat checkpointing.
+    let whole_batch = [WholeBatch::Auto, WholeBatch::Recompute][opts.checkpointing as usize];
+    let bar = crate::progress::steps_bar(nsteps as u64, what);
     let start = Instant::now();
     let mut order = (0..n).cycle();
     let mut last_loss = f64::NAN;
-    let every = match validation {
-        Some(v) if v.every > 0 => v.every,
-        _ => nsteps.div_ceil(10).max(1),
-    };
+    let every = validation.map_or(1, |v| v.every_of(nsteps));
     let mut best: Option<Best> = None;
     for step in 0..nsteps {
         let at = || format!("{what}: step {step}/{nsteps}");
@@ -447,8 +535,7 @@ pub fn train(
         let step_start = Instant::now();
         let frac = step as f64 / nsteps as f64;
         let lr = cosine_lr(opts.lr, frac);
-        optimizer.set_lr(lr);
-        optimizer.zero_grad();
+        optimizer.start_step(lr);
         let mut batch: Vec<usize> = order.by_ref().take(opts.batch_size).collect();
         inputs.group_by_length(&mut batch);
         let (loss, correct) = backward_batch(
@@ -463,57 +550,31 @@ pub fn train(
             opts.checkpointing && !opts.linear_probe,
         )
         .with_context(at)?;
-        if !loss.is_finite() {
-            bar.abandon();
-            bail!("{what}: the loss became {loss} at step {step}/{nsteps} (lr {lr:.2e}); try a lower learning rate");
-        }
+        check_loss(loss, &at(), lr).inspect_err(|_| bar.abandon())?;
         optimizer.step().with_context(at)?;
-        if let Labels::Learned(m) = &mut labels {
-            m.step();
-        }
+        labels.step();
         last_loss = loss;
-        if loss > DIVERGED {
-            bar.abandon();
-            bail!("{what}: training diverged: the loss reached {loss:.3e} at step {step}/{nsteps} (it starts near ln 2 = 0.69 with the zero head; lr {lr:.2e}); try a lower learning rate");
-        }
         let done = step + 1;
-        let mut validation_score = None;
-        if let Some(v) = validation.filter(|_| done % every == 0 || done == nsteps) {
-            let score = v.score(model)?;
-            validation_score = Some(score);
-            if best.as_ref().is_none_or(|b| score > b.score) {
-                let saved = snapshot(model);
-                best = Some(Best {
-                    step: done,
-                    score,
-                    saved,
-                });
-            }
-        }
-        let accuracy = correct as f64 / batch.len() as f64;
-        bar.set_message(format!("loss {loss:.4} acc {accuracy:.3}"));
+        let scored = validation.filter(|_| done % every == 0 || done == nsteps);
+        let score = scored.map(|v| Best::consider(&mut best, model, v, done));
+        let train_accuracy = correct as f64 / batch.len() as f64;
+        bar.set_message(format!("loss {loss:.4} acc {train_accuracy:.3}"));
         bar.inc(1);
-        if let Some(logs) = logs.as_mut() {
-            logs.write(&StepLog {
-                step,
-                progress: frac,
-                loss,
-                train_accuracy: accuracy,
-                lr,
-                aux_weight: opts.loss.aux_weight(frac),
-                seconds: step_start.elapsed().as_secs_f64(),
-                validation: validation_score,
-                supervisor_weights: match &labels {
-                    Labels::Learned(m) => Some(m.weights()),
-                    Labels::Soft(_) => None,
-                },
-            })?;
-        }
+        let record = StepLog {
+            step,
+            progress: frac,
+            loss,
+            train_accuracy,
+            lr,
+            aux_weight: opts.loss.aux_weight(frac),
+            seconds: step_start.elapsed().as_secs_f64(),
+            validation: score.transpose()?,
+            supervisor_weights: labels.weights(),
+        };
+        logs.as_mut().map(|l| l.write(&record)).transpose()?;
     }
     bar.finish_and_clear();
-    if let Some(logs) = logs {
-        logs.finish()?;
-    }
+    logs.map(Logs::finish).transpose()?;
     if let Some(b) = &best {
         restore(model, &b.saved);
     }
@@ -523,10 +584,7 @@ pub fn train(
         seconds: start.elapsed().as_secs_f64(),
         best_step: best.as_ref().map(|b| b.step),
         best_score: best.as_ref().map(|b| b.score),
-        supervisor_weights: match &labels {
-            Labels::Learned(m) => Some(m.weights()),
-            Labels::Soft(_) => None,
-        },
+        supervisor_weights: labels.weights(),
     })
 }
 

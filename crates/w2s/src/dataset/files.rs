@@ -146,133 +146,159 @@ pub fn read_rows(path: &Path, limit: Option<usize>, columns: Option<&[&str]>) ->
     })?;
     let file = Arc::new(path.to_path_buf());
     let limit = limit.unwrap_or(usize::MAX);
-    let object = |v: Value, line: usize| -> Result<Row> {
-        match v {
-            Value::Object(fields) => Ok(Row {
-                file: file.clone(),
-                line,
-                fields,
-            }),
-            // A record written as a list (DREAM's `[turns, questions, id]`): fields "0", "1", ...
-            Value::Array(items) => Ok(Row {
-                file: file.clone(),
-                line,
-                fields: items
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, v)| (i.to_string(), v))
-                    .collect(),
-            }),
-            other => bail!(
-                "{}:{line}: expected a JSON object, found {}",
-                path.display(),
-                kind(&other)
-            ),
+    match format {
+        Format::JsonLines => read_json_lines(&file, limit),
+        Format::Json => read_json(&file, limit),
+        Format::Csv | Format::Tsv => read_delimited(&file, format, limit, columns),
+        Format::Lines => read_lines(&file, limit),
+        Format::Parquet => read_parquet(&file, limit),
+    }
+}
+
+/// A JSON value as a row: an object's fields, or a list's items as fields "0", "1", ... (a
+/// record written as a list, as DREAM's `[turns, questions, id]`).
+fn json_row(v: Value, file: &Arc<PathBuf>, line: usize) -> Result<Row> {
+    let fields = match v {
+        Value::Object(fields) => fields,
+        Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (i.to_string(), v))
+            .collect(),
+        other => bail!(
+            "{}:{line}: expected a JSON object, found {}",
+            file.display(),
+            kind(&other)
+        ),
+    };
+    Ok(Row {
+        file: file.clone(),
+        line,
+        fields,
+    })
+}
+
+fn read_json_lines(file: &Arc<PathBuf>, limit: usize) -> Result<Vec<Row>> {
+    let path = file.as_path();
+    let mut rows = Vec::new();
+    for (i, line) in BufReader::new(open(path)?).lines().enumerate() {
+        if rows.len() >= limit {
+            break;
         }
+        let line = line.with_context(|| format!("{}:{}: cannot read", path.display(), i + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: Value = serde_json::from_str(&line)
+            .with_context(|| format!("{}:{}: not valid JSON", path.display(), i + 1))?;
+        rows.push(json_row(v, file, i + 1)?);
+    }
+    Ok(rows)
+}
+
+fn read_json(file: &Arc<PathBuf>, limit: usize) -> Result<Vec<Row>> {
+    let path = file.as_path();
+    let v: Value = serde_json::from_reader(open(path)?)
+        .with_context(|| format!("{}: not valid JSON", path.display()))?;
+    let Value::Array(items) = v else {
+        bail!(
+            "{}: expected a JSON list of records, found {}",
+            path.display(),
+            kind(&v)
+        );
+    };
+    items
+        .into_iter()
+        .take(limit)
+        .enumerate()
+        .map(|(i, item)| json_row(item, file, i + 1))
+        .collect()
+}
+
+fn read_delimited(
+    file: &Arc<PathBuf>,
+    format: Format,
+    limit: usize,
+    columns: Option<&[&str]>,
+) -> Result<Vec<Row>> {
+    let path = file.as_path();
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(if format == Format::Tsv { b'\t' } else { b',' })
+        .has_headers(columns.is_none())
+        .flexible(false)
+        .quoting(format == Format::Csv)
+        .from_reader(open(path)?);
+    let header: Vec<String> = match columns {
+        Some(c) => c.iter().map(|s| s.to_string()).collect(),
+        None => reader
+            .headers()
+            .with_context(|| format!("{}: cannot read the header", path.display()))?
+            .iter()
+            .map(str::to_owned)
+            .collect(),
     };
     let mut rows = Vec::new();
-    match format {
-        Format::JsonLines => {
-            for (i, line) in BufReader::new(open(path)?).lines().enumerate() {
-                if rows.len() >= limit {
-                    break;
-                }
-                let line =
-                    line.with_context(|| format!("{}:{}: cannot read", path.display(), i + 1))?;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let v: Value = serde_json::from_str(&line)
-                    .with_context(|| format!("{}:{}: not valid JSON", path.display(), i + 1))?;
-                rows.push(object(v, i + 1)?);
-            }
+    for record in reader.records() {
+        if rows.len() >= limit {
+            break;
         }
-        Format::Json => {
-            let v: Value = serde_json::from_reader(open(path)?)
-                .with_context(|| format!("{}: not valid JSON", path.display()))?;
-            let Value::Array(items) = v else {
-                bail!(
-                    "{}: expected a JSON list of records, found {}",
-                    path.display(),
-                    kind(&v)
-                );
-            };
-            for (i, item) in items.into_iter().take(limit).enumerate() {
-                rows.push(object(item, i + 1)?);
-            }
+        let record = record.map_err(|e| {
+            let line = e.position().map(|p| p.line()).unwrap_or(0);
+            anyhow::anyhow!("{}:{line}: {e}", path.display())
+        })?;
+        let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
+        if record.len() != header.len() {
+            bail!(
+                "{}:{line}: {} columns, expected {}",
+                path.display(),
+                record.len(),
+                header.len()
+            );
         }
-        Format::Csv | Format::Tsv => {
-            let mut reader = csv::ReaderBuilder::new()
-                .delimiter(if format == Format::Tsv { b'\t' } else { b',' })
-                .has_headers(columns.is_none())
-                .flexible(false)
-                .quoting(format == Format::Csv)
-                .from_reader(open(path)?);
-            let header: Vec<String> = match columns {
-                Some(c) => c.iter().map(|s| s.to_string()).collect(),
-                None => reader
-                    .headers()
-                    .with_context(|| format!("{}: cannot read the header", path.display()))?
-                    .iter()
-                    .map(str::to_owned)
-                    .collect(),
-            };
-            for record in reader.records() {
-                if rows.len() >= limit {
-                    break;
-                }
-                let record = record.map_err(|e| {
-                    let line = e.position().map(|p| p.line()).unwrap_or(0);
-                    anyhow::anyhow!("{}:{line}: {e}", path.display())
-                })?;
-                let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
-                if record.len() != header.len() {
-                    bail!(
-                        "{}:{line}: {} columns, expected {}",
-                        path.display(),
-                        record.len(),
-                        header.len()
-                    );
-                }
-                let fields = header
-                    .iter()
-                    .zip(record.iter())
-                    .map(|(k, v)| (k.clone(), Value::String(v.to_owned())))
-                    .collect();
-                rows.push(Row {
-                    file: file.clone(),
-                    line,
-                    fields,
-                });
-            }
+        let fields = header
+            .iter()
+            .zip(record.iter())
+            .map(|(k, v)| (k.clone(), Value::String(v.to_owned())))
+            .collect();
+        rows.push(Row {
+            file: file.clone(),
+            line,
+            fields,
+        });
+    }
+    Ok(rows)
+}
+
+/// One row a line, its text in the field `text`.
+fn read_lines(file: &Arc<PathBuf>, limit: usize) -> Result<Vec<Row>> {
+    let path = file.as_path();
+    let mut rows = Vec::new();
+    for (i, line) in BufReader::new(open(path)?).lines().enumerate().take(limit) {
+        let line = line.with_context(|| format!("{}:{}: cannot read", path.display(), i + 1))?;
+        let mut fields = Map::new();
+        fields.insert("text".into(), Value::String(line));
+        rows.push(Row {
+            file: file.clone(),
+            line: i + 1,
+            fields,
+        });
+    }
+    Ok(rows)
+}
+
+fn read_parquet(file: &Arc<PathBuf>, limit: usize) -> Result<Vec<Row>> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let path = file.as_path();
+    let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let reader = SerializedFileReader::new(f)
+        .with_context(|| format!("{}: not a readable Parquet file", path.display()))?;
+    let mut rows = Vec::new();
+    for (i, row) in reader.get_row_iter(None)?.enumerate() {
+        if rows.len() >= limit {
+            break;
         }
-        Format::Lines => {
-            for (i, line) in BufReader::new(open(path)?).lines().enumerate().take(limit) {
-                let line =
-                    line.with_context(|| format!("{}:{}: cannot read", path.display(), i + 1))?;
-                let mut fields = Map::new();
-                fields.insert("text".into(), Value::String(line));
-                rows.push(Row {
-                    file: file.clone(),
-                    line: i + 1,
-                    fields,
-                });
-            }
-        }
-        Format::Parquet => {
-            use parquet::file::reader::{FileReader, SerializedFileReader};
-            let f = std::fs::File::open(path)
-                .with_context(|| format!("cannot open {}", path.display()))?;
-            let reader = SerializedFileReader::new(f)
-                .with_context(|| format!("{}: not a readable Parquet file", path.display()))?;
-            for (i, row) in reader.get_row_iter(None)?.enumerate() {
-                if rows.len() >= limit {
-                    break;
-                }
-                let row = row.with_context(|| format!("{}: row {}", path.display(), i + 1))?;
-                rows.push(object(row.to_json_value(), i + 1)?);
-            }
-        }
+        let row = row.with_context(|| format!("{}: row {}", path.display(), i + 1))?;
+        rows.push(json_row(row.to_json_value(), file, i + 1)?);
     }
     Ok(rows)
 }

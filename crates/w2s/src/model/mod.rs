@@ -8,8 +8,10 @@ pub mod checkpoint;
 pub mod family;
 pub mod gpt2;
 pub mod hub;
+mod info;
 pub mod layers;
 pub mod llama;
+mod lm;
 pub mod lora;
 pub mod mpnet;
 pub mod neox;
@@ -17,8 +19,10 @@ pub mod tokenizer;
 pub mod weights;
 
 use anyhow::{bail, Context, Result};
+use info::read_config;
+pub use info::{fingerprint, locate, short_name, ModelInfo, Shape, REFERENCE_LR};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 pub use tokenizer::{longest_part, pad_batch, split_pair, Batch, TextEncoder, PAIR_SEP};
@@ -46,186 +50,6 @@ enum Backbone {
     Neox(neox::Neox),
 }
 
-/// What a model is, for run folders and defaults.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct ModelInfo {
-    /// As the user named it: `bow`, a folder, or a hub id.
-    pub name: String,
-    /// `model_type` from config.json, or `bow`.
-    pub family: String,
-    pub parameters: i64,
-    pub vocab_size: i64,
-    /// Longest input the model takes (position embeddings).
-    pub max_positions: usize,
-    /// Layer sizes, for memory estimates; none for the bag of words.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shape: Option<Shape>,
-}
-
-/// The sizes of a transformer that decide its activation memory, from config.json.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Shape {
-    pub hidden: i64,
-    pub layers: i64,
-    pub heads: i64,
-    pub intermediate: i64,
-    /// A gated MLP (SwiGLU: gate, up and their product kept), as in Llama and Qwen.
-    pub gated_mlp: bool,
-}
-
-impl Shape {
-    fn from_config(json: &serde_json::Value) -> Option<Shape> {
-        let get = |keys: &[&str]| keys.iter().find_map(|k| json[*k].as_i64());
-        let hidden = get(&["hidden_size", "n_embd", "d_model"])?;
-        let family = json["model_type"].as_str().unwrap_or("");
-        Some(Shape {
-            hidden,
-            layers: get(&["num_hidden_layers", "n_layer"])?,
-            heads: get(&["num_attention_heads", "n_head"])?,
-            intermediate: get(&["intermediate_size", "n_inner"]).unwrap_or(4 * hidden),
-            gated_mlp: matches!(
-                family,
-                "llama" | "qwen2" | "qwen3" | "mistral" | "gemma" | "gemma2"
-            ),
-        })
-    }
-}
-
-impl ModelInfo {
-    /// What a model is without building it: `config.json` and the safetensors headers
-    /// (parameter count). Cheap even for very large checkpoints.
-    pub fn describe(name: &str) -> Result<ModelInfo> {
-        if name == BOW {
-            return Ok(ModelInfo {
-                name: BOW.into(),
-                family: BOW.into(),
-                parameters: bow::BUCKETS * bow::DIM + bow::DIM * 2 + 2,
-                vocab_size: bow::BUCKETS,
-                max_positions: usize::MAX,
-                shape: None,
-            });
-        }
-        let dir = locate(name)?;
-        let json = read_config(&dir)?;
-        tokenizer::require_tokenizer(&dir)?;
-        let mut parameters = 0;
-        for f in weights::checkpoint_files(&dir)? {
-            parameters += weights::parameter_count(&f)?;
-        }
-        let max = ["max_position_embeddings", "n_positions"]
-            .iter()
-            .find_map(|k| json[*k].as_i64())
-            .unwrap_or(512);
-        Ok(ModelInfo {
-            name: name.to_owned(),
-            family: json["model_type"].as_str().unwrap_or("").to_owned(),
-            parameters,
-            vocab_size: json["vocab_size"].as_i64().unwrap_or(0),
-            max_positions: max as usize,
-            shape: Shape::from_config(&json),
-        })
-    }
-
-    /// Learning rate used when the config gives none. Models in the reference's table
-    /// (`train_simple.py`'s `MODEL_CONFIGS`) get its rate, matched by the model's short name
-    /// (`gpt2-medium`, `openai-community/gpt2-medium` and a folder named so alike); other
-    /// models get 5e-5 under 500M parameters and 1e-5 from there (the same cut the table makes
-    /// between gpt2-medium, 355M, and gpt2-large, 774M); a model trained from scratch (`bow`)
-    /// 1e-2.
-    pub fn default_lr(&self) -> f64 {
-        if self.family == BOW {
-            return 1e-2;
-        }
-        let name = short_name(&self.name);
-        if let Some((_, lr)) = REFERENCE_LR.iter().find(|(m, _)| *m == name) {
-            return *lr;
-        }
-        if self.parameters < 500_000_000 {
-            5e-5
-        } else {
-            1e-5
-        }
-    }
-}
-
-/// A model folder's config.json, read once per load, with the rotary settings of every
-/// transformers version in one form (see `normalize_rope`).
-fn read_config(dir: &Path) -> Result<serde_json::Value> {
-    let path = dir.join("config.json");
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "{}: cannot read it; a model folder needs config.json, tokenizer.json and model.safetensors",
-            path.display()
-        )
-    })?;
-    let json = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not valid JSON", path.display()))?;
-    Ok(normalize_rope(json))
-}
-
-/// The reference's default learning rates (openai/weak-to-strong `train_simple.py`).
-pub const REFERENCE_LR: &[(&str, f64)] = &[
-    ("gpt2", 5e-5),
-    ("gpt2-medium", 5e-5),
-    ("gpt2-large", 1e-5),
-    ("gpt2-xl", 1e-5),
-    ("Qwen-1_8B", 1e-5),
-    ("Qwen-7B", 1e-5),
-    ("Qwen-14B", 1e-5),
-    ("Qwen-72B", 1e-5),
-];
-
-/// The last part of a model's name or folder (`openai-community/gpt2@main` -> `gpt2`).
-pub fn short_name(model: &str) -> String {
-    let name = model.split('@').next().unwrap_or(model);
-    Path::new(name.trim_end_matches('/'))
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_else(|| name.to_owned())
-}
-
-/// A fingerprint of a model's content: its config, tokenizer and checkpoint files
-/// ([`crate::store::file_fingerprint`]); `bow` is defined by the code alone. Remembered per
-/// process while the files' sizes and modification times stay the same, so planning a sweep
-/// reads each checkpoint once.
-pub fn fingerprint(name: &str) -> Result<String> {
-    type Cache = std::collections::HashMap<String, (Vec<(u64, std::time::SystemTime)>, String)>;
-    static CACHE: std::sync::Mutex<Option<Cache>> = std::sync::Mutex::new(None);
-    if name == BOW {
-        return Ok(format!("bow-{}-{}", bow::BUCKETS, bow::DIM));
-    }
-    let dir = locate(name)?;
-    let mut files: Vec<PathBuf> = [
-        "config.json",
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "special_tokens_map.json",
-        "model.safetensors.index.json",
-    ]
-    .iter()
-    .map(|f| dir.join(f))
-    .filter(|p| p.exists())
-    .collect();
-    files.extend(weights::checkpoint_files(&dir)?);
-    let stamps = files
-        .iter()
-        .map(|f| {
-            let m = std::fs::metadata(f).with_context(|| format!("reading {}", f.display()))?;
-            Ok((m.len(), m.modified()?))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let mut cache = CACHE.lock().unwrap();
-    let cache = cache.get_or_insert_default();
-    if let Some((s, fp)) = cache.get(name) {
-        if *s == stamps {
-            return Ok(fp.clone());
-        }
-    }
-    let fp = crate::store::files_fingerprint(&dir, &files)?;
-    cache.insert(name.to_owned(), (stamps, fp.clone()));
-    Ok(fp)
-}
-
 /// The bag of words trained from scratch: the model name (and family) that needs no files.
 pub const BOW: &str = "bow";
 
@@ -247,25 +71,6 @@ pub struct Classifier {
 
 /// Name under which the head's variables live; never looked up in a checkpoint.
 pub const HEAD: &str = "w2s_head";
-
-/// Positions whose vocabulary-sized logits exist at once in [`Classifier::lm_backward`].
-const LM_HEAD_CHUNK: usize = 512;
-
-/// Where a model named on the command line lives: a folder, or a hub id resolved through
-/// the Hugging Face cache.
-pub fn locate(name: &str) -> Result<PathBuf> {
-    let path = Path::new(name);
-    if path.is_dir() {
-        return Ok(path.to_path_buf());
-    }
-    if path.exists() {
-        bail!("--model {name}: is a file; pass the model's folder (with config.json)");
-    }
-    if name.starts_with('.') || name.starts_with('/') || name.matches('/').count() > 1 {
-        bail!("model folder `{name}` does not exist");
-    }
-    hub::resolve(name)
-}
 
 impl Classifier {
     /// Build a classifier: `bow` trains from scratch; anything else is a Hugging Face model
@@ -306,78 +111,18 @@ impl Classifier {
         let adapters = adapters.as_ref();
         let encoder = TextEncoder::from_folder(&dir, json["eos_token_id"].as_i64())?;
         let mut vs = nn::VarStore::new(device);
-        let root = vs.root();
-        fn parse<T: serde::de::DeserializeOwned>(
-            json: &serde_json::Value,
-            path: &Path,
-        ) -> Result<T> {
-            serde_json::from_value(json.clone())
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-        }
-        let p = &config_path;
-        // (backbone, hidden size, longest input)
-        let (backbone, hidden, max_positions) = match fam.arch {
-            family::Arch::Bert | family::Arch::Roberta => {
-                let cfg: bert::BertConfig = parse(&json, p)?;
-                let roberta = fam.arch == family::Arch::Roberta;
-                let offset = if roberta { cfg.pad_token_id + 1 } else { 0 };
-                let m = bert::Bert::new(&root, &cfg, roberta, adapters);
-                let max = cfg.max_position_embeddings - offset;
-                (Backbone::Bert(m), cfg.hidden_size, max)
-            }
-            family::Arch::Mpnet => {
-                let cfg: mpnet::MpnetConfig = parse(&json, p)?;
-                let m = mpnet::Mpnet::new(&root, &cfg, adapters);
-                let max = cfg.max_position_embeddings - cfg.pad_token_id - 1;
-                (Backbone::Mpnet(m), cfg.hidden_size, max)
-            }
-            family::Arch::Gpt2 => {
-                let cfg: gpt2::Gpt2Config = parse(&json, p)?;
-                let m = gpt2::Gpt2::new(&root, &cfg, adapters);
-                (Backbone::Gpt2(m), cfg.n_embd, cfg.n_positions)
-            }
-            family::Arch::Llama | family::Arch::Qwen2 => {
-                let cfg: llama::LlamaConfig = parse(&json, p)?;
-                let qwen = fam.arch == family::Arch::Qwen2;
-                let m = llama::Llama::new(&root, &cfg, qwen, adapters)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
-                (
-                    Backbone::Llama(m),
-                    cfg.hidden_size,
-                    cfg.max_position_embeddings,
-                )
-            }
-            family::Arch::Neox => {
-                let cfg: neox::NeoxConfig = parse(&json, p)?;
-                let m = neox::Neox::new(&root, &cfg, adapters);
-                (
-                    Backbone::Neox(m),
-                    cfg.hidden_size,
-                    cfg.max_position_embeddings,
-                )
-            }
-        };
+        let (backbone, hidden, max_positions) =
+            build_backbone(fam, &json, &config_path, &vs.root(), adapters)?;
         let family = model_type;
         let pooling = fam.pooling;
         let prefixes = fam.prefixes;
         let max_positions = max_positions.max(1) as usize;
-        let head = zero_head(&root, hidden, head_bias);
+        let head = zero_head(&vs.root(), hidden, head_bias);
         let files = weights::checkpoint_files(&dir)?;
         let checkpoint = weights::read_checkpoint(&files)?;
         weights::load_into(&mut vs, &checkpoint, prefixes, &[HEAD], &dir)?;
         if let Some(a) = adapters {
-            let n = vs
-                .variables()
-                .keys()
-                .filter(|k| lora::is_adapter(k))
-                .count();
-            if n == 0 {
-                bail!(
-                    "LoRA targets {:?} match no module of this {family} model; name modules as in its checkpoint (e.g. {:?})",
-                    a.targets,
-                    fam.lora_targets
-                );
-            }
+            require_adapters_matched(&vs, a, fam, &family)?;
         }
         // The model's size leaves out adapters: a LoRA run is still a run of this model.
         let parameters = vs
@@ -525,141 +270,6 @@ impl Classifier {
         self.head.forward(&features.to_kind(Kind::Float))
     }
 
-    /// Start the head from the language-model head's rows for two answer tokens (label 0's,
-    /// then label 1's), bias zero: the classifier's logits are then the LM's logits for the two
-    /// answers at the last token, as in generative scoring (paper section 5.2.2).
-    pub fn init_head_from_lm(&mut self, tokens: [i64; 2]) -> Result<()> {
-        let lm = self.lm_head("generative scoring")?;
-        let vocab = lm.size()[0];
-        if let Some(t) = tokens.iter().find(|&&t| t < 0 || t >= vocab) {
-            bail!("answer token id {t} is outside the LM head's {vocab} rows");
-        }
-        let rows = lm.index_select(0, &Tensor::from_slice(&tokens).to_device(lm.device()));
-        tch::no_grad(|| {
-            self.head
-                .ws
-                .copy_(&rows.to_kind(Kind::Float).to_device(self.head.ws.device()));
-            if let Some(b) = &mut self.head.bs {
-                let _ = b.zero_();
-            }
-        });
-        Ok(())
-    }
-
-    /// The language-model head `[vocab, hidden]` on the model's device. Only decoders have
-    /// one (`for_what` names the feature that needs it, for the error). A tied head is the
-    /// backbone's own input embeddings, so that training through it updates them as
-    /// transformers does; an untied one is read from the checkpoint and stays frozen (the
-    /// classifier never uses it after generative finetuning, so only the backbone matters).
-    pub fn lm_head(&self, for_what: &str) -> Result<Tensor> {
-        if self.pooling != Pooling::Last {
-            bail!(
-                "{}: {for_what} needs a decoder with a language-model head (gpt2, llama, qwen2, gpt_neox); {} is an encoder",
-                self.info.name,
-                self.info.family
-            );
-        }
-        let fam = family::find(&self.info.family).context("a known decoder family")?;
-        if self.tied_embeddings {
-            let vars = self.vs.variables();
-            if let Some(t) = fam.tied_embeddings.iter().find_map(|n| vars.get(*n)) {
-                return Ok(t.shallow_clone());
-            }
-        }
-        let dir = locate(&self.info.name)?;
-        let checkpoint = weights::read_checkpoint(&weights::checkpoint_files(&dir)?)?;
-        let mut names: Vec<&str> = fam.lm_head.to_vec();
-        if self.tied_embeddings {
-            names.extend(fam.tied_embeddings);
-        }
-        let Some(lm) = names.iter().find_map(|n| checkpoint.get(*n)) else {
-            bail!(
-                "{}: no language-model head in the checkpoint (looked for {names:?}); save the model with its LM head (AutoModelForCausalLM)",
-                dir.display()
-            );
-        };
-        Ok(lm.to_device(self.device()))
-    }
-
-    /// Backpropagate the language-modelling loss of a batch of single sequences: the mean
-    /// cross-entropy of predicting each token at or after its row's `starts` entry from the
-    /// tokens before it (transformers' causal-LM loss with the earlier labels set to -100).
-    /// Only the predicted positions go through `lm_head`, so the `[tokens, vocab]` logits
-    /// are never made for the context. The gradient is of `scale` times the loss (a
-    /// minibatch's share of its batch); returns the loss itself.
-    pub fn lm_backward(
-        &self,
-        batch: &Batch,
-        starts: &[usize],
-        lm_head: &Tensor,
-        scale: f64,
-        checkpointing: bool,
-    ) -> Result<f64> {
-        self.lm_backward_in_chunks(batch, starts, lm_head, scale, checkpointing, LM_HEAD_CHUNK)
-    }
-
-    /// [`Classifier::lm_backward`] with the LM head run over `chunk` positions at a time (any
-    /// `chunk` gives the same loss and gradients, to float rounding).
-    pub fn lm_backward_in_chunks(
-        &self,
-        batch: &Batch,
-        starts: &[usize],
-        lm_head: &Tensor,
-        scale: f64,
-        checkpointing: bool,
-        chunk: usize,
-    ) -> Result<f64> {
-        let (rows, positions) = lm_targets(batch, starts)?;
-        let device = self.device();
-        let rows_t = Tensor::from_slice(&rows).to_device(device);
-        let at = Tensor::from_slice(&positions).to_device(device);
-        let next = batch
-            .ids
-            .to_device(device)
-            .index(&[Some(&rows_t), Some(&at)]);
-        let top = |hidden: &Tensor| {
-            // The hidden state before each target predicts it.
-            let h = hidden.index(&[Some(&rows_t), Some(&(&at - 1))]);
-            // The `[positions, vocabulary]` logits, their log-softmax and gradient are the
-            // largest tensors of the step (SmolLM2: 49152 words, 0.6 GB each at 3000
-            // positions), so the head runs over `chunk` positions at a time, each
-            // chunk backpropagated at once into the head and into `h`'s gradient, which then
-            // goes down the layers (Liger Kernel's fused linear cross-entropy, unfused).
-            let n = positions.len() as i64;
-            let h_leaf = h.detach().set_requires_grad(true);
-            let mut total = Tensor::zeros([], (Kind::Float, device));
-            for start in (0..n).step_by(chunk.max(1)) {
-                let len = (n - start).min(chunk.max(1) as i64);
-                let h_c = h_leaf.narrow(0, start, len);
-                let logits = h_c
-                    .matmul(&lm_head.to_kind(h_c.kind()).tr())
-                    .to_kind(Kind::Float);
-                let sum = logits.cross_entropy_loss::<Tensor>(
-                    &next.narrow(0, start, len),
-                    None,
-                    tch::Reduction::Sum,
-                    -100,
-                    0.0,
-                );
-                (&sum * (scale / n as f64)).backward();
-                total += sum.detach();
-            }
-            // A stand-in whose gradient in `h` is what the chunks left there.
-            let surrogate = (&h * h_leaf.grad().to_kind(h.kind())).sum(Kind::Float);
-            (surrogate, total / n as f64)
-        };
-        let value = layers::with_bf16_matmuls(self.mixed_precision, || {
-            if checkpointing {
-                self.backward_through_layers(batch, top)
-            } else {
-                let (loss, value) = top(&self.hidden_states(batch));
-                loss.backward();
-                value
-            }
-        });
-        Ok(value.double_value(&[]))
-    }
-
     /// Store the backbone's weights in bf16; the head stays f32.
     pub fn backbone_to_bf16(&mut self) {
         for (name, mut t) in self.vs.variables() {
@@ -769,40 +379,82 @@ impl Classifier {
     }
 }
 
-/// transformers 5 writes rotary settings as one `rope_parameters` object; earlier versions
-/// (and most checkpoints on the hub) use top-level `rope_theta`, `rope_scaling`,
-/// `rotary_pct` / `partial_rotary_factor`. Map the new form onto the old keys.
-fn normalize_rope(mut json: serde_json::Value) -> serde_json::Value {
-    // Older checkpoints name the scaling's kind `type`.
-    if let Some(s) = json.get_mut("rope_scaling").and_then(|s| s.as_object_mut()) {
-        if !s.contains_key("rope_type") {
-            if let Some(t) = s.get("type").cloned() {
-                s.insert("rope_type".into(), t);
-            }
+/// The backbone a family's config.json describes, its hidden size and its longest input
+/// (`p` is config.json's path, for errors).
+fn build_backbone(
+    fam: &family::Family,
+    json: &serde_json::Value,
+    p: &Path,
+    root: &nn::Path,
+    adapters: Option<&lora::Adapters>,
+) -> Result<(Backbone, i64, i64)> {
+    fn parse<T: serde::de::DeserializeOwned>(json: &serde_json::Value, path: &Path) -> Result<T> {
+        serde_json::from_value(json.clone()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+    Ok(match fam.arch {
+        family::Arch::Bert | family::Arch::Roberta => {
+            let cfg: bert::BertConfig = parse(json, p)?;
+            let roberta = fam.arch == family::Arch::Roberta;
+            let offset = if roberta { cfg.pad_token_id + 1 } else { 0 };
+            let m = bert::Bert::new(root, &cfg, roberta, adapters);
+            let max = cfg.max_position_embeddings - offset;
+            (Backbone::Bert(m), cfg.hidden_size, max)
         }
+        family::Arch::Mpnet => {
+            let cfg: mpnet::MpnetConfig = parse(json, p)?;
+            let m = mpnet::Mpnet::new(root, &cfg, adapters);
+            let max = cfg.max_position_embeddings - cfg.pad_token_id - 1;
+            (Backbone::Mpnet(m), cfg.hidden_size, max)
+        }
+        family::Arch::Gpt2 => {
+            let cfg: gpt2::Gpt2Config = parse(json, p)?;
+            let m = gpt2::Gpt2::new(root, &cfg, adapters);
+            (Backbone::Gpt2(m), cfg.n_embd, cfg.n_positions)
+        }
+        family::Arch::Llama | family::Arch::Qwen2 => {
+            let cfg: llama::LlamaConfig = parse(json, p)?;
+            let qwen = fam.arch == family::Arch::Qwen2;
+            let m = llama::Llama::new(root, &cfg, qwen, adapters)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            (
+                Backbone::Llama(m),
+                cfg.hidden_size,
+                cfg.max_position_embeddings,
+            )
+        }
+        family::Arch::Neox => {
+            let cfg: neox::NeoxConfig = parse(json, p)?;
+            let m = neox::Neox::new(root, &cfg, adapters);
+            (
+                Backbone::Neox(m),
+                cfg.hidden_size,
+                cfg.max_position_embeddings,
+            )
+        }
+    })
+}
+
+/// LoRA targets that name no module of the model are a mistake in the options, not a run
+/// without adapters.
+fn require_adapters_matched(
+    vs: &nn::VarStore,
+    a: &lora::Adapters,
+    fam: &family::Family,
+    family: &str,
+) -> Result<()> {
+    let n = vs
+        .variables()
+        .keys()
+        .filter(|k| lora::is_adapter(k))
+        .count();
+    if n == 0 {
+        bail!(
+            "LoRA targets {:?} match no module of this {family} model; name modules as in its checkpoint (e.g. {:?})",
+            a.targets,
+            fam.lora_targets
+        );
     }
-    let Some(params) = json
-        .get("rope_parameters")
-        .and_then(|p| p.as_object())
-        .cloned()
-    else {
-        return json;
-    };
-    let obj = json.as_object_mut().expect("config.json is an object");
-    if let Some(theta) = params.get("rope_theta") {
-        obj.insert("rope_theta".into(), theta.clone());
-    }
-    if let Some(f) = params.get("partial_rotary_factor") {
-        obj.insert("partial_rotary_factor".into(), f.clone());
-    }
-    let kind = params
-        .get("rope_type")
-        .and_then(|t| t.as_str())
-        .unwrap_or("default");
-    if kind != "default" {
-        obj.insert("rope_scaling".into(), serde_json::Value::Object(params));
-    }
-    json
+    Ok(())
 }
 
 /// The classification head: `Linear(hidden, 2)` starting at zero, so every example starts at
@@ -856,34 +508,6 @@ pub fn pool(hidden: &Tensor, mask: &Tensor, pooling: Pooling) -> Tensor {
     }
 }
 
-/// The (row, position) of every token the LM loss predicts: each row's real tokens from its
-/// `starts` entry on (at least position 1, since the first token has nothing before it).
-/// Rows are right-padded, as `pad_batch` makes them.
-fn lm_targets(batch: &Batch, starts: &[usize]) -> Result<(Vec<i64>, Vec<i64>)> {
-    if batch.pairs {
-        bail!("the language-modelling loss reads single sequences, not pairs");
-    }
-    let lengths = Vec::<i64>::try_from(batch.mask.sum_dim_intlist(1, false, Kind::Int64))?;
-    if lengths.len() != starts.len() {
-        bail!(
-            "{} start positions for {} sequences",
-            starts.len(),
-            lengths.len()
-        );
-    }
-    let (mut rows, mut positions) = (Vec::new(), Vec::new());
-    for (r, (&len, &start)) in lengths.iter().zip(starts).enumerate() {
-        for t in (start.max(1) as i64)..len {
-            rows.push(r as i64);
-            positions.push(t);
-        }
-    }
-    if rows.is_empty() {
-        bail!("no token to predict in this batch (every sequence ends where its loss would start)");
-    }
-    Ok((rows, positions))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -927,40 +551,5 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("does not exist"), "{err}");
-    }
-}
-
-#[cfg(test)]
-mod lr_tests {
-    use super::*;
-
-    fn info(name: &str, family: &str, parameters: i64) -> ModelInfo {
-        ModelInfo {
-            name: name.into(),
-            family: family.into(),
-            parameters,
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn default_learning_rates_follow_the_reference_table() {
-        let cases = [
-            // openai/weak-to-strong train_simple.py: gpt2 and gpt2-medium 5e-5, larger 1e-5.
-            ("openai-community/gpt2", "gpt2", 124_000_000, 5e-5),
-            ("gpt2-medium", "gpt2", 355_000_000, 5e-5),
-            ("/m/gpt2-medium/", "gpt2", 355_000_000, 5e-5),
-            ("openai-community/gpt2-large", "gpt2", 774_000_000, 1e-5),
-            ("gpt2-xl", "gpt2", 1_500_000_000, 1e-5),
-            ("Qwen/Qwen-7B@main", "qwen", 7_000_000_000, 1e-5),
-            // Elsewhere by size, cut where the table cuts.
-            ("EleutherAI/pythia-410m", "gpt_neox", 405_000_000, 5e-5),
-            ("Qwen/Qwen2.5-0.5B", "qwen2", 494_000_000, 5e-5),
-            ("meta-llama/Llama-3.2-1B", "llama", 1_236_000_000, 1e-5),
-        ];
-        for (name, family, parameters, lr) in cases {
-            assert_eq!(info(name, family, parameters).default_lr(), lr, "{name}");
-        }
-        assert_eq!(info(BOW, BOW, 1).default_lr(), 1e-2);
     }
 }

@@ -36,15 +36,46 @@ impl Column {
     }
 }
 
+/// The columns being built, each from a function of a run.
+struct Columns<'a> {
+    runs: &'a [RunResult],
+    out: Vec<Column>,
+}
+
+impl Columns<'_> {
+    fn text(&mut self, name: &'static str, f: impl Fn(&RunResult) -> String) {
+        self.out
+            .push(Column::Text(name, self.runs.iter().map(f).collect()));
+    }
+    fn int(&mut self, name: &'static str, f: impl Fn(&RunResult) -> i64) {
+        self.out
+            .push(Column::Int(name, self.runs.iter().map(f).collect()));
+    }
+    /// `None` is written as NaN (an empty CSV cell).
+    fn float(&mut self, name: &'static str, f: impl Fn(&RunResult) -> Option<f64>) {
+        let v = self.runs.iter().map(|r| f(r).unwrap_or(f64::NAN));
+        self.out.push(Column::Float(name, v.collect()));
+    }
+    fn bool(&mut self, name: &'static str, f: impl Fn(&RunResult) -> bool) {
+        self.out
+            .push(Column::Bool(name, self.runs.iter().map(f).collect()));
+    }
+}
+
 /// The table of runs, one row per run.
 fn run_columns(runs: &[RunResult]) -> Vec<Column> {
-    let text = |f: &dyn Fn(&RunResult) -> String| runs.iter().map(f).collect::<Vec<_>>();
-    let int = |f: &dyn Fn(&RunResult) -> i64| runs.iter().map(f).collect::<Vec<_>>();
-    let float = |f: &dyn Fn(&RunResult) -> Option<f64>| {
-        runs.iter()
-            .map(|r| f(r).unwrap_or(f64::NAN))
-            .collect::<Vec<_>>()
+    let mut c = Columns {
+        runs,
+        out: Vec::new(),
     };
+    identity_columns(&mut c);
+    training_columns(&mut c);
+    analysis_columns(&mut c);
+    c.out
+}
+
+/// What the run is: task, seed, models and method.
+fn identity_columns(c: &mut Columns) {
     // The root supervisors' models (`a+b` for several), as given or short: the same form as
     // `model` and `model_name`, so `weak_model != model` finds the self pairs.
     let weak = |r: &RunResult, name: fn(&str) -> String| -> String {
@@ -55,121 +86,82 @@ fn run_columns(runs: &[RunResult]) -> Vec<Column> {
         let names: Vec<String> = root.supervisors().map(|s| name(&s.model)).collect();
         names.join("+")
     };
-    vec![
-        Column::Text("hash", text(&|r| r.hash.clone())),
-        Column::Text("dataset", text(&|r| r.spec.data.short_name())),
-        Column::Text("task", text(&|r| r.spec.data.name.clone())),
-        Column::Bool("pairwise", runs.iter().map(|r| r.pairwise).collect()),
-        Column::Int("seed", int(&|r| r.spec.seed as i64)),
-        Column::Text(
-            "kind",
-            text(&|r| {
-                if r.spec.is_ground_truth() {
-                    "ground_truth"
-                } else {
-                    "weak_to_strong"
-                }
-                .into()
-            }),
-        ),
-        Column::Text("model", text(&|r| r.spec.model.clone())),
-        Column::Text("model_name", text(&|r| short_name(&r.spec.model))),
-        Column::Text("weak_model", text(&|r| weak(r, |m| m.to_owned()))),
-        Column::Text("weak_model_name", text(&|r| weak(r, short_name))),
-        Column::Text(
-            "supervisor",
-            text(&|r| {
-                r.spec
-                    .supervisor
-                    .as_ref()
-                    .map(|s| s.model.clone())
-                    .unwrap_or_default()
-            }),
-        ),
-        Column::Text("loss", text(&|r| r.spec.train.loss.name().into())),
-        Column::Text("method", text(&|r| r.spec.train.method())),
-        Column::Float("lr", float(&|r| Some(r.spec.train.lr))),
-        Column::Int("epochs", int(&|r| r.spec.train.epochs as i64)),
-        Column::Int("batch_size", int(&|r| r.spec.train.batch_size as i64)),
-        Column::Bool(
-            "linear_probe",
-            runs.iter().map(|r| r.spec.train.linear_probe).collect(),
-        ),
-        Column::Int("n_docs", int(&|r| r.spec.data.n_docs as i64)),
-        Column::Int("n_test_docs", int(&|r| r.spec.data.n_test_docs as i64)),
-        Column::Float("test_accuracy", float(&|r| Some(r.test_accuracy))),
-        Column::Float("supervisor_agreement", float(&|r| r.supervisor_agreement)),
-        Column::Int("n_train", int(&|r| r.n_train as i64)),
-        Column::Int("n_test", int(&|r| r.n_test as i64)),
-        Column::Float("train_seconds", float(&|r| Some(r.training.seconds))),
-        Column::Text("device", text(&|r| r.device.clone())),
-        Column::Text("git_commit", text(&|r| r.provenance.git_commit.clone())),
-        Column::Float("wall_seconds", float(&|r| Some(r.provenance.wall_seconds))),
-        Column::Float("auroc", float(&|r| r.analysis.auroc)),
-        Column::Float("ece", float(&|r| r.analysis.ece)),
-        Column::Float("copied_mistakes", float(&|r| r.analysis.copied_mistakes)),
-        Column::Float("kept_correct", float(&|r| r.analysis.kept_correct)),
-        Column::Float(
-            "misfit_squared",
-            float(&|r| Some(r.analysis.diagnostics?.misfit_squared)),
-        ),
-        Column::Float(
-            "gain_squared",
-            float(&|r| Some(r.analysis.diagnostics?.gain_squared)),
-        ),
-        Column::Float(
-            "misfit_kl",
-            float(&|r| Some(r.analysis.diagnostics?.misfit_kl)),
-        ),
-        Column::Float(
-            "gain_xent",
-            float(&|r| Some(r.analysis.diagnostics?.gain_xent)),
-        ),
-        Column::Float(
-            "errors_copied",
-            float(&|r| Some(r.analysis.diagnostics?.copied)),
-        ),
-        Column::Float(
-            "errors_corrected",
-            float(&|r| Some(r.analysis.diagnostics?.corrected)),
-        ),
-        Column::Float(
-            "errors_new",
-            float(&|r| Some(r.analysis.diagnostics?.new_mistakes)),
-        ),
-        Column::Float(
-            "auroc_vs_supervisor",
-            float(&|r| r.analysis.auroc_vs_supervisor),
-        ),
-        Column::Float("supervisor_accuracy", float(&|r| r.supervisor_accuracy)),
-        Column::Int(
-            "co_supervisors",
-            int(&|r| r.spec.co_supervisors.len() as i64),
-        ),
-        Column::Text(
-            "supervisor_weights",
-            text(&|r| {
-                let w = r.training.supervisor_weights.iter().flatten();
-                w.map(|x| format!("{x:.4}")).collect::<Vec<_>>().join(";")
-            }),
-        ),
-        Column::Int(
-            "best_step",
-            int(&|r| r.training.best_step.map_or(-1, |s| s as i64)),
-        ),
-        Column::Int(
-            "relabelled",
-            int(&|r| r.relabelling.as_ref().map_or(0, |x| x.changed as i64)),
-        ),
-        Column::Float(
-            "label_accuracy_before",
-            float(&|r| r.relabelling.as_ref().map(|x| x.accuracy_before)),
-        ),
-        Column::Float(
-            "label_accuracy_after",
-            float(&|r| r.relabelling.as_ref().map(|x| x.accuracy_after)),
-        ),
-    ]
+    c.text("hash", |r| r.hash.clone());
+    c.text("dataset", |r| r.spec.data.short_name());
+    c.text("task", |r| r.spec.data.name.clone());
+    c.bool("pairwise", |r| r.pairwise);
+    c.int("seed", |r| r.spec.seed as i64);
+    c.text("kind", |r| {
+        match r.spec.is_ground_truth() {
+            true => "ground_truth",
+            false => "weak_to_strong",
+        }
+        .into()
+    });
+    c.text("model", |r| r.spec.model.clone());
+    c.text("model_name", |r| short_name(&r.spec.model));
+    c.text("weak_model", |r| weak(r, |m| m.to_owned()));
+    c.text("weak_model_name", |r| weak(r, short_name));
+    c.text("supervisor", |r| {
+        let s = r.spec.supervisor.as_ref();
+        s.map(|s| s.model.clone()).unwrap_or_default()
+    });
+    c.text("loss", |r| r.spec.train.loss.name().into());
+    c.text("method", |r| r.spec.train.method());
+}
+
+/// How it was trained and scored, and where.
+fn training_columns(c: &mut Columns) {
+    c.float("lr", |r| Some(r.spec.train.lr));
+    c.int("epochs", |r| r.spec.train.epochs as i64);
+    c.int("batch_size", |r| r.spec.train.batch_size as i64);
+    c.bool("linear_probe", |r| r.spec.train.linear_probe);
+    c.int("n_docs", |r| r.spec.data.n_docs as i64);
+    c.int("n_test_docs", |r| r.spec.data.n_test_docs as i64);
+    c.float("test_accuracy", |r| Some(r.test_accuracy));
+    c.float("supervisor_agreement", |r| r.supervisor_agreement);
+    c.int("n_train", |r| r.n_train as i64);
+    c.int("n_test", |r| r.n_test as i64);
+    c.float("train_seconds", |r| Some(r.training.seconds));
+    c.text("device", |r| r.device.clone());
+    c.text("git_commit", |r| r.provenance.git_commit.clone());
+    c.float("wall_seconds", |r| Some(r.provenance.wall_seconds));
+}
+
+/// The analyses: calibration, the theory's diagnostics, supervisors' weights, early stopping
+/// and relabelling.
+fn analysis_columns(c: &mut Columns) {
+    c.float("auroc", |r| r.analysis.auroc);
+    c.float("ece", |r| r.analysis.ece);
+    c.float("copied_mistakes", |r| r.analysis.copied_mistakes);
+    c.float("kept_correct", |r| r.analysis.kept_correct);
+    let d = |r: &RunResult| r.analysis.diagnostics;
+    c.float("misfit_squared", move |r| Some(d(r)?.misfit_squared));
+    c.float("gain_squared", move |r| Some(d(r)?.gain_squared));
+    c.float("misfit_kl", move |r| Some(d(r)?.misfit_kl));
+    c.float("gain_xent", move |r| Some(d(r)?.gain_xent));
+    c.float("errors_copied", move |r| Some(d(r)?.copied));
+    c.float("errors_corrected", move |r| Some(d(r)?.corrected));
+    c.float("errors_new", move |r| Some(d(r)?.new_mistakes));
+    c.float("auroc_vs_supervisor", |r| r.analysis.auroc_vs_supervisor);
+    c.float("supervisor_accuracy", |r| r.supervisor_accuracy);
+    c.int("co_supervisors", |r| r.spec.co_supervisors.len() as i64);
+    c.text("supervisor_weights", |r| {
+        let w = r.training.supervisor_weights.iter().flatten();
+        w.map(|x| format!("{x:.4}")).collect::<Vec<_>>().join(";")
+    });
+    c.int("best_step", |r| {
+        r.training.best_step.map_or(-1, |s| s as i64)
+    });
+    c.int("relabelled", |r| {
+        r.relabelling.as_ref().map_or(0, |x| x.changed as i64)
+    });
+    c.float("label_accuracy_before", |r| {
+        r.relabelling.as_ref().map(|x| x.accuracy_before)
+    });
+    c.float("label_accuracy_after", |r| {
+        r.relabelling.as_ref().map(|x| x.accuracy_after)
+    });
 }
 
 /// One CSV row per run (missing values empty): what pandas' `read_csv` reads directly.

@@ -8,6 +8,7 @@
 
 mod export;
 mod html;
+mod medians;
 pub mod plots;
 pub mod reference;
 mod rows;
@@ -16,7 +17,8 @@ mod weights;
 
 pub use export::{runs_csv, write_runs_parquet};
 pub use html::sweep_html;
-pub use rows::{DatasetMedian, Interval, MedianRow, Pgr, SeedValues, SweepRow};
+pub use medians::{DatasetMedian, MedianRow};
+pub use rows::{Interval, Pgr, SeedValues, SweepRow};
 pub use text::{outcome_table, sweep_table};
 pub use weights::{SupervisorWeight, WeightsRow};
 
@@ -169,7 +171,7 @@ impl Report {
 
     /// The report of rows already made: their medians under the same rule.
     pub fn from_rows(rows: Vec<SweepRow>, aggregate: Aggregate) -> Report {
-        let medians = rows::median_rows(&rows, aggregate);
+        let medians = medians::median_rows(&rows, aggregate);
         Report {
             aggregate,
             rule: aggregate.rule(),

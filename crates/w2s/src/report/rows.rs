@@ -339,22 +339,21 @@ fn reference_row(mut row: SweepRow, seeds: &[SeedRuns], baselines: &Baselines) -
     row
 }
 
-/// A noise-aware rule on one row: point values, then intervals from resampling each seed's
-/// test examples (the same draw for its weak, ceiling and student runs), ChaCha8-seeded.
-/// Runs without a stored supervisor or ceiling are left out, saying so.
-fn interval_row(mut row: SweepRow, all: &[SeedRuns], aggregate: Aggregate) -> SweepRow {
-    use rand::{Rng, SeedableRng};
-    let name = row.name();
-    let same = row.chain.first() == row.chain.last();
-    row.per_seed = all.iter().map(|s| seed_values(s, same, None)).collect();
-    // The runs of the seeds that have their supervisor and ceiling stored: (student, weak,
-    // ceiling) right/wrong per test example.
-    struct Usable<'a> {
-        run: &'a SeedRuns,
-        weak: &'a [Option<f64>],
-        ceiling: &'a [Option<f64>],
-    }
-    let mut seeds: Vec<Usable> = Vec::new();
+/// A seed's runs with its supervisor and ceiling stored: (student, weak, ceiling) right/wrong
+/// per test example.
+struct Usable<'a> {
+    run: &'a SeedRuns,
+    weak: &'a [Option<f64>],
+    ceiling: &'a [Option<f64>],
+}
+
+/// The seeds a noise-aware rule can use; a line in `left_out` for each other one.
+fn usable_seeds<'a>(
+    all: &'a [SeedRuns],
+    name: &str,
+    left_out: &mut Vec<String>,
+) -> Vec<Usable<'a>> {
+    let mut seeds = Vec::new();
     for s in all {
         match (&s.weak, &s.ceiling) {
             (Some(weak), Some(ceiling)) => seeds.push(Usable {
@@ -362,16 +361,69 @@ fn interval_row(mut row: SweepRow, all: &[SeedRuns], aggregate: Aggregate) -> Sw
                 weak,
                 ceiling,
             }),
-            (None, _) => row.left_out.push(format!(
+            (None, _) => left_out.push(format!(
                 "{name}, seed {}: its root supervisor's run is not stored",
                 s.seed
             )),
-            (_, None) => row.left_out.push(format!(
+            (_, None) => left_out.push(format!(
                 "{name}, seed {}: no ceiling run (its model on ground truth, same seed) is stored",
                 s.seed
             )),
         }
     }
+    seeds
+}
+
+/// The rule's PGR on `RESAMPLES` resamplings of each seed's test examples (the same draw for
+/// its weak, ceiling and student runs), ChaCha8-seeded: the PGR's interval, from the same
+/// draws as the gap's.
+fn resampled_pgrs(seeds: &[Usable], used: &[bool], aggregate: Aggregate) -> Vec<f64> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let mut pgrs = Vec::with_capacity(RESAMPLES);
+    for _ in 0..RESAMPLES {
+        let acc: Accuracies = seeds
+            .iter()
+            .map(|u| {
+                let n = u.weak.len();
+                let idx: Vec<usize> = (0..n).map(|_| rng.gen_range(0..n)).collect();
+                (
+                    mean_at(u.weak, Some(&idx)),
+                    mean_at(u.ceiling, Some(&idx)),
+                    mean_at(&u.run.student, Some(&idx)),
+                )
+            })
+            .collect();
+        pgrs.extend(rule_pgr(&acc, used, aggregate));
+    }
+    pgrs
+}
+
+/// The (weak, ceiling, student) accuracies a row shows: the mean over the used seeds, or over
+/// all when none is used (then there is no PGR, but the row still says what the runs scored).
+fn shown_accuracies(point: &Accuracies, used: &[bool]) -> (f64, f64, f64) {
+    let all = !used.contains(&true);
+    let shown: Vec<&(f64, f64, f64)> = point
+        .iter()
+        .zip(used)
+        .filter(|x| all || *x.1)
+        .map(|x| x.0)
+        .collect();
+    (
+        mean(shown.iter().map(|x| x.0)),
+        mean(shown.iter().map(|x| x.1)),
+        mean(shown.iter().map(|x| x.2)),
+    )
+}
+
+/// A noise-aware rule on one row: point values, then intervals from resampling each seed's
+/// test examples (the same draw for its weak, ceiling and student runs), ChaCha8-seeded.
+/// Runs without a stored supervisor or ceiling are left out, saying so.
+fn interval_row(mut row: SweepRow, all: &[SeedRuns], aggregate: Aggregate) -> SweepRow {
+    let name = row.name();
+    let same = row.chain.first() == row.chain.last();
+    row.per_seed = all.iter().map(|s| seed_values(s, same, None)).collect();
+    let seeds = usable_seeds(all, &name, &mut row.left_out);
     if seeds.is_empty() {
         // Nothing to compute: the students' accuracy, and the left-out lines saying why.
         row.student = mean(all.iter().map(|s| s.accuracy));
@@ -408,45 +460,12 @@ fn interval_row(mut row: SweepRow, all: &[SeedRuns], aggregate: Aggregate) -> Sw
         .filter(|x| *x.1)
         .map(|x| x.0.run.seed)
         .collect();
-    // The accuracies shown: over the used seeds, or over all when none is used (then there
-    // is no PGR, but the row still says what the runs scored).
-    let shown: Vec<bool> = if used.contains(&true) {
-        used.clone()
-    } else {
-        vec![true; used.len()]
-    };
-    let shown_mean = |k: usize| {
-        mean(
-            point
-                .iter()
-                .zip(&shown)
-                .filter(|x| *x.1)
-                .map(|(x, _)| [x.0, x.1, x.2][k]),
-        )
-    };
-    (row.weak, row.ceiling, row.student) = (shown_mean(0), shown_mean(1), shown_mean(2));
+    (row.weak, row.ceiling, row.student) = shown_accuracies(&point, &used);
     row.agreement = mean(seeds.iter().map(|u| u.run.agreement));
     let pgr = rule_pgr(&point, &used, aggregate);
     let pairs: Vec<crate::metrics::GapSeed> = seeds.iter().map(|u| (u.weak, u.ceiling)).collect();
     row.gap = measured_gap(&pairs, &used);
-    // The PGR's interval, from the same draws as the gap's.
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-    let mut pgrs = Vec::with_capacity(RESAMPLES);
-    for _ in 0..RESAMPLES {
-        let acc: Accuracies = seeds
-            .iter()
-            .map(|u| {
-                let n = u.weak.len();
-                let idx: Vec<usize> = (0..n).map(|_| rng.gen_range(0..n)).collect();
-                (
-                    mean_at(u.weak, Some(&idx)),
-                    mean_at(u.ceiling, Some(&idx)),
-                    mean_at(&u.run.student, Some(&idx)),
-                )
-            })
-            .collect();
-        pgrs.extend(rule_pgr(&acc, &used, aggregate));
-    }
+    let pgrs = resampled_pgrs(&seeds, &used, aggregate);
     // PGR only where the gap is clearly above noise.
     row.pgr = pgr
         .filter(|_| crate::metrics::measurable(&row.gap))
@@ -467,80 +486,78 @@ fn interval_row(mut row: SweepRow, all: &[SeedRuns], aggregate: Aggregate) -> Sw
     row
 }
 
-/// Group stored runs into rows: every student run, with its root supervisors and its ceiling
-/// (same task, seed and model) where those are stored too.
-pub(super) fn sweep_rows(runs: &[ReportRun], aggregate: Aggregate) -> Vec<SweepRow> {
-    let by_hash: HashMap<&str, &ReportRun> =
-        runs.iter().map(|r| (r.result.hash.as_str(), r)).collect();
-    let data_key = |s: &RunSpec| {
-        format!(
-            "{}/{}/{}",
-            s.data.fingerprint, s.data.n_docs, s.data.n_test_docs
-        )
-    };
-    // Ground-truth runs by (task, seed, model): the ceiling of a student is the ground-truth
-    // run of its own model (the one with the student's options, if there are several).
-    let mut gt: HashMap<(String, u64, String), &ReportRun> = HashMap::new();
-    for r in runs.iter().filter(|r| r.result.spec.is_ground_truth()) {
-        let s = &r.result.spec;
-        gt.insert((data_key(s), s.seed, s.model_fingerprint.clone()), r);
-    }
-    let mut groups: BTreeMap<RowKey, Vec<SeedRuns>> = BTreeMap::new();
-    let mut sizes_of: HashMap<String, i64> = HashMap::new();
-    for r in runs.iter().filter(|r| !r.result.spec.is_ground_truth()) {
-        let spec = &r.result.spec;
-        let (chain, root) = chain(spec);
-        let labels = &r.labels;
-        // The weak baseline of the noise-aware rules: the root supervisors' mean predictions.
-        let weak_probs: Option<Vec<Option<[f32; 2]>>> = root
-            .supervisors()
-            .map(|s| by_hash.get(s.hash().as_str()))
-            .collect::<Option<Vec<_>>>()
-            .map(|roots| {
-                if roots.len() == 1 {
-                    roots[0].test.clone()
-                } else {
-                    let all: Vec<&[Option<[f32; 2]>]> =
-                        roots.iter().map(|x| x.test.as_slice()).collect();
-                    crate::labels::mean_labels(&all)
-                }
-            });
-        let weak = weak_probs.as_ref().map(|p| correct(p, labels));
-        let ceiling_spec = spec.ceiling();
-        let ceiling_run = by_hash
-            .get(ceiling_spec.hash().as_str())
-            .copied()
-            .or_else(|| {
-                gt.get(&(data_key(spec), spec.seed, spec.model_fingerprint.clone()))
-                    .copied()
-            });
-        let ceiling = ceiling_run.map(|c| correct(&c.test, labels));
-        let capa = weak_probs.as_ref().zip(ceiling_run).and_then(|(w, c)| {
-            let (mut a, mut b, mut y) = (Vec::new(), Vec::new(), Vec::new());
-            for ((x, z), &l) in w.iter().zip(&c.test).zip(labels) {
-                if let (Some(x), Some(z)) = (x, z) {
-                    a.push(*x);
-                    b.push(*z);
-                    y.push(l);
-                }
+/// The task's content and sizes, which a row's runs share.
+fn data_key(s: &RunSpec) -> String {
+    format!(
+        "{}/{}/{}",
+        s.data.fingerprint, s.data.n_docs, s.data.n_test_docs
+    )
+}
+
+/// Ground-truth runs by (task, seed, model fingerprint).
+type GroundTruth<'a> = HashMap<(String, u64, String), &'a ReportRun>;
+
+/// The row a student run belongs to, and its values there: right/wrong per test example for
+/// it, its root supervisors (their mean predictions) and its ceiling, where stored.
+fn seed_runs(
+    r: &ReportRun,
+    by_hash: &HashMap<&str, &ReportRun>,
+    gt: &GroundTruth,
+) -> (RowKey, SeedRuns) {
+    let spec = &r.result.spec;
+    let (chain, root) = chain(spec);
+    let labels = &r.labels;
+    // The weak baseline of the noise-aware rules: the root supervisors' mean predictions.
+    let weak_probs: Option<Vec<Option<[f32; 2]>>> = root
+        .supervisors()
+        .map(|s| by_hash.get(s.hash().as_str()))
+        .collect::<Option<Vec<_>>>()
+        .map(|roots| {
+            if roots.len() == 1 {
+                roots[0].test.clone()
+            } else {
+                let all: Vec<&[Option<[f32; 2]>]> =
+                    roots.iter().map(|x| x.test.as_slice()).collect();
+                crate::labels::mean_labels(&all)
             }
-            crate::metrics::capa(&a, &b, &y)
         });
-        sizes_of.insert(chain.last().unwrap().clone(), r.result.model.parameters);
-        let options = crate::store::config_hash(&spec.train);
-        let key = RowKey {
-            // Reports and plots say which kind of task a row is.
-            dataset: super::reference::dataset_label(&r.result),
-            data_and_options: format!("{}{options}", data_key(spec)),
-            chain,
-            loss: spec.train.method(),
-            sizes: (spec.data.n_docs, spec.data.n_test_docs),
-            budget: (
-                spec.train.oracle_labels.unwrap_or(0),
-                spec.train.method_without_budget(),
-            ),
-        };
-        groups.entry(key).or_default().push(SeedRuns {
+    let weak = weak_probs.as_ref().map(|p| correct(p, labels));
+    let ceiling_spec = spec.ceiling();
+    let ceiling_run = by_hash
+        .get(ceiling_spec.hash().as_str())
+        .copied()
+        .or_else(|| {
+            gt.get(&(data_key(spec), spec.seed, spec.model_fingerprint.clone()))
+                .copied()
+        });
+    let ceiling = ceiling_run.map(|c| correct(&c.test, labels));
+    let capa = weak_probs.as_ref().zip(ceiling_run).and_then(|(w, c)| {
+        let (mut a, mut b, mut y) = (Vec::new(), Vec::new(), Vec::new());
+        for ((x, z), &l) in w.iter().zip(&c.test).zip(labels) {
+            if let (Some(x), Some(z)) = (x, z) {
+                a.push(*x);
+                b.push(*z);
+                y.push(l);
+            }
+        }
+        crate::metrics::capa(&a, &b, &y)
+    });
+    let options = crate::store::config_hash(&spec.train);
+    let key = RowKey {
+        // Reports and plots say which kind of task a row is.
+        dataset: super::reference::dataset_label(&r.result),
+        data_and_options: format!("{}{options}", data_key(spec)),
+        chain,
+        loss: spec.train.method(),
+        sizes: (spec.data.n_docs, spec.data.n_test_docs),
+        budget: (
+            spec.train.oracle_labels.unwrap_or(0),
+            spec.train.method_without_budget(),
+        ),
+    };
+    (
+        key,
+        SeedRuns {
             seed: spec.seed,
             accuracy: r.result.test_accuracy,
             diagnostics: r.result.analysis.diagnostics,
@@ -549,7 +566,28 @@ pub(super) fn sweep_rows(runs: &[ReportRun], aggregate: Aggregate) -> Vec<SweepR
             ceiling,
             student: correct(&r.test, labels),
             agreement: r.result.supervisor_agreement.unwrap_or(f64::NAN),
-        });
+        },
+    )
+}
+
+/// Group stored runs into rows: every student run, with its root supervisors and its ceiling
+/// (same task, seed and model) where those are stored too.
+pub(super) fn sweep_rows(runs: &[ReportRun], aggregate: Aggregate) -> Vec<SweepRow> {
+    let by_hash: HashMap<&str, &ReportRun> =
+        runs.iter().map(|r| (r.result.hash.as_str(), r)).collect();
+    // Ground-truth runs by (task, seed, model): the ceiling of a student is the ground-truth
+    // run of its own model (the one with the student's options, if there are several).
+    let mut gt: GroundTruth = HashMap::new();
+    for r in runs.iter().filter(|r| r.result.spec.is_ground_truth()) {
+        let s = &r.result.spec;
+        gt.insert((data_key(s), s.seed, s.model_fingerprint.clone()), r);
+    }
+    let mut groups: BTreeMap<RowKey, Vec<SeedRuns>> = BTreeMap::new();
+    let mut sizes_of: HashMap<String, i64> = HashMap::new();
+    for r in runs.iter().filter(|r| !r.result.spec.is_ground_truth()) {
+        let (key, seed_runs) = seed_runs(r, &by_hash, &gt);
+        sizes_of.insert(key.chain.last().unwrap().clone(), r.result.model.parameters);
+        groups.entry(key).or_default().push(seed_runs);
     }
     let results: Vec<&crate::experiment::RunResult> = runs.iter().map(|r| &r.result).collect();
     let baselines = Baselines::new(results);
@@ -578,87 +616,9 @@ pub(super) fn sweep_rows(runs: &[ReportRun], aggregate: Aggregate) -> Vec<SweepR
     rows
 }
 
-/// The median PGR of one method on one dataset, and how many values it is over (student runs
-/// under the reference rule, pairs under the others).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct DatasetMedian {
-    pub dataset: String,
-    pub pgr: Option<f64>,
-    pub count: usize,
-    /// Why there is no median, in a few words.
-    pub no_pgr: Option<&'static str>,
-}
-
-/// The median PGR of one method per dataset over its direct pairs (weak model != strong
-/// model), and under the noise-aware rules the median of those medians across datasets.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct MedianRow {
-    pub loss: String,
-    pub per_dataset: Vec<DatasetMedian>,
-    pub across_datasets: Option<f64>,
-}
-
-pub(super) fn median_rows(rows: &[SweepRow], aggregate: Aggregate) -> Vec<MedianRow> {
-    let datasets = dataset_names(rows);
-    let mut losses: Vec<&str> = rows.iter().map(|r| r.loss.as_str()).collect();
-    losses.sort();
-    losses.dedup();
-    losses
-        .into_iter()
-        .map(|l| {
-            let per_dataset: Vec<DatasetMedian> = datasets
-                .iter()
-                .map(|d| {
-                    let direct: Vec<&SweepRow> = rows
-                        .iter()
-                        .filter(|r| r.loss == l && r.dataset == *d && r.is_direct())
-                        .collect();
-                    // The reference pools every student run; the others take one PGR a pair.
-                    let v: Vec<f64> = match aggregate {
-                        Aggregate::Reference => direct
-                            .iter()
-                            .flat_map(|r| r.per_seed.iter().filter_map(|s| s.run_pgr))
-                            .collect(),
-                        _ => direct
-                            .iter()
-                            .filter_map(|r| r.pgr.map(|p| p.value))
-                            .collect(),
-                    };
-                    let pgr = crate::metrics::median(&v);
-                    DatasetMedian {
-                        dataset: d.to_string(),
-                        pgr,
-                        count: v.len(),
-                        no_pgr: match (pgr, direct.is_empty()) {
-                            (Some(_), _) => None,
-                            (None, true) => Some(why::NO_DIRECT_PAIR),
-                            (None, false) => Some(why::ALL_LEFT_OUT),
-                        },
-                    }
-                })
-                .collect();
-            let medians: Vec<f64> = per_dataset.iter().filter_map(|x| x.pgr).collect();
-            MedianRow {
-                loss: l.to_owned(),
-                across_datasets: match aggregate {
-                    Aggregate::Reference => None,
-                    _ => crate::metrics::median(&medians),
-                },
-                per_dataset,
-            }
-        })
-        .collect()
-}
-
-/// The datasets of `rows`, in their order.
-pub(super) fn dataset_names(rows: &[SweepRow]) -> Vec<&str> {
-    let mut datasets: Vec<&str> = rows.iter().map(|r| r.dataset.as_str()).collect();
-    datasets.dedup();
-    datasets
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::medians::{median_rows, DatasetMedian};
     use super::*;
 
     /// `pattern` (1 right, 0 wrong) repeated `times` times.

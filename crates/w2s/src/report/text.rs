@@ -1,6 +1,6 @@
 //! The tables as text: the per-seed table of `w2s demo` and `w2s run`, and the sweep report.
 
-use super::rows::dataset_names;
+use super::medians::dataset_names;
 use super::{reference, Aggregate, MedianRow, Report, SweepRow};
 use crate::experiment::Outcome;
 

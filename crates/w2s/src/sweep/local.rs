@@ -5,6 +5,7 @@ use super::Planned;
 use crate::experiment::{is_done, Failure, RunSpec};
 use crate::store;
 use anyhow::{Context, Result};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -107,36 +108,18 @@ pub fn execute_local(
     progress: &indicatif::ProgressBar,
 ) -> Result<Summary> {
     let mut summary = Summary::default();
-    let mut failed_hashes = std::collections::HashSet::new();
+    let mut failed_hashes = HashSet::new();
     let logs = results.join(".sweep").join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
     for (_, wave) in super::plan::waves(plan) {
-        let mut queue: Vec<&Planned> = Vec::new();
-        for p in wave {
-            if !local.force && is_done(&p.spec.dir(results), p.supervises) {
-                summary.reused += 1;
-                progress.inc(1);
-                continue;
-            }
-            let sup_failed = p
-                .spec
-                .supervisor
-                .iter()
-                .map(|s| s.as_ref())
-                .chain(&p.spec.co_supervisors)
-                .any(|s| failed_hashes.contains(&s.hash()));
-            if sup_failed {
-                failed_hashes.insert(p.spec.hash());
-                summary.skipped.push(Failure {
-                    hash: p.spec.hash(),
-                    folder: p.spec.dir(results),
-                    reason: "its supervisor failed".into(),
-                });
-                progress.inc(1);
-                continue;
-            }
-            queue.push(p);
-        }
+        let mut queue = to_run(
+            wave,
+            results,
+            local,
+            &mut summary,
+            &mut failed_hashes,
+            progress,
+        );
         // Longest first, so that the wave does not end with one long run on one slot while the
         // others idle.
         queue.sort_by_cached_key(|p| std::cmp::Reverse(p.spec.cost()));
@@ -150,43 +133,9 @@ pub fn execute_local(
                 let slot = free.pop().unwrap();
                 let p = queue[next];
                 next += 1;
-                let spec_path = spec_file(results, &p.spec)?;
-                // One log per run and sweep process: concurrent sweeps never share one.
-                let log = logs.join(format!("{}-{}.log", p.spec.hash(), std::process::id()));
-                let log_file = std::fs::File::create(&log)
-                    .with_context(|| format!("creating {}", log.display()))?;
-                let mut cmd = Command::new(&local.exe);
-                cmd.args(["exec-run", "--results"])
-                    .arg(results)
-                    .arg("--device")
-                    .arg(&slots[slot].device)
-                    .arg("--threads")
-                    .arg(local.threads_per_job.to_string())
-                    .arg(&spec_path)
-                    .stdout(
-                        log_file
-                            .try_clone()
-                            .with_context(|| format!("opening {}", log.display()))?,
-                    )
-                    .stderr(log_file);
-                if local.force {
-                    cmd.arg("--force");
-                }
-                if p.supervises {
-                    cmd.arg("--predict-train2");
-                }
-                if let Some(gpu) = &slots[slot].gpu {
-                    cmd.env("CUDA_VISIBLE_DEVICES", gpu);
-                }
-                die_with_parent(&mut cmd);
                 progress.set_message(p.spec.folder_name());
-                running.push((
-                    cmd.spawn()
-                        .with_context(|| format!("starting {}", local.exe.display()))?,
-                    p,
-                    slot,
-                    log,
-                ));
+                let (child, log) = spawn_worker(local, results, p, &slots[slot], &logs)?;
+                running.push((child, p, slot, log));
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
             let mut i = 0;
@@ -195,23 +144,7 @@ pub fn execute_local(
                     let (_, p, slot, log) = running.swap_remove(i);
                     free.push(slot);
                     progress.inc(1);
-                    let tail = std::fs::read_to_string(&log).unwrap_or_default();
-                    if status.success() && is_done(&p.spec.dir(results), p.supervises) {
-                        // Trained by this worker, or by another process meanwhile.
-                        match tail.lines().any(|l| l.starts_with(super::WORKER_TRAINED)) {
-                            true => summary.trained += 1,
-                            false => summary.reused += 1,
-                        }
-                    } else {
-                        let reason = tail
-                            .lines()
-                            .rev()
-                            .find(|l| l.starts_with("error"))
-                            .map(str::to_owned)
-                            .unwrap_or_else(|| {
-                                format!("worker exited with {status}; log: {}", log.display())
-                            });
-                        let f = Failure::record(&p.spec, results, reason)?;
+                    if let Some(f) = finished(status, p, &log, results, &mut summary)? {
                         failed_hashes.insert(p.spec.hash());
                         summary.failed.push(f);
                     }
@@ -222,6 +155,116 @@ pub fn execute_local(
         }
     }
     Ok(summary)
+}
+
+/// The runs of a wave that need a worker: not those already stored (unless forced), nor
+/// those whose supervisor failed (skipped, saying so).
+fn to_run<'a>(
+    wave: &'a [Planned],
+    results: &Path,
+    local: &Local,
+    summary: &mut Summary,
+    failed_hashes: &mut HashSet<String>,
+    progress: &indicatif::ProgressBar,
+) -> Vec<&'a Planned> {
+    let mut queue = Vec::new();
+    for p in wave {
+        if !local.force && is_done(&p.spec.dir(results), p.supervises) {
+            summary.reused += 1;
+            progress.inc(1);
+            continue;
+        }
+        let sup_failed = p
+            .spec
+            .supervisor
+            .iter()
+            .map(|s| s.as_ref())
+            .chain(&p.spec.co_supervisors)
+            .any(|s| failed_hashes.contains(&s.hash()));
+        if sup_failed {
+            // Its own students are skipped in turn.
+            failed_hashes.insert(p.spec.hash());
+            summary.skipped.push(Failure {
+                hash: p.spec.hash(),
+                folder: p.spec.dir(results),
+                reason: "its supervisor failed".into(),
+            });
+            progress.inc(1);
+            continue;
+        }
+        queue.push(p);
+    }
+    queue
+}
+
+/// Start `w2s exec-run` for one run on `slot`, its output into a log of its own (one per run
+/// and sweep process: concurrent sweeps never share one).
+fn spawn_worker(
+    local: &Local,
+    results: &Path,
+    p: &Planned,
+    slot: &Slot,
+    logs: &Path,
+) -> Result<(std::process::Child, PathBuf)> {
+    let spec_path = spec_file(results, &p.spec)?;
+    let log = logs.join(format!("{}-{}.log", p.spec.hash(), std::process::id()));
+    let log_file =
+        std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+    let mut cmd = Command::new(&local.exe);
+    cmd.args(["exec-run", "--results"])
+        .arg(results)
+        .arg("--device")
+        .arg(&slot.device)
+        .arg("--threads")
+        .arg(local.threads_per_job.to_string())
+        .arg(&spec_path)
+        .stdout(
+            log_file
+                .try_clone()
+                .with_context(|| format!("opening {}", log.display()))?,
+        )
+        .stderr(log_file);
+    if local.force {
+        cmd.arg("--force");
+    }
+    if p.supervises {
+        cmd.arg("--predict-train2");
+    }
+    if let Some(gpu) = &slot.gpu {
+        cmd.env("CUDA_VISIBLE_DEVICES", gpu);
+    }
+    die_with_parent(&mut cmd);
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("starting {}", local.exe.display()))?;
+    Ok((child, log))
+}
+
+/// A worker has exited: count its run as trained or reused, or return its failure (recorded in
+/// the run's folder) with the last error line of its log.
+fn finished(
+    status: std::process::ExitStatus,
+    p: &Planned,
+    log: &Path,
+    results: &Path,
+    summary: &mut Summary,
+) -> Result<Option<Failure>> {
+    let tail = std::fs::read_to_string(log).unwrap_or_default();
+    if status.success() && is_done(&p.spec.dir(results), p.supervises) {
+        // Trained by this worker, or by another process meanwhile.
+        match tail.lines().any(|l| l.starts_with(super::WORKER_TRAINED)) {
+            true => summary.trained += 1,
+            false => summary.reused += 1,
+        }
+        return Ok(None);
+    }
+    let reason = tail
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("error"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("worker exited with {status}; log: {}", log.display()));
+    Ok(Some(Failure::record(&p.spec, results, reason)?))
 }
 
 /// Workers die with the sweep, however it dies (SIGINT, SIGKILL, a crash): a rerun then never
