@@ -104,6 +104,25 @@ def run_reference(args):
             hidden = self.encoder(input_ids=input_ids, attention_mask=mask).last_hidden_state
             return self.score(pool(hidden, mask, "mean"))
 
+    def is_decoder(path):
+        config = json.load(open(Path(path) / "config.json"))
+        return any(a.endswith("ForCausalLM") for a in config.get("architectures", []))
+
+    def classifier(path):
+        """The reference's own `TransformerWithHead` for a decoder (last non-pad token, zero
+        head), with one shim: it reads the causal LM's body as `lm.transformer` (GPT-2's name);
+        Llama-style models call it `lm.model`. Encoders get the adapter above."""
+        if not is_decoder(path):
+            return EncoderWithHead(path)
+        import transformers
+        from weak_to_strong.model import TransformerWithHead
+
+        config = transformers.AutoConfig.from_pretrained(path)
+        lm_class = getattr(transformers, config.architectures[0])
+        if not hasattr(lm_class, "transformer"):
+            lm_class.transformer = property(lambda self: self.model)  # the shim
+        return TransformerWithHead.from_pretrained(path, num_labels=2, linear_probe=False)
+
     def dataset(rows, tokenizer, limit, soft=None):
         out = []
         for i, r in enumerate(rows):
@@ -123,6 +142,7 @@ def run_reference(args):
 
     splits = {s: read_jsonl(Path(args.splits) / f"{s}.jsonl") for s in ("train1", "train2", "test")}
     accuracy = {}
+    predictions = {}
     n_train = {}
 
     def one_run(name, model_path, train_rows, loss, predict_train2, lr, soft=None):
@@ -141,7 +161,7 @@ def run_reference(args):
         os.environ.pop("WANDB_PROJECT", None)
         logger.configure(name=name, save_path=str(Path(args.json_out).parent / Path(args.json_out).stem / name))
         torch.manual_seed(args.seed)
-        model = timed(f"{name}: load", lambda: EncoderWithHead(model_path))
+        model = timed(f"{name}: load", lambda: classifier(model_path))
         timed(
             f"{name}: train",
             lambda: train_model(
@@ -160,6 +180,8 @@ def run_reference(args):
         )
         test = timed(f"{name}: test", lambda: eval_model_acc(model, test_ds, args.eval_batch_size))
         accuracy[name] = float(sum(test["acc"]) / len(test))
+        # Each test row's predicted class, for the agreement with w2s's predictions.
+        predictions[name] = {int(row): int(p) for row, p in zip(test_ds["row"], test["hard_label"])}
         if predict_train2:
             pred = timed(
                 f"{name}: predict train2",
@@ -182,7 +204,11 @@ def run_reference(args):
             args.lr,
             soft=[p for _, p in labelled],
         )
-    json.dump({"stages": stages, "accuracy": accuracy, "n_train": n_train}, open(args.json_out, "w"), indent=1)
+    json.dump(
+        {"stages": stages, "accuracy": accuracy, "n_train": n_train, "predictions": predictions},
+        open(args.json_out, "w"),
+        indent=1,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,7 +220,7 @@ def data_dir_flag(args):
 
 
 def run_w2s(args, results, binary, flags):
-    stages, accuracy, n_train, wall = {}, {}, {}, 0.0
+    stages, accuracy, n_train, predictions, wall = {}, {}, {}, {}, 0.0
     for loss in args.losses:
         w2s_loss = "logconf_reference" if loss == "logconf" else loss
         cmd = [
@@ -229,7 +255,9 @@ def run_w2s(args, results, binary, flags):
         stages[f"{name}: rest"] = total - train
         accuracy[name] = r["test_accuracy"]
         n_train[name] = r["n_train"]
-    return {"stages": stages, "accuracy": accuracy, "n_train": n_train, "wall": wall}
+        test = json.load(open(result.parent / "predictions.json"))["test"]
+        predictions[name] = {i: int(p[1] > p[0]) for i, p in enumerate(test) if p is not None}
+    return {"stages": stages, "accuracy": accuracy, "n_train": n_train, "wall": wall, "predictions": predictions}
 
 
 def main():
@@ -341,21 +369,33 @@ def print_learning_table(summaries, args):
     n = args.n_test_docs
     ci = lambda a: 1.96 * math.sqrt(max(a * (1 - a), 1e-9) / n)  # noqa: E731
     print(f"\n{args.name}: reference vs {name}, same rows per seed ({args.n_docs} train, {n} test)")
-    print("| seed | run | reference | w2s | w2s - reference |")
-    print("|---|---|---|---|---|")
+    print("| seed | run | reference | w2s | w2s - reference | same prediction |")
+    print("|---|---|---|---|---|---|")
     diffs = {}
     for s in summaries:
         ref, ours = s["sides"]["reference"]["accuracy"], s["sides"][name]["accuracy"]
         for run, ra in ref.items():
             wa = ours.get(run, math.nan)
             diffs.setdefault(run, []).append(wa - ra)
-            print(f"| {s['args']['seed']} | {run} | {ra:.3f} ± {ci(ra):.3f} | {wa:.3f} ± {ci(wa):.3f} | {wa - ra:+.3f} |")
+            same = agreement(s["sides"]["reference"], s["sides"][name], run)
+            print(f"| {s['args']['seed']} | {run} | {ra:.3f} ± {ci(ra):.3f} | {wa:.3f} ± {ci(wa):.3f} | {wa - ra:+.3f} | {same} |")
     print("\n| run | mean difference (w2s - reference) over seeds |")
     print("|---|---|")
     for run, d in diffs.items():
         print(f"| {run} | {sum(d) / len(d):+.4f} |")
     every = [x for d in diffs.values() for x in d]
     print(f"| all runs | {sum(every) / len(every):+.4f} |")
+
+
+def agreement(ref, ours, run):
+    """How many test rows both sides predicted, and on how many they predict the same class."""
+    a = {int(k): v for k, v in ref.get("predictions", {}).get(run, {}).items()}
+    b = {int(k): v for k, v in ours.get("predictions", {}).get(run, {}).items()}
+    rows = a.keys() & b.keys()
+    if not rows:
+        return "n/a"
+    same = sum(a[r] == b[r] for r in rows)
+    return f"{same}/{len(rows)}"
 
 
 def stage_totals(side):

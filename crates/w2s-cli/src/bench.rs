@@ -70,48 +70,17 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         torch_fused_adam: a.torch_fused_adam,
     };
     let dir = w2s::model::locate(&a.model)?;
-    let lora = a.lora.then(w2s::model::lora::LoraConfig::default);
-    let mut model = Classifier::load_with(
-        dir.to_str().context("model path is not UTF-8")?,
-        device,
-        0,
-        lora.as_ref(),
-        false,
-    )?;
-    model.set_backbone_trainable(true);
-    if a.bf16 {
-        model.backbone_to_bf16();
-    }
-    model.mixed_precision = a.mixed_precision;
+    let model = load(&a, &dir, device)?;
     println!(
         "{}: {} parameters, batch {} x {} tokens, {} threads, {:?}, {setup:?}",
         a.model, model.info.parameters, a.batch, a.seq, threads, device
     );
-    let estimate = w2s::memory::estimate(
-        &model.info,
-        &w2s::memory::Training {
-            trainable: model.trainable_parameters(false),
-            examples: a.batch as usize,
-            seq: a.seq as usize,
-            bf16: a.bf16,
-            checkpointing: if a.checkpointing {
-                w2s::memory::Checkpointing::PerLayer
-            } else {
-                w2s::memory::Checkpointing::Off
-            },
-        },
-    );
+    let estimate = estimate(&a, &model);
     println!("estimated peak memory: {estimate}");
     let ours = w2s::bench::time_w2s(&model, model.info.vocab_size, shape, setup)?;
     if device != w2s::tch::Device::Cpu {
         // Parity: the same batch's pooled features on this device and on the CPU.
-        let cpu = Classifier::load_with(
-            dir.to_str().context("model path is not UTF-8")?,
-            w2s::tch::Device::Cpu,
-            0,
-            lora.as_ref(),
-            false,
-        )?;
+        let cpu = load(&a, &dir, w2s::tch::Device::Cpu)?;
         let err = w2s::bench::parity(&model, &cpu, &shape);
         println!("features on {device:?} vs CPU: relative difference {err:.2e}");
     }
@@ -124,13 +93,6 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         "{:<26} {:>12} {:>16} {:>16}",
         "", "train step", "inference", "peak memory"
     );
-    let row = |name: &str, t: &w2s::bench::Timing| {
-        let peak = t.peak_rss.map_or("-".into(), w2s::memory::human);
-        println!(
-            "{:<26} {:>10.3} s {:>11.1} ex/s {:>16}",
-            name, t.train_step_s, t.infer_examples_per_s, peak
-        )
-    };
     row("w2s (tch)", &ours);
     if let Some(peak) = ours.peak_rss {
         println!(
@@ -161,4 +123,43 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         memory
     );
     Ok(())
+}
+
+/// The benchmarked model on `device`, as `w2s run` would train it with these flags.
+fn load(a: &BenchArgs, dir: &std::path::Path, device: w2s::tch::Device) -> Result<Classifier> {
+    let lora = a.lora.then(w2s::model::lora::LoraConfig::default);
+    let name = dir.to_str().context("model path is not UTF-8")?;
+    let mut model = Classifier::load_with(name, device, 0, lora.as_ref(), false)?;
+    model.set_backbone_trainable(true);
+    if a.bf16 {
+        model.backbone_to_bf16();
+    }
+    model.mixed_precision = a.mixed_precision;
+    Ok(model)
+}
+
+/// The memory admission's estimate of a training step at the benchmark's shape.
+fn estimate(a: &BenchArgs, model: &Classifier) -> w2s::memory::Estimate {
+    w2s::memory::estimate(
+        &model.info,
+        &w2s::memory::Training {
+            trainable: model.trainable_parameters(false),
+            examples: a.batch as usize,
+            seq: a.seq as usize,
+            bf16: a.bf16,
+            checkpointing: match a.checkpointing {
+                true => w2s::memory::Checkpointing::PerLayer,
+                false => w2s::memory::Checkpointing::Off,
+            },
+        },
+    )
+}
+
+/// One line of the table: step time, inference throughput, peak memory.
+fn row(name: &str, t: &w2s::bench::Timing) {
+    let peak = t.peak_rss.map_or("-".into(), w2s::memory::human);
+    println!(
+        "{:<26} {:>10.3} s {:>11.1} ex/s {:>16}",
+        name, t.train_step_s, t.infer_examples_per_s, peak
+    )
 }

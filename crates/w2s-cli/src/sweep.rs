@@ -95,52 +95,61 @@ pub fn sweep(a: SweepArgs, exe: PathBuf) -> Result<()> {
             println!("submitted Slurm job arrays {} (one per supervision depth); rerun `w2s sweep` to resubmit what is missing", ids.join(", "));
             Ok(())
         }
-        Executor::Local => {
-            let cores = std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1);
-            let local = sweep::Local {
-                exe,
-                jobs: a.jobs,
-                devices: a.device.clone(),
-                gpus: sweep::local::visible_gpus(),
-                threads_per_job: a.threads.unwrap_or_else(|| (cores / a.jobs).max(1) as i32),
-                force: a.force,
-            };
-            let slots: Vec<String> = local.slots().iter().map(|s| s.to_string()).collect();
-            println!(
-                "job slots: {}; {} CPU threads each",
-                slots.join(", "),
-                local.threads_per_job
-            );
-            let bar = w2s::progress::bar(
-                plan.len() as u64,
-                "sweep [{bar:30}] {pos}/{len} runs {elapsed} {msg}",
-            );
-            let start = std::time::Instant::now();
-            let summary = sweep::execute_local(&plan, &results, &local, &bar)?;
-            bar.finish_and_clear();
-            println!(
-                "trained {}, reused {}, failed {}, skipped {} in {:.0} s",
-                summary.trained,
-                summary.reused,
-                summary.failed.len(),
-                summary.skipped.len(),
-                start.elapsed().as_secs_f64()
-            );
-            for f in summary.failed.iter().chain(&summary.skipped) {
-                println!("  FAILED {}: {}", f.folder.display(), f.reason);
-            }
-            let (runs, skipped) = w2s::report::load_runs(&results)?;
-            let mut report = w2s::report::Report::new(&runs, w2s::report::Aggregate::default());
-            report.not_reported = skipped;
-            print!("{}", w2s::report::sweep_table(&report));
-            if !summary.failed.is_empty() {
-                anyhow::bail!("{} run(s) failed; see above", summary.failed.len());
-            }
-            Ok(())
-        }
+        Executor::Local => run_local(&a, exe, &plan, &results),
     }
+}
+
+/// Run the plan here, `--jobs` workers at a time, then print the report.
+fn run_local(
+    a: &SweepArgs,
+    exe: PathBuf,
+    plan: &[w2s::sweep::Planned],
+    results: &std::path::Path,
+) -> Result<()> {
+    use w2s::sweep;
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let local = sweep::Local {
+        exe,
+        jobs: a.jobs,
+        devices: a.device.clone(),
+        gpus: sweep::local::visible_gpus(),
+        threads_per_job: a.threads.unwrap_or_else(|| (cores / a.jobs).max(1) as i32),
+        force: a.force,
+    };
+    let slots: Vec<String> = local.slots().iter().map(|s| s.to_string()).collect();
+    println!(
+        "job slots: {}; {} CPU threads each",
+        slots.join(", "),
+        local.threads_per_job
+    );
+    let bar = w2s::progress::bar(
+        plan.len() as u64,
+        "sweep [{bar:30}] {pos}/{len} runs {elapsed} {msg}",
+    );
+    let start = std::time::Instant::now();
+    let summary = sweep::execute_local(plan, results, &local, &bar)?;
+    bar.finish_and_clear();
+    println!(
+        "trained {}, reused {}, failed {}, skipped {} in {:.0} s",
+        summary.trained,
+        summary.reused,
+        summary.failed.len(),
+        summary.skipped.len(),
+        start.elapsed().as_secs_f64()
+    );
+    for f in summary.failed.iter().chain(&summary.skipped) {
+        println!("  FAILED {}: {}", f.folder.display(), f.reason);
+    }
+    let (runs, skipped) = w2s::report::load_runs(results)?;
+    let mut report = w2s::report::Report::new(&runs, w2s::report::Aggregate::default());
+    report.not_reported = skipped;
+    print!("{}", w2s::report::sweep_table(&report));
+    if !summary.failed.is_empty() {
+        anyhow::bail!("{} run(s) failed; see above", summary.failed.len());
+    }
+    Ok(())
 }
 
 /// `--jobs`: at least one run at a time.

@@ -18,6 +18,7 @@ use crate::metrics;
 use crate::options::TrainOptions;
 pub use crate::run::record::{
     is_done, stored, Analysis, Failure, Predictions, Provenance, Relabelling, RunResult, Stored,
+    CONFIG_FILE, FAILED_FILE, PREDICTIONS_FILE, RESULT_FILE, TRAIN_LOG_FILE,
 };
 pub use crate::run::runner::Runner;
 pub use crate::run::spec::{

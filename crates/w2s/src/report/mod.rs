@@ -62,19 +62,16 @@ pub fn load_runs(results: &std::path::Path) -> anyhow::Result<(Vec<ReportRun>, V
                 continue;
             }
             Stored::Missing => {
-                let why =
-                    match crate::store::read_json::<serde_json::Value>(&dir.join("failed.json")) {
-                        Ok(f) => format!(
-                            "failed: {}",
-                            f["reason"].as_str().unwrap_or("(no reason given)")
-                        ),
-                        Err(_) => "no result".into(),
-                    };
+                let why = match crate::experiment::Failure::read(&dir) {
+                    Some(f) => format!("failed: {}", f.reason),
+                    None => "no result".into(),
+                };
                 skip(&dir, why);
                 continue;
             }
         };
-        let p: Predictions = crate::store::read_json(&dir.join("predictions.json"))?;
+        let p: Predictions =
+            crate::store::read_json(&dir.join(crate::experiment::PREDICTIONS_FILE))?;
         runs.push(ReportRun {
             dir,
             result,

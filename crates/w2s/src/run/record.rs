@@ -77,6 +77,14 @@ fn yes() -> bool {
 
 /// A run that could not finish, and why: `failed.json` in its folder, until a result
 /// replaces the folder.
+/// The files of a run folder, written by the runner and read by the reuse rule, reports and
+/// sweeps: the run folder's contract.
+pub const RESULT_FILE: &str = "result.json";
+pub const PREDICTIONS_FILE: &str = "predictions.json";
+pub const CONFIG_FILE: &str = "config.json";
+pub const TRAIN_LOG_FILE: &str = "train_log.jsonl";
+pub const FAILED_FILE: &str = "failed.json";
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Failure {
     pub hash: String,
@@ -94,9 +102,14 @@ impl Failure {
             reason,
         };
         if !matches!(stored(&f.folder), Stored::Complete(_)) {
-            store::write_json(&f.folder.join("failed.json"), &f)?;
+            store::write_json(&f.folder.join(FAILED_FILE), &f)?;
         }
         Ok(f)
+    }
+
+    /// The failure recorded in a run folder, if any.
+    pub fn read(dir: &Path) -> Option<Failure> {
+        store::read_json(&dir.join(FAILED_FILE)).ok()
     }
 }
 
@@ -118,18 +131,13 @@ pub enum Stored {
 /// run, and gives the same accuracy, AUROC and supervisor agreement; a folder
 /// that is a symbolic link, or holds one where w2s writes, is never trusted.
 pub fn stored(dir: &Path) -> Stored {
-    let result_path = dir.join("result.json");
+    let result_path = dir.join(RESULT_FILE);
     match std::fs::symlink_metadata(dir) {
         Err(_) => return Stored::Missing,
         Ok(m) if !m.is_dir() => return Stored::Invalid("is not a folder (a link?)".into()),
         Ok(_) => {}
     }
-    for name in [
-        "result.json",
-        "predictions.json",
-        "config.json",
-        "train_log.jsonl",
-    ] {
+    for name in [RESULT_FILE, PREDICTIONS_FILE, CONFIG_FILE, TRAIN_LOG_FILE] {
         if std::fs::symlink_metadata(dir.join(name)).is_ok_and(|m| m.file_type().is_symlink()) {
             return Stored::Invalid(format!("{name} is a symbolic link, which w2s never writes"));
         }
@@ -141,52 +149,11 @@ pub fn stored(dir: &Path) -> Stored {
         Ok(r) => r,
         Err(e) => return Stored::Invalid(format!("{e:#}")),
     };
-    let folder = dir.file_name().unwrap_or_default().to_string_lossy();
-    if result.hash.is_empty() || !folder.ends_with(&format!("-{}", result.hash)) {
-        return Stored::Invalid(format!(
-            "result.json is the result of run {}, not of this folder's",
-            result.hash
-        ));
-    }
-    if !(0.0..=1.0).contains(&result.test_accuracy) {
-        return Stored::Invalid(format!(
-            "test accuracy {} is not a share",
-            result.test_accuracy
-        ));
-    }
-    if result.spec.hash() != result.hash {
-        return Stored::Invalid(format!(
-            "result.json's run {} is not the run its configuration describes ({})",
-            result.hash,
-            result.spec.hash()
-        ));
-    }
-    let path = dir.join("predictions.json");
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) => return Stored::Invalid(format!("reading {}: {e}", path.display())),
-    };
-    if let Some(sum) = &result.predictions_sha256 {
-        if store::sha256_hex(&bytes) != *sum {
-            return Stored::Invalid(
-                "predictions.json is not the file its result.json was computed from (checksum)"
-                    .into(),
-            );
-        }
-    }
-    let predictions: Predictions = match serde_json::from_slice(&bytes) {
-        Ok(p) => p,
-        Err(e) => return Stored::Invalid(format!("{}: {e}", path.display())),
-    };
-    let kept = predictions.test.iter().filter(|p| p.is_some()).count();
-    if kept != result.n_test
-        || (!predictions.test_labels.is_empty()
-            && predictions.test_labels.len() != predictions.test.len())
-        || (result.train2_predicted && predictions.train2.is_none())
-        || predictions.run.as_ref().is_some_and(|r| *r != result.hash)
-    {
-        return Stored::Invalid("predictions.json does not match result.json".into());
-    }
+    let predictions =
+        match names_its_folder(dir, &result).and_then(|_| predictions_of(dir, &result)) {
+            Ok(p) => p,
+            Err(why) => return Stored::Invalid(why),
+        };
     let mut result = result;
     match self_check(dir, &result, &predictions) {
         Err(why) => return Stored::Invalid(why),
@@ -205,6 +172,61 @@ pub fn stored(dir: &Path) -> Stored {
         }
     }
     Stored::Complete(Box::new(result))
+}
+
+/// A result names its own folder (its hash ends the folder's name), is the run its own spec
+/// describes, and has a sane accuracy.
+fn names_its_folder(dir: &Path, result: &RunResult) -> Result<(), String> {
+    let folder = dir.file_name().unwrap_or_default().to_string_lossy();
+    if result.hash.is_empty() || !folder.ends_with(&format!("-{}", result.hash)) {
+        return Err(format!(
+            "result.json is the result of run {}, not of this folder's",
+            result.hash
+        ));
+    }
+    if !(0.0..=1.0).contains(&result.test_accuracy) {
+        return Err(format!(
+            "test accuracy {} is not a share",
+            result.test_accuracy
+        ));
+    }
+    if result.spec.hash() != result.hash {
+        return Err(format!(
+            "result.json's run {} is not the run its configuration describes ({})",
+            result.hash,
+            result.spec.hash()
+        ));
+    }
+    Ok(())
+}
+
+/// The folder's predictions, if they are the file its result was computed from and match it.
+fn predictions_of(dir: &Path, result: &RunResult) -> Result<Predictions, String> {
+    let path = dir.join(PREDICTIONS_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) => return Err(format!("reading {}: {e}", path.display())),
+    };
+    if let Some(sum) = &result.predictions_sha256 {
+        if store::sha256_hex(&bytes) != *sum {
+            return Err(
+                "predictions.json is not the file its result.json was computed from (checksum)"
+                    .into(),
+            );
+        }
+    }
+    let predictions: Predictions =
+        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let kept = predictions.test.iter().filter(|p| p.is_some()).count();
+    if kept != result.n_test
+        || (!predictions.test_labels.is_empty()
+            && predictions.test_labels.len() != predictions.test.len())
+        || (result.train2_predicted && predictions.train2.is_none())
+        || predictions.run.as_ref().is_some_and(|r| *r != result.hash)
+    {
+        return Err("predictions.json does not match result.json".into());
+    }
+    Ok(predictions)
 }
 
 /// A stored result checks itself: its test accuracy, AUROC and agreement with its supervisor
@@ -282,7 +304,7 @@ fn supervisor_predictions(dir: &Path, result: &RunResult) -> Option<Predictions>
     let sups: Vec<Predictions> = result
         .spec
         .supervisors()
-        .map(|s| store::read_json(&task.join(s.folder_name()).join("predictions.json")).ok())
+        .map(|s| store::read_json(&task.join(s.folder_name()).join(PREDICTIONS_FILE)).ok())
         .collect::<Option<_>>()?;
     match sups.len() {
         0 => None,

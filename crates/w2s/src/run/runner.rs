@@ -12,6 +12,7 @@ use crate::model::Classifier;
 use crate::options::TrainOptions;
 use crate::run::record::{is_done, Failure, Predictions, Provenance, RunResult};
 use crate::run::record::{stored, Stored};
+use crate::run::record::{CONFIG_FILE, PREDICTIONS_FILE, RESULT_FILE};
 use crate::run::spec::RunSpec;
 use crate::store;
 use anyhow::{bail, Result};
@@ -76,7 +77,7 @@ impl Runner {
     }
 
     pub fn predictions(&self, spec: &RunSpec) -> Result<Predictions> {
-        store::read_json(&self.run_dir(spec).join("predictions.json"))
+        store::read_json(&self.run_dir(spec).join(PREDICTIONS_FILE))
     }
 
     /// Run `spec` (and its supervisors first, if needed), or reuse a stored result; train2 is
@@ -207,34 +208,13 @@ impl Runner {
         let run_dir = dir;
         let staging = store::fresh_staging(run_dir)?;
         let dir = staging.as_path();
-        store::write_json(&dir.join("config.json"), spec)?;
-        let pools = dataset::load_pools(
-            &spec.data.name,
-            spec.data.data_dir.as_deref(),
-            spec.seed,
-            (spec.data.n_docs, spec.data.n_test_docs),
-        )?;
-        let splits = Splits::new(pools, spec.data.n_docs, spec.data.n_test_docs, spec.seed);
-        if spec.train.head_bias && splits.pairwise() {
-            bail!("head_bias: a pairwise task scores a pair by the difference of two replies' logits, where a bias cancels out; leave head_bias off");
-        }
+        store::write_json(&dir.join(CONFIG_FILE), spec)?;
+        let splits = splits(spec)?;
         let mut model = self.load_model(spec)?;
         let mut set = self.training_set(spec, &model, &splits)?;
         self.check_memory(spec, &model, &set.ids)?;
         let generative_finetuning = match &spec.train.generative_finetuning {
-            Some(g) => {
-                let ids = self.encode(spec, &model, "train1", &splits.train1)?;
-                let texts = generative_finetuning::texts(&splits.train1, &ids, g.replies);
-                let what = short_name(&spec.model);
-                Some(generative_finetuning::finetune(
-                    &mut model,
-                    &texts,
-                    g,
-                    &spec.train,
-                    spec.seed,
-                    &what,
-                )?)
-            }
+            Some(g) => Some(self.finetune_lm(spec, &mut model, &splits, g)?),
             None => None,
         };
         let held_out = spec
@@ -284,14 +264,29 @@ impl Runner {
             ..predictions
         };
         let bytes = serde_json::to_vec_pretty(&predictions)?;
-        store::write_atomic(&dir.join("predictions.json"), &bytes)?;
+        store::write_atomic(&dir.join(PREDICTIONS_FILE), &bytes)?;
         result.predictions_sha256 = Some(store::sha256_hex(&bytes));
         result.provenance = Provenance::new(spec, self.device, started);
-        store::write_json(&dir.join("result.json"), &result)?;
+        store::write_json(&dir.join(RESULT_FILE), &result)?;
         // The whole folder at once; a failure recorded by an earlier attempt goes with the
         // folder it was in.
         store::publish(dir, run_dir)?;
         Ok(result)
+    }
+
+    /// Generative finetuning: the language model trained on train1's text before the
+    /// classifier (paper section 5.2.2).
+    fn finetune_lm(
+        &self,
+        spec: &RunSpec,
+        model: &mut Classifier,
+        splits: &Splits,
+        g: &crate::options::GenerativeFinetuning,
+    ) -> Result<generative_finetuning::Summary> {
+        let ids = self.encode(spec, model, "train1", &splits.train1)?;
+        let texts = generative_finetuning::texts(&splits.train1, &ids, g.replies);
+        let what = short_name(&spec.model);
+        generative_finetuning::finetune(model, &texts, g, &spec.train, spec.seed, &what)
     }
 
     /// Log the run's estimated peak memory, and refuse ([`crate::memory::TooBig`], with what
@@ -376,4 +371,19 @@ impl Runner {
         model.mixed_precision = spec.train.mixed_precision;
         Ok(model)
     }
+}
+
+/// The run's train1, train2 and test, drawn from the task's pools with its seed.
+fn splits(spec: &RunSpec) -> Result<Splits> {
+    let pools = dataset::load_pools(
+        &spec.data.name,
+        spec.data.data_dir.as_deref(),
+        spec.seed,
+        (spec.data.n_docs, spec.data.n_test_docs),
+    )?;
+    let splits = Splits::new(pools, spec.data.n_docs, spec.data.n_test_docs, spec.seed);
+    if spec.train.head_bias && splits.pairwise() {
+        bail!("head_bias: a pairwise task scores a pair by the difference of two replies' logits, where a bias cancels out; leave head_bias off");
+    }
+    Ok(splits)
 }

@@ -10,7 +10,9 @@ use crate::model::short_name;
 use crate::model::{Classifier, ModelInfo};
 use crate::options::{self, StopLabels};
 use crate::run::cache::{cached_features, cached_tokens, tensor_sha256, TokensCache};
-use crate::run::record::{Analysis, Predictions, Provenance, Relabelling, RunResult};
+use crate::run::record::{
+    Analysis, Predictions, Provenance, Relabelling, RunResult, TRAIN_LOG_FILE,
+};
 use crate::run::spec::{RunSpec, RESULTS_FORMAT};
 use crate::store;
 use crate::train::{self, TrainSummary};
@@ -97,6 +99,31 @@ pub(super) struct HeldOut<'a> {
 }
 
 impl TrainingSet {
+    /// A set to train on: at least two examples, and both classes under ground truth.
+    fn check(&self, asked: usize, max_ctx: usize, ground_truth: bool) -> Result<()> {
+        if self.ids.len() < 2 {
+            bail!(
+                "{} training examples left of the {asked} in this half of train{}",
+                self.ids.len(),
+                if asked >= 2 {
+                    format!(" after dropping those of max_ctx = {max_ctx} tokens or more")
+                } else {
+                    " (the task has too few examples for n_docs; ask for fewer or use more data)"
+                        .into()
+                }
+            );
+        }
+        if ground_truth && self.truth.iter().all(|&l| l == self.truth[0]) {
+            bail!(
+                "every one of the {} ground-truth training examples has label {}: a classifier \
+                 needs both classes (check the task's label field, or ask for more examples)",
+                self.truth.len(),
+                self.truth[0]
+            );
+        }
+        Ok(())
+    }
+
     /// Early stopping holds out the last examples (the split is already shuffled), labelled
     /// by the supervisor or, for the oracle, by ground truth.
     pub(super) fn hold_out<'a>(&mut self, es: &'a options::EarlyStopping) -> HeldOut<'a> {
@@ -252,6 +279,30 @@ impl Runner {
         Ok(f)
     }
 
+    /// The supervisors' mean predictions (none for a ground-truth run), and each supervisor's
+    /// train2 predictions where their weights are learned.
+    #[allow(clippy::type_complexity)]
+    fn supervision(
+        &self,
+        spec: &RunSpec,
+    ) -> Result<(Option<Predictions>, Vec<Vec<Option<[f32; 2]>>>)> {
+        if spec.is_ground_truth() {
+            return Ok((None, Vec::new()));
+        }
+        let all: Vec<Predictions> = spec
+            .supervisors()
+            .map(|s| self.predictions(s))
+            .collect::<Result<_>>()?;
+        let each = match spec.train.learned_weights {
+            Some(_) => all
+                .iter()
+                .map(|p| p.train2.clone().unwrap_or_default())
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok((Some(Predictions::mean(&all)), each))
+    }
+
     /// train1 with ground truth, or train2 with the supervisors' mean soft labels; examples
     /// too long for the model (or without a label) left out.
     pub(super) fn training_set(
@@ -260,22 +311,7 @@ impl Runner {
         model: &Classifier,
         splits: &Splits,
     ) -> Result<TrainingSet> {
-        let mut each_train2 = Vec::new();
-        let supervision = if spec.is_ground_truth() {
-            None
-        } else {
-            let all: Vec<Predictions> = spec
-                .supervisors()
-                .map(|s| self.predictions(s))
-                .collect::<Result<_>>()?;
-            if spec.train.learned_weights.is_some() {
-                each_train2 = all
-                    .iter()
-                    .map(|p| p.train2.clone().unwrap_or_default())
-                    .collect();
-            }
-            Some(Predictions::mean(&all))
-        };
+        let (supervision, each_train2) = self.supervision(spec)?;
         let (split, examples, weak) = match &supervision {
             None => ("train1", &splits.train1, None),
             Some(p) => (
@@ -320,30 +356,7 @@ impl Runner {
             }
             kept_so_far += tok.is_some() as usize;
         }
-        if set.ids.len() < 2 {
-            let asked = split_ids.len();
-            bail!(
-                "{} training examples left of the {asked} in this half of train{}",
-                set.ids.len(),
-                if asked >= 2 {
-                    format!(
-                        " after dropping those of max_ctx = {} tokens or more",
-                        spec.max_ctx
-                    )
-                } else {
-                    " (the task has too few examples for n_docs; ask for fewer or use more data)"
-                        .into()
-                }
-            );
-        }
-        if weak.is_none() && set.truth.iter().all(|&l| l == set.truth[0]) {
-            bail!(
-                "every one of the {} ground-truth training examples has label {}: a classifier \
-                 needs both classes (check the task's label field, or ask for more examples)",
-                set.truth.len(),
-                set.truth[0]
-            );
-        }
+        set.check(split_ids.len(), spec.max_ctx, weak.is_none())?;
         set.split_ids = split_ids;
         Ok(set)
     }
@@ -384,16 +397,9 @@ impl Runner {
         splits: &Splits,
         dir: &Path,
     ) -> Result<(TrainSummary, Predictions)> {
-        let what = match &spec.supervisor {
-            None => format!("{} (ground truth)", model.info.name),
-            Some(s) => format!(
-                "{} <- {} ({})",
-                short_name(&spec.model),
-                short_name(&s.model),
-                spec.train.method()
-            ),
-        };
-        let test_ids = self.encode(spec, model, "test", &splits.test)?;
+        // Test's tokens first (then cached): a task whose test examples are all too long
+        // fails before training.
+        self.encode(spec, model, "test", &splits.test)?;
         // A linear probe reads the frozen backbone's features, computed once per (model,
         // task, seed, split) and shared by every probe that needs them.
         let features = if spec.train.linear_probe {
@@ -435,31 +441,39 @@ impl Runner {
             labels,
             &spec.train,
             validation.as_ref(),
-            Some(&dir.join("train_log.jsonl")),
-            &what,
+            Some(&dir.join(TRAIN_LOG_FILE)),
+            &progress_label(spec, model),
         )?;
-        let predict = |split: &str, ids: &[Option<Vec<i64>>]| -> Result<Vec<Option<[f32; 2]>>> {
+        let predictions = self.predict_splits(spec, model, splits, predict_train2)?;
+        Ok((training, predictions))
+    }
+
+    /// The trained model's predictions on test, and on train2 if it supervises.
+    fn predict_splits(
+        &self,
+        spec: &RunSpec,
+        model: &Classifier,
+        splits: &Splits,
+        predict_train2: bool,
+    ) -> Result<Predictions> {
+        let predict = |split: &str, examples| -> Result<Vec<Option<[f32; 2]>>> {
+            let ids = self.encode(spec, model, split, examples)?;
             let probs = if spec.train.linear_probe {
-                train::predict_features(model, &self.features(spec, model, split, ids)?)
+                train::predict_features(model, &self.features(spec, model, split, &ids)?)
             } else {
-                train::predict(model, &kept(ids), self.eval_batch_size)?
+                train::predict(model, &kept(&ids), self.eval_batch_size)?
             };
-            Ok(scatter(ids, probs))
+            Ok(scatter(&ids, probs))
         };
-        let predictions = Predictions {
-            train2: if predict_train2 {
-                Some(predict(
-                    "train2",
-                    &self.encode(spec, model, "train2", &splits.train2)?,
-                )?)
-            } else {
-                None
+        Ok(Predictions {
+            train2: match predict_train2 {
+                true => Some(predict("train2", &splits.train2)?),
+                false => None,
             },
-            test: predict("test", &test_ids)?,
+            test: predict("test", &splits.test)?,
             test_labels: splits.test.iter().map(|e| e.label).collect(),
             run: None,
-        };
-        Ok((training, predictions))
+        })
     }
 }
 
@@ -523,6 +537,19 @@ pub(super) fn analyse(
         pairwise: splits.pairwise(),
         provenance: Provenance::default(),
     })
+}
+
+/// What a run's progress bar and errors call it.
+fn progress_label(spec: &RunSpec, model: &Classifier) -> String {
+    match &spec.supervisor {
+        None => format!("{} (ground truth)", model.info.name),
+        Some(s) => format!(
+            "{} <- {} ({})",
+            short_name(&spec.model),
+            short_name(&s.model),
+            spec.train.method()
+        ),
+    }
 }
 
 #[cfg(test)]

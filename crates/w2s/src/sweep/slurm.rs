@@ -74,29 +74,15 @@ pub fn submit_slurm(
     extra_sbatch: &[String],
     task: &TaskSettings,
 ) -> Result<Vec<String>> {
-    let force = task.force;
     let dir = results.join(".sweep").join("slurm");
-    // The task list separates a spec's path from its flag with a tab, and Slurm expands `%`
-    // in #SBATCH --output: a results path with either would break every task.
-    let shown = results.display().to_string();
-    if shown.contains(['\t', '%', '\n', '\r']) {
-        bail!(
-            "results folder {shown:?}: the slurm executor cannot use a path holding a tab, a \
-             newline or `%` (Slurm expands it in log names); choose another --results folder"
-        );
-    }
-    for a in extra_sbatch {
-        if a.contains(['\n', '\r']) {
-            bail!("--sbatch {a:?}: an option for an #SBATCH line cannot hold a newline");
-        }
-    }
+    check_paths(results, extra_sbatch)?;
     std::fs::create_dir_all(dir.join("logs"))
         .with_context(|| format!("creating {}", dir.join("logs").display()))?;
     let mut ids: Vec<String> = Vec::new();
     for (depth, wave) in super::plan::waves(plan) {
         let todo: Vec<&Planned> = wave
             .iter()
-            .filter(|p| force || !is_done(&p.spec.dir(results), p.supervises))
+            .filter(|p| task.force || !is_done(&p.spec.dir(results), p.supervises))
             .collect();
         if todo.is_empty() {
             continue;
@@ -112,64 +98,105 @@ pub fn submit_slurm(
             .collect::<Result<_>>()?;
         store::write_atomic(&list, (specs.join("\n") + "\n").as_bytes())?;
         let script = dir.join(format!("wave{depth}.sbatch"));
+        let wave = Wave {
+            depth,
+            tasks: todo.len(),
+            list: &list,
+            logs: &dir.join("logs"),
+        };
+        let body = wave.script(results, exe, extra_sbatch, task)?;
+        store::write_atomic(&script, body.as_bytes())?;
+        ids.push(sbatch(&script, ids.last())?);
+    }
+    Ok(ids)
+}
+
+/// The task list separates a spec's path from its flag with a tab, and Slurm expands `%`
+/// in #SBATCH --output: a results path with either would break every task; an #SBATCH line
+/// cannot hold a newline.
+fn check_paths(results: &Path, extra_sbatch: &[String]) -> Result<()> {
+    let shown = results.display().to_string();
+    if shown.contains(['\t', '%', '\n', '\r']) {
+        bail!(
+            "results folder {shown:?}: the slurm executor cannot use a path holding a tab, a \
+             newline or `%` (Slurm expands it in log names); choose another --results folder"
+        );
+    }
+    for a in extra_sbatch {
+        if a.contains(['\n', '\r']) {
+            bail!("--sbatch {a:?}: an option for an #SBATCH line cannot hold a newline");
+        }
+    }
+    Ok(())
+}
+
+/// One wave's job array: `tasks` runs listed in `list`, logs into `logs`.
+struct Wave<'a> {
+    depth: usize,
+    tasks: usize,
+    list: &'a Path,
+    logs: &'a Path,
+}
+
+impl Wave<'_> {
+    /// The sbatch script of the wave, from [`TEMPLATE`].
+    fn script(
+        &self,
+        results: &Path,
+        exe: &Path,
+        extra_sbatch: &[String],
+        task: &TaskSettings,
+    ) -> Result<String> {
+        let depth = self.depth;
         let extra: String = extra_sbatch
             .iter()
             .map(|a| format!("#SBATCH {a}\n"))
             .collect();
-        let body = fill(
+        let output = self.logs.join(format!("wave{depth}-%a.out"));
+        let threads = task
+            .threads
+            .map_or(String::new(), |t| format!(" --threads {t}"));
+        Ok(fill(
             TEMPLATE,
             &[
                 ("depth", depth.to_string()),
-                ("last", (todo.len() - 1).to_string()),
+                ("last", (self.tasks - 1).to_string()),
                 (
                     "output",
-                    directive_value(
-                        "the results folder",
-                        &dir.join("logs")
-                            .join(format!("wave{depth}-%a.out"))
-                            .display()
-                            .to_string(),
-                    )?,
+                    directive_value("the results folder", &output.display().to_string())?,
                 ),
                 ("extra", extra),
-                ("list", shell_quote(&list.display().to_string())),
+                ("list", shell_quote(&self.list.display().to_string())),
                 ("exe", shell_quote(&exe.display().to_string())),
                 ("results", shell_quote(&results.display().to_string())),
                 ("device", shell_quote(&task.device)),
-                (
-                    "threads",
-                    task.threads
-                        .map_or(String::new(), |t| format!(" --threads {t}")),
-                ),
-                ("force", if force { " --force" } else { "" }.into()),
+                ("threads", threads),
+                ("force", if task.force { " --force" } else { "" }.into()),
             ],
-        );
-        store::write_atomic(&script, body.as_bytes())?;
-        let mut cmd = Command::new("sbatch");
-        cmd.arg("--parsable");
-        if let Some(prev) = ids.last() {
-            cmd.arg(format!("--dependency=afterany:{prev}"));
-        }
-        let out = cmd
-            .arg(&script)
-            .output()
-            .context("running sbatch (is Slurm installed?)")?;
-        if !out.status.success() {
-            bail!(
-                "sbatch {}: {}",
-                script.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        let id = String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .to_owned();
-        ids.push(id);
+        ))
     }
-    Ok(ids)
+}
+
+/// Submit `script`, after job `after` ends if given; returns the job id.
+fn sbatch(script: &Path, after: Option<&String>) -> Result<String> {
+    let mut cmd = Command::new("sbatch");
+    cmd.arg("--parsable");
+    if let Some(prev) = after {
+        cmd.arg(format!("--dependency=afterany:{prev}"));
+    }
+    let out = cmd
+        .arg(script)
+        .output()
+        .context("running sbatch (is Slurm installed?)")?;
+    if !out.status.success() {
+        bail!(
+            "sbatch {}: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    Ok(stdout.trim().split(';').next().unwrap_or("").to_owned())
 }
 
 #[cfg(test)]

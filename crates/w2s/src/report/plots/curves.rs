@@ -54,7 +54,7 @@ fn curve_svg(steps: &[Step]) -> Result<String> {
 pub fn training_curves(results: &Path, runs: &[(String, &Path)]) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for &(ref what, dir) in runs {
-        let Ok(text) = std::fs::read_to_string(dir.join("train_log.jsonl")) else {
+        let Ok(text) = std::fs::read_to_string(dir.join(crate::experiment::TRAIN_LOG_FILE)) else {
             continue;
         };
         let steps: Vec<Step> = text
