@@ -109,7 +109,7 @@ pub fn finetune(
             crate::progress::check_interrupt()
                 .with_context(|| format!("{what}: generative finetuning step {step}/{nsteps}"))?;
             let frac = step as f64 / nsteps as f64;
-            let lr = lr0 * 0.5 * (1.0 + (std::f64::consts::PI * frac).cos());
+            let lr = crate::options::cosine_anneal(lr0, frac);
             optimizer.start_step(lr);
             let mut batch = batch.to_vec();
             batch.sort_by_key(|&i| texts[i].ids.len());

@@ -438,12 +438,6 @@ impl Logs {
     }
 }
 
-/// The reference's schedule: the learning rate annealed from `lr` along a half cosine over
-/// training (`frac` = steps done / steps).
-fn cosine_lr(lr: f64, frac: f64) -> f64 {
-    lr * 0.5 * (1.0 + (std::f64::consts::PI * frac).cos())
-}
-
 /// With early stopping: the best-scoring parameters so far, and when they were seen.
 struct Best {
     step: usize,
@@ -534,7 +528,7 @@ pub fn train(
         crate::progress::check_interrupt().with_context(at)?;
         let step_start = Instant::now();
         let frac = step as f64 / nsteps as f64;
-        let lr = cosine_lr(opts.lr, frac);
+        let lr = opts.lr_at(frac);
         optimizer.start_step(lr);
         let mut batch: Vec<usize> = order.by_ref().take(opts.batch_size).collect();
         inputs.group_by_length(&mut batch);

@@ -38,15 +38,13 @@
 //! `demo.rs`, the demo's options ([`Demo`]).
 
 mod demo;
-mod fields;
 mod run_file;
 
+pub use crate::options::fields::*;
 pub use demo::*;
-pub use fields::*;
 pub use run_file::*;
 
 use anyhow::Result;
-use serde::Serialize;
 
 /// The TOML keys of an options struct, in order, as its `Deserialize` derive names them (read
 /// from the derive's field list: a deserializer that only listens). Tests match them against
@@ -79,19 +77,6 @@ pub fn keys<T: serde::de::DeserializeOwned>() -> Vec<&'static str> {
     let mut fields: &'static [&'static str] = &[];
     let _ = T::deserialize(Listen(&mut fields));
     fields.to_vec()
-}
-
-/// `over`'s fields where set, else `base`'s: the one merge of options from several places
-/// (a file and flags, `[train]` and `[weak]`, a sweep's layers). Whole values are replaced,
-/// never merged key by key: a loss table over another replaces it.
-pub fn overlay<T: Serialize + serde::de::DeserializeOwned>(base: &T, over: &T) -> T {
-    let to_value = |t: &T| serde_json::to_value(t).expect("options serialize to JSON");
-    let (mut base, over) = (to_value(base), to_value(over));
-    if let (Some(b), serde_json::Value::Object(o)) = (base.as_object_mut(), over) {
-        b.extend(o.into_iter().filter(|(_, v)| !v.is_null()));
-    }
-    // Every field came from a valid value of T, and fields are independent.
-    serde_json::from_value(base).expect("fields of two valid values make a valid value")
 }
 
 /// The most strong-to-strong rounds a run may ask for.
@@ -226,8 +211,9 @@ mod tests {
 
     #[test]
     fn keys_are_the_fields_as_serde_names_them() {
+        // Every training option is a key, in the same order: defined once, in `options`.
         let train = keys::<TrainFields>();
-        assert_eq!(train.len(), 17);
+        assert_eq!(train, keys::<crate::options::TrainOptions>());
         assert_eq!(train[..2], ["lr", "epochs"]);
         assert!(keys::<RunFile>().contains(&"weak_model"));
     }

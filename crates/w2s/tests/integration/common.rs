@@ -96,21 +96,8 @@ pub fn opts(lr: f64, epochs: usize) -> w2s::options::TrainOptions {
     w2s::options::TrainOptions {
         lr,
         epochs,
-        batch_size: 32,
         minibatch_size: 16,
-        loss: w2s::loss::Loss::Xent,
-        linear_probe: false,
-        head_bias: false,
-        bf16: false,
-        checkpointing: false,
-        mixed_precision: false,
-        early_stopping: None,
-        relabel: None,
-        lora: None,
-        generative: None,
-        generative_finetuning: None,
-        oracle_labels: None,
-        learned_weights: None,
+        ..Default::default()
     }
 }
 

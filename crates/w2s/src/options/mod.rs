@@ -1,12 +1,18 @@
-//! The training options: what a run is trained with, their bounds, the method's name, and the
-//! options of a ground-truth run made from a student's. The vocabulary only: the loop that
-//! uses them is [`crate::train`], the TOML keys and flags that fill them are
-//! [`crate::config::TrainFields`]. Adding a training option starts here (a field of
-//! [`TrainOptions`], its bound in [`TrainOptions::checked`]) and in `TrainFields` (its key, flag
-//! and default); `run/steps.rs` if it changes the backbone's features.
+//! The training options: what a run is trained with ([`TrainOptions`]), their bounds, the
+//! method's name, and the options of a ground-truth run made from a student's; and the same
+//! options as written (TOML keys and flags, [`TrainFields`] in `fields.rs`) with the defaults
+//! that fill them. The vocabulary only: the loop that uses them is [`crate::train`].
+//!
+//! Adding a training option touches this module only: a field of [`TrainOptions`] and its bound
+//! in [`TrainOptions::checked`] here, its key, flag, help and default in `fields.rs`
+//! ([`TrainFields`] and [`TrainFields::resolve`]); `run/steps.rs` too if it changes the
+//! backbone's features. Tests check that keys, flags, help and defaults agree.
+
+pub mod fields;
 
 use crate::loss::Loss;
 use anyhow::{bail, Result};
+pub use fields::{overlay, TrainFields, WeakFlags};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,6 +72,13 @@ pub struct TrainOptions {
     /// (RAVEN, Jeon et al., NeurIPS 2025) instead of taking their mean. Students only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub learned_weights: Option<LearnedWeights>,
+}
+
+/// The reference's schedule (`lr_schedule = "cosine_anneal"`, PyTorch's `CosineAnnealingLR`
+/// over the run's steps): the learning rate annealed from `lr` along a half cosine over
+/// training (`frac` = steps done / steps).
+pub fn cosine_anneal(lr: f64, frac: f64) -> f64 {
+    lr * 0.5 * (1.0 + (std::f64::consts::PI * frac).cos())
 }
 
 /// RAVEN's adaptive weighting (Jeon, Sobotka, Choi, Brbic, "Weak-to-Strong Generalization under
@@ -130,6 +143,11 @@ impl Default for Generative {
 }
 
 impl TrainOptions {
+    /// The learning rate after `frac` of training (steps done / steps).
+    pub fn lr_at(&self, frac: f64) -> f64 {
+        cosine_anneal(self.lr, frac)
+    }
+
     /// A short name of the training method: the loss, then what else is switched on
     /// (`xent+es`, `logconf+knn`, ...). Tables and folder names use it.
     pub fn method(&self) -> String {

@@ -2,13 +2,12 @@
 //! (`loss = "logconf"`, `early_stopping = true`, `lora = { rank = 4 }`), the defaults that
 //! fill them, and what a supervisor inherits ([`TrainFields::for_supervisor`]).
 
-use super::overlay;
+use super::{EarlyStopping, Generative, LearnedWeights, StopLabels, TrainOptions};
 use crate::generative_finetuning::GenerativeFinetuning;
 use crate::labels::Relabel;
 use crate::loss::Loss;
 use crate::model::lora::LoraConfig;
 use crate::model::ModelInfo;
-use crate::options::{EarlyStopping, Generative, LearnedWeights, StopLabels, TrainOptions};
 use anyhow::Result;
 use clap::builder::{BoolValueParser, PossibleValuesParser, TypedValueParser};
 use serde::{Deserialize, Serialize};
@@ -346,6 +345,16 @@ impl<T: Default + Clone> Switch<T> {
     }
 }
 
+/// The defaults of [`TrainFields::resolve`] for a model of no known family (lr 5e-5), in
+/// f32: the reference's options, for code that builds options by hand.
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainFields::default()
+            .resolve(&ModelInfo::default(), false)
+            .expect("the defaults are valid options")
+    }
+}
+
 impl TrainFields {
     /// Fill the gaps: the reference's defaults (2 epochs, batch 32), the model's learning rate,
     /// and mixed precision where `mixed_default` says it pays on the device
@@ -415,4 +424,17 @@ impl TrainFields {
     pub fn is_set(&self, key: &str) -> bool {
         serde_json::to_value(self).is_ok_and(|v| !v[key].is_null())
     }
+}
+
+/// `over`'s fields where set, else `base`'s: the one merge of options from several places
+/// (a file and flags, `[train]` and `[weak]`, a sweep's layers). Whole values are replaced,
+/// never merged key by key: a loss table over another replaces it.
+pub fn overlay<T: Serialize + serde::de::DeserializeOwned>(base: &T, over: &T) -> T {
+    let to_value = |t: &T| serde_json::to_value(t).expect("options serialize to JSON");
+    let (mut base, over) = (to_value(base), to_value(over));
+    if let (Some(b), serde_json::Value::Object(o)) = (base.as_object_mut(), over) {
+        b.extend(o.into_iter().filter(|(_, v)| !v.is_null()));
+    }
+    // Every field came from a valid value of T, and fields are independent.
+    serde_json::from_value(base).expect("fields of two valid values make a valid value")
 }
