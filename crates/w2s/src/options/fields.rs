@@ -247,6 +247,11 @@ pub struct TrainFields {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
           default_missing_value = "true", value_parser = BoolValueParser::new().map(Switch::<LearnedWeights>::On))]
     pub learned_weights: Option<Switch<LearnedWeights>>,
+    /// Hold the learning rate at --lr for the whole run instead of the reference's cosine
+    /// annealing to 0. [default: false]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true")]
+    pub constant_lr: Option<bool>,
 }
 
 /// `[weak]` as flags: every option of [`TrainFields`] but [`STUDENT_ONLY`]'s, its flag named
@@ -390,6 +395,7 @@ impl TrainFields {
             // 0 is no budget: the same run as none, so the same name.
             oracle_labels: self.oracle_labels.filter(|&n| n > 0),
             learned_weights: Switch::resolve(&self.learned_weights),
+            constant_lr: self.constant_lr.unwrap_or(false),
         }
         .checked()
     }

@@ -72,6 +72,10 @@ pub struct TrainOptions {
     /// (RAVEN, Jeon et al., NeurIPS 2025) instead of taking their mean. Students only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub learned_weights: Option<LearnedWeights>,
+    /// The learning rate held at `lr` for the whole run instead of the reference's cosine
+    /// annealing to 0 (its `train_simple.py --lr_schedule constant`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub constant_lr: bool,
 }
 
 /// The reference's schedule (`lr_schedule = "cosine_anneal"`, PyTorch's `CosineAnnealingLR`
@@ -145,7 +149,10 @@ impl Default for Generative {
 impl TrainOptions {
     /// The learning rate after `frac` of training (steps done / steps).
     pub fn lr_at(&self, frac: f64) -> f64 {
-        cosine_anneal(self.lr, frac)
+        match self.constant_lr {
+            true => self.lr,
+            false => cosine_anneal(self.lr, frac),
+        }
     }
 
     /// A short name of the training method: the loss, then what else is switched on
@@ -181,6 +188,9 @@ impl TrainOptions {
             if w.freeze_frac != d.freeze_frac {
                 name += &format!("_freeze{}", w.freeze_frac);
             }
+        }
+        if self.constant_lr {
+            name += "+constant_lr";
         }
         if self.generative.is_some() {
             name += if self.epochs == 0 {
@@ -424,6 +434,21 @@ mod tests {
         crate::config::TrainFields::default()
             .resolve(&crate::model::ModelInfo::describe("bow").unwrap(), false)
             .unwrap()
+    }
+
+    /// The reference's two schedules, by hand: cosine from `lr` through `lr / 2` half way to 0
+    /// (PyTorch's `CosineAnnealingLR` over the run's steps), or constant; off is not written
+    /// into a run's options, so runs stored before the option keep their identity.
+    #[test]
+    fn constant_or_cosine_learning_rate() {
+        let mut t = TrainOptions { lr: 0.2, ..plain() };
+        assert_eq!(t.lr_at(0.0), 0.2);
+        assert!((t.lr_at(0.5) - 0.1).abs() < 1e-12 && t.lr_at(1.0).abs() < 1e-12);
+        assert!(!serde_json::to_string(&t).unwrap().contains("constant_lr"));
+        assert_eq!(t.method(), "xent");
+        t.constant_lr = true;
+        assert_eq!((t.lr_at(0.0), t.lr_at(0.7)), (0.2, 0.2));
+        assert_eq!(t.method(), "xent+constant_lr");
     }
 
     /// Learned weights name the method, with any setting that is not the default, and are
