@@ -291,6 +291,41 @@ def test_a_sweep_from_a_dict_runs_in_worker_processes_and_resumes(py, work):
     assert logs, "the workers' logs"
 
 
+def test_python_the_command_line_and_a_sweep_make_the_same_runs(py, work):
+    """One rule from options to runs in every front end: the same experiment through w2s.run,
+    `w2s run` and w2s.sweep is the same runs, so each reuses what the others stored."""
+    out = py.json("""
+        import json, os, subprocess, w2s
+        w2s.run(model="bow", weak_model="bow", dataset="demo", n_docs=200, n_test_docs=100,
+                epochs=1, loss="logconf", constant_lr=True, results="python")
+        subprocess.run(["w2s", "run", "--model", "bow", "--weak-model", "bow", "--n-docs", "200",
+                        "--n-test-docs", "100", "--epochs", "1", "--loss", "logconf",
+                        "--constant-lr", "--results", "cli"], check=True, capture_output=True)
+        w2s.sweep({"datasets": ["demo"], "models": ["bow"], "losses": ["logconf"], "n_docs": 200,
+                   "n_test_docs": 100, "train": {"epochs": 1, "constant_lr": True}},
+                  results="sweep")
+        print(json.dumps({d: sorted(f for f in os.listdir(os.path.join(d, "demo"))
+                                    if not f.startswith("."))
+                          for d in ("python", "cli", "sweep")}))
+    """, work)
+    assert out["python"] == out["cli"] == out["sweep"], out
+    # The supervisor (the ceiling too: xent, same options) and the student.
+    assert len(out["python"]) == 2 and any("logconf+constant_lr" in f for f in out["python"]), out
+
+
+def test_the_native_stubs_name_every_native_function(py, work):
+    out = py.json("""
+        import json, os, w2s
+        from w2s import _native
+        here = os.path.dirname(w2s.__file__)
+        stub = open(os.path.join(here, "_native.pyi")).read()
+        native = sorted(n for n in dir(_native) if not n.startswith("_") and callable(getattr(_native, n)))
+        print(json.dumps(dict(native=native, typed=os.path.exists(os.path.join(here, "py.typed")),
+                              stubbed=sorted(n for n in native if f"def {n}(" in stub))))
+    """, work)
+    assert out["native"] and out["stubbed"] == out["native"] and out["typed"], out
+
+
 def test_progress_bars_reach_a_notebook_through_sys_stderr(py, work):
     out = py.json("""
         import io, json, sys, w2s

@@ -133,6 +133,39 @@ fn run(py: Python, options: &str, storage: &str, config: Option<PathBuf>) -> PyR
     to_json(&out.map_err(|e| to_py(py, e))?)
 }
 
+/// `w2s.sweep()`: a sweep file (`path`) or its keys (`keys`, JSON), run as `w2s sweep` runs
+/// it ([`w2s::sweep::execute`]): `how` holds [`w2s::sweep::Execution`]'s keys (JSON), `exe` is
+/// the `w2s` program the workers run. What it prints goes to Python's `sys.stdout`; returns
+/// the results folder.
+#[pyfunction]
+#[pyo3(signature = (how, exe, path=None, keys=None, results=None))]
+fn sweep(
+    py: Python,
+    how: &str,
+    exe: PathBuf,
+    path: Option<PathBuf>,
+    keys: Option<&str>,
+    results: Option<PathBuf>,
+) -> PyResult<String> {
+    let how: w2s::sweep::Execution = from_json("sweep options", how)?;
+    let file = match (&path, keys) {
+        (Some(p), None) => w2s::sweep::SweepFile::read(p),
+        (None, Some(k)) => w2s::sweep::SweepFile::from_json(k, "the sweep"),
+        _ => {
+            return Err(PyValueError::new_err(
+                "a sweep file's path or its keys, one of them",
+            ))
+        }
+    }
+    .map_err(|e| PyValueError::new_err(format!("{e:#}")))?;
+    let results = results
+        .or(file.results.clone())
+        .unwrap_or_else(|| "results/sweep".into());
+    py.allow_threads(|| w2s::sweep::execute(&file, &results, &exe, &how, &mut PyStream("stdout")))
+        .map_err(|e| to_py(py, e))?;
+    Ok(results.to_string_lossy().into_owned())
+}
+
 /// `w2s.demo()`: the demo's options (JSON); the outcomes, one per seed.
 #[pyfunction]
 fn demo(py: Python, options: &str, storage: &str) -> PyResult<String> {
@@ -285,16 +318,24 @@ fn keep_interrupt(py: Python, e: &PyErr) {
 }
 
 /// Python's `sys.stderr`, as a byte sink for logs.
-struct PyStderr;
+/// Python's `sys.stdout` or `sys.stderr` (as notebooks show them), as a byte sink.
+struct PyStream(&'static str);
 
-fn py_stderr(py: Python) -> PyResult<Bound<PyAny>> {
-    py.import("sys")?.getattr("stderr")
+impl PyStream {
+    /// Logs and progress bars.
+    fn stderr() -> PyStream {
+        PyStream("stderr")
+    }
+
+    fn get<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        py.import("sys")?.getattr(self.0)
+    }
 }
 
-impl std::io::Write for PyStderr {
+impl std::io::Write for PyStream {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         Python::with_gil(|py| {
-            if let Ok(err) = py_stderr(py) {
+            if let Ok(err) = self.get(py) {
                 if let Err(e) = err.call_method1("write", (String::from_utf8_lossy(buf),)) {
                     keep_interrupt(py, &e);
                 }
@@ -304,7 +345,7 @@ impl std::io::Write for PyStderr {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Python::with_gil(|py| {
-            if let Ok(err) = py_stderr(py) {
+            if let Ok(err) = self.get(py) {
                 if let Err(e) = err.call_method0("flush") {
                     keep_interrupt(py, &e);
                 }
@@ -347,17 +388,17 @@ struct PyTerm {
 impl indicatif::TermLike for PyTerm {
     one_line_term!();
     fn write_line(&self, s: &str) -> std::io::Result<()> {
-        std::io::Write::write_all(&mut PyStderr, format!("{s}\n").as_bytes())
+        std::io::Write::write_all(&mut PyStream::stderr(), format!("{s}\n").as_bytes())
     }
     fn write_str(&self, s: &str) -> std::io::Result<()> {
-        std::io::Write::write_all(&mut PyStderr, s.as_bytes())
+        std::io::Write::write_all(&mut PyStream::stderr(), s.as_bytes())
     }
     fn clear_line(&self) -> std::io::Result<()> {
         let clear = if self.tty { "\r\x1b[2K" } else { "\r" };
-        std::io::Write::write_all(&mut PyStderr, clear.as_bytes())
+        std::io::Write::write_all(&mut PyStream::stderr(), clear.as_bytes())
     }
     fn flush(&self) -> std::io::Result<()> {
-        std::io::Write::flush(&mut PyStderr)
+        std::io::Write::flush(&mut PyStream::stderr())
     }
 }
 
@@ -425,7 +466,7 @@ impl indicatif::TermLike for NotebookTerm {
 /// run at its next training step, as a KeyboardInterrupt.
 #[pyfunction]
 fn set_output(verbose: bool, progress: &str) -> PyResult<()> {
-    w2s_cli::init_logging(verbose, false, || PyStderr);
+    w2s_cli::init_logging(verbose, false, PyStream::stderr);
     w2s::progress::set_interrupt_check(Box::new(|| {
         Python::with_gil(|py| py.check_signals()).map_err(anyhow::Error::new)
     }));
@@ -457,6 +498,7 @@ fn set_output(verbose: bool, progress: &str) -> PyResult<()> {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(demo, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep, m)?)?;
     m.add_function(wrap_pyfunction!(register_loss, m)?)?;
     m.add_function(wrap_pyfunction!(runs_csv, m)?)?;
     m.add_function(wrap_pyfunction!(report, m)?)?;

@@ -297,7 +297,7 @@ pub fn mean_labels(sets: &[&[Option<[f32; 2]>]]) -> Vec<Option<[f32; 2]>> {
         .collect()
 }
 
-/// RAVEN's learned mixture of supervisors ([`crate::options::LearnedWeights`]): the labels of
+/// RAVEN's learned mixture of supervisors ([`LearnedWeights`]): the labels of
 /// a batch are `softmax(sum_k w_k log p_k)` (mlbio-epfl/raven's `Ensemble.forward`, which
 /// mixes the supervisors' logits; for two classes `log p` is a logit), with `w` on the simplex.
 /// The student's loss reaches `w` through the labels; [`LearnedMixture::step`] moves it.
@@ -317,11 +317,7 @@ const PROB_FLOOR: f64 = 1e-6;
 
 impl LearnedMixture {
     /// `each[k][i]`: supervisor `k`'s soft label of training example `i`; uniform weights.
-    pub fn new(
-        each: &[Vec<[f32; 2]>],
-        options: &crate::options::LearnedWeights,
-        device: Device,
-    ) -> Self {
+    pub fn new(each: &[Vec<[f32; 2]>], options: &LearnedWeights, device: Device) -> Self {
         let k = each.len();
         let n = each.first().map_or(0, Vec::len);
         let flat: Vec<f32> = (0..n)
@@ -399,6 +395,43 @@ impl LearnedMixture {
     }
 }
 
+/// RAVEN's adaptive weighting (Jeon, Sobotka, Choi, Brbic, "Weak-to-Strong Generalization under
+/// Distribution Shifts", NeurIPS 2025, arXiv 2510.21332; mlbio-epfl/raven's `Ensemble`): the
+/// student's labels are `softmax(sum_k w_k log p_k)` over the supervisors' soft predictions
+/// `p_k`, with `w` on the simplex, uniform at first, frozen for the first `freeze_frac` of
+/// training, then moved by plain gradient descent on the student's own loss (rate `lr`) and
+/// put back on the simplex (clamped at 1e-6, renormalised) after every step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LearnedWeights {
+    #[serde(
+        default = "weights_lr",
+        deserialize_with = "crate::finite::deserialize"
+    )]
+    pub lr: f64,
+    #[serde(default = "half", deserialize_with = "crate::finite::deserialize")]
+    pub freeze_frac: f64,
+}
+
+/// RAVEN's configurations set the rate per experiment; w2s's default moves the weights by
+/// about one unit over a demo-sized run.
+fn weights_lr() -> f64 {
+    0.1
+}
+/// RAVEN's `ensemble_weights_freeze_first_frac_of_epochs` in its configurations.
+fn half() -> f64 {
+    0.5
+}
+
+impl Default for LearnedWeights {
+    fn default() -> Self {
+        LearnedWeights {
+            lr: weights_lr(),
+            freeze_frac: half(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,7 +443,7 @@ mod tests {
     #[test]
     fn the_learned_mixture_by_hand() {
         let each = vec![vec![[0.1, 0.9], [0.8, 0.2]], vec![[0.5, 0.5], [0.5, 0.5]]];
-        let options = crate::options::LearnedWeights {
+        let options = LearnedWeights {
             lr: 1.0,
             freeze_frac: 0.5,
         };

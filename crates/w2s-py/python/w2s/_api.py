@@ -13,7 +13,7 @@ import io
 import json
 import math
 import os
-import subprocess
+import shutil
 import sys
 import sysconfig
 import textwrap
@@ -514,12 +514,16 @@ def runs(results) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(text))
 
 
-def _program() -> list:
-    """How to start the `w2s` command of this installation."""
+def _exe() -> str:
+    """The `w2s` command of this installation: what a sweep's workers run."""
     script = os.path.join(sysconfig.get_path("scripts"), "w2s")
     if os.access(script, os.X_OK):
-        return [script]
-    return [sys.executable, "-m", "w2s"]
+        return script
+    found = shutil.which("w2s")
+    if found:
+        return found
+    raise RuntimeError("w2s.sweep: the `w2s` command of this installation was not found (pip puts "
+                       f"it in {sysconfig.get_path('scripts')}); a sweep's workers run it")
 
 
 def sweep(
@@ -534,59 +538,20 @@ def sweep(
     force: bool = False,
     dry_run: bool = False,
 ) -> pd.DataFrame:
-    """Run a sweep (`w2s sweep`): `config` is a sweep file's path, or a dict of its keys (see
-    the README), written to a TOML file under the results folder. The sweep runs in worker
-    processes, as from the command line (resumable; a failed run does not stop the rest);
-    their output is shown here. Returns `w2s.runs(results)`. Python losses and Python data
-    are for `w2s.run`: a sweep's workers are other processes."""
+    """Run a sweep, as `w2s sweep` does (the same code): `config` is a sweep file's path, or a
+    dict of its keys (see the README). The runs train in worker processes (resumable; a failed
+    run does not stop the rest, and fails the call at the end); what the sweep prints is shown
+    here, and an interrupt stops it with its workers. Returns `w2s.runs(results)`. Python
+    losses and Python data are for `w2s.run`: a sweep's workers are other processes."""
+    _setup()
+    how = dict(jobs=jobs, devices=[device] if isinstance(device, str) else list(device or ["auto"]),
+               threads=threads, executor=executor, sbatch=list(sbatch), force=force, dry_run=dry_run)
+    where = None if results is None else os.fspath(results)
     if isinstance(config, dict):
-        results = os.fspath(results or config.get("results") or "results/sweep")
-        os.makedirs(results, exist_ok=True)
-        text = _toml.dumps(config)
-        path = os.path.join(results, f"sweep-{hashlib.sha256(text.encode()).hexdigest()[:12]}.toml")
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
-        config = path
-    config = os.fspath(config)
-    if results is None:
-        results = _file_results(config) or "results/sweep"
-    args = [*_program(), "sweep", config, "--results", os.fspath(results), "--jobs", str(jobs)]
-    args += ["--executor", executor]
-    if device is not None:
-        args += ["--device", device if isinstance(device, str) else ",".join(device)]
-    if threads is not None:
-        args += ["--threads", str(threads)]
-    args += [f"--sbatch={s}" for s in sbatch]
-    if force:
-        args.append("--force")
-    if dry_run:
-        args.append("--dry-run")
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
-    assert proc.stdout is not None
-    try:
-        for line in proc.stdout:
-            sys.stdout.write(line)
-    except KeyboardInterrupt:
-        proc.terminate()
-        proc.wait()
-        raise
-    if proc.wait() != 0:
-        raise RuntimeError(f"w2s sweep failed (exit code {proc.returncode}); see its output above")
+        results = _native.sweep(json.dumps(how), _exe(), keys=json.dumps(config), results=where)
+    else:
+        results = _native.sweep(json.dumps(how), _exe(), path=os.fspath(config), results=where)
     return runs(results) if not dry_run else pd.DataFrame()
-
-
-def _file_results(path: str) -> Optional[str]:
-    """A sweep file's `results`, resolved as the command line resolves it (from the current
-    folder)."""
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        try:
-            import tomli as tomllib  # type: ignore
-        except ImportError:
-            return None
-    with open(path, "rb") as f:
-        return tomllib.load(f).get("results")
 
 
 @dataclasses.dataclass

@@ -3,8 +3,6 @@
 //! `data/train-00000-of-00002.parquet`, `in_domain_dev.tsv`, ...).
 
 use super::files;
-use super::registry::Task;
-use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
 /// The file stem without format and compression extensions.
@@ -75,20 +73,6 @@ pub fn split_files(dir: &Path, aliases: &[&str]) -> Vec<PathBuf> {
         }
     }
     Vec::new()
-}
-
-/// Where a task's raw files are: `data_dir`, or the hub's copy in the Hugging Face cache.
-/// With a config, only that config's folder (`<dir>/<config>/`) where the folder holds several,
-/// as hub repositories like `nyu-mll/glue` do.
-pub fn locate(task: &Task, data_dir: Option<&Path>) -> Result<PathBuf> {
-    let dir = match data_dir {
-        Some(d) if d.is_dir() => d.to_path_buf(),
-        Some(d) => bail!("--data-dir {}: no such folder", d.display()),
-        None => super::hub::download(task.hub, task.name, |f| {
-            in_config(f, task.config) && task.train.iter().chain(task.test).any(|a| in_split(f, a))
-        })?,
-    };
-    Ok(config_folder(dir, task.config))
 }
 
 /// `dir/<config>` where that folder exists (a multi-config repository), else `dir`.

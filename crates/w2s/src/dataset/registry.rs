@@ -3,14 +3,26 @@
 
 use super::files::{self, Row};
 use super::formats::*;
-use super::layout::{split_files, stem};
+use super::layout::{config_folder, in_config, in_split, split_files, stem};
 use super::{Example, Pools};
 use anyhow::{bail, Context, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::path::{Path, PathBuf};
 
-pub use super::layout::locate;
+/// Where a task's raw files are: `data_dir`, or the hub's copy in the Hugging Face cache.
+/// With a config, only that config's folder (`<dir>/<config>/`) where the folder holds several,
+/// as hub repositories like `nyu-mll/glue` do.
+pub fn locate(task: &Task, data_dir: Option<&Path>) -> Result<PathBuf> {
+    let dir = match data_dir {
+        Some(d) if d.is_dir() => d.to_path_buf(),
+        Some(d) => bail!("--data-dir {}: no such folder", d.display()),
+        None => super::hub::download(task.hub, task.name, |f| {
+            in_config(f, task.config) && task.train.iter().chain(task.test).any(|a| in_split(f, a))
+        })?,
+    };
+    Ok(config_folder(dir, task.config))
+}
 
 type Formatter = fn(&Row, &mut ChaCha8Rng) -> Result<Option<Example>>;
 

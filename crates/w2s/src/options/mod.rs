@@ -10,6 +10,7 @@
 
 pub mod fields;
 
+pub use crate::labels::LearnedWeights;
 use crate::loss::Loss;
 use anyhow::{bail, Result};
 pub use fields::{overlay, TrainFields, WeakFlags};
@@ -83,43 +84,6 @@ pub struct TrainOptions {
 /// training (`frac` = steps done / steps).
 pub fn cosine_anneal(lr: f64, frac: f64) -> f64 {
     lr * 0.5 * (1.0 + (std::f64::consts::PI * frac).cos())
-}
-
-/// RAVEN's adaptive weighting (Jeon, Sobotka, Choi, Brbic, "Weak-to-Strong Generalization under
-/// Distribution Shifts", NeurIPS 2025, arXiv 2510.21332; mlbio-epfl/raven's `Ensemble`): the
-/// student's labels are `softmax(sum_k w_k log p_k)` over the supervisors' soft predictions
-/// `p_k`, with `w` on the simplex, uniform at first, frozen for the first `freeze_frac` of
-/// training, then moved by plain gradient descent on the student's own loss (rate `lr`) and
-/// put back on the simplex (clamped at 1e-6, renormalised) after every step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LearnedWeights {
-    #[serde(
-        default = "weights_lr",
-        deserialize_with = "crate::finite::deserialize"
-    )]
-    pub lr: f64,
-    #[serde(default = "half", deserialize_with = "crate::finite::deserialize")]
-    pub freeze_frac: f64,
-}
-
-/// RAVEN's configurations set the rate per experiment; w2s's default moves the weights by
-/// about one unit over a demo-sized run.
-fn weights_lr() -> f64 {
-    0.1
-}
-/// RAVEN's `ensemble_weights_freeze_first_frac_of_epochs` in its configurations.
-fn half() -> f64 {
-    0.5
-}
-
-impl Default for LearnedWeights {
-    fn default() -> Self {
-        LearnedWeights {
-            lr: weights_lr(),
-            freeze_frac: half(),
-        }
-    }
 }
 
 /// Generative scoring: the answers for label 0 and label 1 (one token each), and text

@@ -4,7 +4,6 @@
 //! trained in a staging folder and published whole ([`crate::store`]). The recipe's steps
 //! (tokens, features, the training set, training and prediction) are in `steps.rs`.
 
-use super::steps::analyse;
 use crate::dataset::{self, Splits};
 use crate::generative_finetuning;
 use crate::model::short_name;
@@ -238,7 +237,7 @@ impl Runner {
             &splits,
             dir,
         )?;
-        let mut result = analyse(spec, &predictions, set.supervision.as_ref(), &splits)?;
+        let mut result = Self::analyse(spec, &predictions, set.supervision.as_ref(), &splits)?;
         result.model = model.info.clone();
         result.relabelling = relabelling;
         result.generative_finetuning = generative_finetuning;

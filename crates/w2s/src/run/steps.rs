@@ -477,66 +477,69 @@ impl Runner {
     }
 }
 
-/// Test metrics of a run's predictions: accuracy, AUROC, calibration, and for students how
-/// they relate to their supervisors. Counts and training fields are filled in by the caller.
-pub(super) fn analyse(
-    spec: &RunSpec,
-    predictions: &Predictions,
-    supervision: Option<&Predictions>,
-    splits: &Splits,
-) -> Result<RunResult> {
-    let (probs, truth): (Vec<[f32; 2]>, Vec<u8>) = predictions
-        .test
-        .iter()
-        .zip(&splits.test)
-        .filter_map(|(p, e)| p.map(|p| (p, e.label)))
-        .unzip();
-    if splits.test.is_empty() {
-        bail!("the task has no test examples to score the run on");
-    }
-    if probs.is_empty() {
-        bail!(
-            "every test example is max_ctx = {} tokens long or longer",
-            spec.max_ctx
-        );
-    }
-    let mut analysis = Analysis {
-        auroc: metrics::auroc(&probs, &truth),
-        ece: Some(metrics::ece(&probs, &truth, 10)),
-        ..Default::default()
-    };
-    let (mut supervisor_accuracy, mut supervisor_agreement) = (None, None);
-    if let Some(sup) = supervision {
-        let labels: Vec<u8> = splits.test.iter().map(|e| e.label).collect();
-        supervisor_agreement = analysis.against_supervisor(&predictions.test, &sup.test, &labels);
-        let (p, t): (Vec<[f32; 2]>, Vec<u8>) = sup
+impl Runner {
+    /// Test metrics of a run's predictions: accuracy, AUROC, calibration, and for students how
+    /// they relate to their supervisors. Counts and training fields are filled in by the caller.
+    pub(super) fn analyse(
+        spec: &RunSpec,
+        predictions: &Predictions,
+        supervision: Option<&Predictions>,
+        splits: &Splits,
+    ) -> Result<RunResult> {
+        let (probs, truth): (Vec<[f32; 2]>, Vec<u8>) = predictions
             .test
             .iter()
             .zip(&splits.test)
-            .filter_map(|(p, e)| Some(((*p)?, e.label)))
+            .filter_map(|(p, e)| p.map(|p| (p, e.label)))
             .unzip();
-        supervisor_accuracy = Some(metrics::accuracy(&p, &t));
+        if splits.test.is_empty() {
+            bail!("the task has no test examples to score the run on");
+        }
+        if probs.is_empty() {
+            bail!(
+                "every test example is max_ctx = {} tokens long or longer",
+                spec.max_ctx
+            );
+        }
+        let mut analysis = Analysis {
+            auroc: metrics::auroc(&probs, &truth),
+            ece: Some(metrics::ece(&probs, &truth, 10)),
+            ..Default::default()
+        };
+        let (mut supervisor_accuracy, mut supervisor_agreement) = (None, None);
+        if let Some(sup) = supervision {
+            let labels: Vec<u8> = splits.test.iter().map(|e| e.label).collect();
+            supervisor_agreement =
+                analysis.against_supervisor(&predictions.test, &sup.test, &labels);
+            let (p, t): (Vec<[f32; 2]>, Vec<u8>) = sup
+                .test
+                .iter()
+                .zip(&splits.test)
+                .filter_map(|(p, e)| Some(((*p)?, e.label)))
+                .unzip();
+            supervisor_accuracy = Some(metrics::accuracy(&p, &t));
+        }
+        Ok(RunResult {
+            hash: spec.hash(),
+            spec: spec.clone(),
+            model: ModelInfo::default(),
+            test_accuracy: metrics::accuracy(&probs, &truth),
+            supervisor_agreement,
+            supervisor_accuracy,
+            relabelling: None,
+            generative_finetuning: None,
+            analysis,
+            n_train: 0,
+            n_test: probs.len(),
+            n_dropped: (0, predictions.test.len() - probs.len()),
+            training: TrainSummary::default(),
+            device: String::new(),
+            train2_predicted: predictions.train2.is_some(),
+            predictions_sha256: None,
+            pairwise: splits.pairwise(),
+            provenance: Provenance::default(),
+        })
     }
-    Ok(RunResult {
-        hash: spec.hash(),
-        spec: spec.clone(),
-        model: ModelInfo::default(),
-        test_accuracy: metrics::accuracy(&probs, &truth),
-        supervisor_agreement,
-        supervisor_accuracy,
-        relabelling: None,
-        generative_finetuning: None,
-        analysis,
-        n_train: 0,
-        n_test: probs.len(),
-        n_dropped: (0, predictions.test.len() - probs.len()),
-        training: TrainSummary::default(),
-        device: String::new(),
-        train2_predicted: predictions.train2.is_some(),
-        predictions_sha256: None,
-        pairwise: splits.pairwise(),
-        provenance: Provenance::default(),
-    })
 }
 
 /// What a run's progress bar and errors call it.

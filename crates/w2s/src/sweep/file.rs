@@ -95,24 +95,39 @@ impl SweepFile {
             .with_context(|| format!("cannot read sweep file {}", path.display()))?;
         let f: SweepFile =
             toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        f.checked(&path.display().to_string())
+    }
+
+    /// A sweep given as JSON (Python's `w2s.sweep(dict)`): the same keys as a file, the same
+    /// checks; `origin` names it in errors.
+    pub fn from_json(json: &str, origin: &str) -> Result<SweepFile> {
+        let f: SweepFile =
+            serde_json::from_str(json).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        f.checked(origin)
+    }
+
+    /// What a sweep must hold beyond its types: something to run, and tables that name its
+    /// own models and datasets.
+    fn checked(self, origin: &str) -> Result<SweepFile> {
+        let f = self;
         if f.models.is_empty() || f.datasets.is_empty() || f.seeds.is_empty() {
             bail!(
                 "{}: `models`, `datasets` and `seeds` must each name at least one",
-                path.display()
+                origin
             );
         }
         crate::config::check_iterations(f.iterations)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
         if f.losses.is_empty() && f.methods.is_empty() {
             bail!(
                 "{}: name at least one loss in `losses` or a [methods.NAME] table",
-                path.display()
+                origin
             );
         }
         if let Some(e) = f.ensembles.iter().find(|e| e.len() < 2) {
             bail!(
                 "{}: the ensemble {e:?} needs at least two weak models",
-                path.display()
+                origin
             );
         }
         let models: Vec<&String> = f
@@ -124,22 +139,19 @@ impl SweepFile {
         if let Some(m) = f.model_train.keys().find(|m| !models.contains(m)) {
             bail!(
                 "{}: [model_train.\"{m}\"] names no model of the sweep (models: {})",
-                path.display(),
+                origin,
                 f.models.join(", ")
             );
         }
         if let Some(d) = f.data_dirs.keys().find(|d| !f.datasets.contains(d)) {
             bail!(
                 "{}: data_dirs names `{d}`, which is not in `datasets`",
-                path.display()
+                origin
             );
         }
         for chain in &f.bootstrap {
             if chain.len() < 2 {
-                bail!(
-                    "{}: a bootstrap chain needs at least two models",
-                    path.display()
-                );
+                bail!("{}: a bootstrap chain needs at least two models", origin);
             }
         }
         Ok(f)

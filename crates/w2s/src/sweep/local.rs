@@ -138,6 +138,15 @@ pub fn execute_local(
                 running.push((child, p, slot, log));
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
+            // A notebook's interrupt stops the sweep: its workers first (what they stored
+            // stays; the next sweep resumes from there).
+            if let Err(e) = crate::progress::check_interrupt() {
+                for (child, ..) in &mut running {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                return Err(e);
+            }
             let mut i = 0;
             while i < running.len() {
                 if let Some(status) = running[i].0.try_wait()? {

@@ -3,17 +3,20 @@
 //! `w2s` processes, locally (`--jobs N`) or as Slurm job arrays. Every run is the same stored,
 //! hashed run that `w2s run` makes, so an interrupted sweep resumes by skipping complete runs.
 //!
+//! - [`mod@execute`]: a sweep from start to end, as the command and Python run it;
 //! - [`mod@file`]: the sweep file's format;
 //! - [`plan`](mod@plan): every run it implies, in dependency order;
 //! - [`local`]: worker processes on this machine;
 //! - [`slurm`]: one job array per supervision depth.
 
+pub mod execute;
 pub mod file;
 pub mod local;
 pub mod plan;
 pub mod slurm;
 
 pub use crate::experiment::Failure;
+pub use execute::{execute, Execution, Executor};
 pub use file::SweepFile;
 pub use local::{execute_local, spec_file, Local, Summary};
 pub use plan::{plan, Planned, Role};
