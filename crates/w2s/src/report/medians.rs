@@ -1,7 +1,7 @@
 //! The methods table: each method's median PGR per dataset over its direct pairs, and across
 //! datasets.
 
-use super::rows::why;
+use super::row::why;
 use super::{Aggregate, SweepRow};
 
 /// The median PGR of one method on one dataset, and how many values it is over (student runs

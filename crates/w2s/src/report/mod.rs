@@ -8,9 +8,11 @@
 
 mod export;
 mod html;
+mod intervals;
 mod medians;
 pub mod plots;
 pub mod reference;
+mod row;
 mod rows;
 mod text;
 mod weights;
@@ -18,7 +20,7 @@ mod weights;
 pub use export::{runs_csv, write_runs_parquet};
 pub use html::sweep_html;
 pub use medians::{DatasetMedian, MedianRow};
-pub use rows::{Interval, Pgr, SeedValues, SweepRow};
+pub use row::{Interval, Pgr, SeedValues, SweepRow};
 pub use text::{outcome_table, sweep_table};
 pub use weights::{SupervisorWeight, WeightsRow};
 

@@ -148,7 +148,7 @@ pub(super) fn columns(aggregate: Aggregate) -> [&'static str; 9] {
 
 /// "value [low, high]", the value alone without an interval, or why there is none.
 fn row_pgr_cell(r: &SweepRow) -> String {
-    use super::rows::why;
+    use super::row::why;
     let reference = r.aggregate == Aggregate::Reference;
     match r.pgr {
         Some(p) => match p.interval {
@@ -168,8 +168,8 @@ fn row_pgr_cell(r: &SweepRow) -> String {
 /// What a weak or ceiling cell says where the row has no value: the rule's reason.
 fn missing(r: &SweepRow) -> &'static str {
     match r.aggregate {
-        Aggregate::Reference => super::rows::why::NO_BASELINE,
-        _ => super::rows::why::NOT_STORED,
+        Aggregate::Reference => super::row::why::NO_BASELINE,
+        _ => super::row::why::NOT_STORED,
     }
 }
 
@@ -440,7 +440,7 @@ mod tests {
     }
 
     fn row(chain: &[&str], aggregate: Aggregate, left_out: &[&str]) -> SweepRow {
-        use super::super::rows::why;
+        use super::super::row::why;
         SweepRow {
             dataset: "t".into(),
             n_docs: 8,
