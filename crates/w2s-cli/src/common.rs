@@ -3,7 +3,6 @@
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
-use w2s::device::parse_device;
 use w2s::experiment::Runner;
 
 #[derive(Args)]
@@ -33,21 +32,15 @@ pub fn runner(
     file_device: Option<String>,
     default_results: &str,
 ) -> Result<Runner> {
-    if let Some(t) = common.threads {
-        w2s::tch::set_num_threads(t);
-    }
     let device = common
         .device
         .clone()
         .or(file_device)
         .unwrap_or_else(|| "auto".into());
-    Ok(Runner::new(
-        common
-            .results
-            .clone()
-            .or(file_results)
-            .unwrap_or_else(|| default_results.into()),
-        parse_device(&device)?,
-        common.force,
-    ))
+    let results = common
+        .results
+        .clone()
+        .or(file_results)
+        .unwrap_or_else(|| default_results.into());
+    Runner::set_up(results, &device, common.threads, common.force)
 }

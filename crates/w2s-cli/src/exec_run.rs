@@ -3,7 +3,6 @@
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
-use w2s::device::parse_device;
 use w2s::experiment::Runner;
 
 #[derive(Args)]
@@ -31,11 +30,8 @@ pub struct ExecArgs {
 /// runner (failed.json), so a Slurm task's failure, or its skip for a missing supervisor, is on
 /// disk with its reason.
 pub fn exec_run(a: ExecArgs) -> Result<()> {
-    if let Some(t) = a.threads {
-        w2s::tch::set_num_threads(t);
-    }
     let spec: w2s::experiment::RunSpec = w2s::store::read_json(&a.spec)?;
-    let mut runner = Runner::new(a.results, parse_device(&a.device)?, a.force);
+    let mut runner = Runner::set_up(a.results, &a.device, a.threads, a.force)?;
     runner.train_supervisors = false;
     runner.predict_train2 = a.predict_train2;
     let r = runner.run(&spec)?;

@@ -69,12 +69,7 @@ struct Storage {
 
 impl Storage {
     fn runner(&self) -> anyhow::Result<Runner> {
-        if let Some(t) = self.threads {
-            w2s::config::parse_threads(&t.to_string()).map_err(anyhow::Error::msg)?;
-            w2s::tch::set_num_threads(t);
-        }
-        let device = w2s::device::parse_device(&self.device)?;
-        Ok(Runner::new(self.results.clone(), device, self.force))
+        Runner::set_up(self.results.clone(), &self.device, self.threads, self.force)
     }
 }
 
@@ -164,6 +159,23 @@ fn sweep(
     py.allow_threads(|| w2s::sweep::execute(&file, &results, &exe, &how, &mut PyStream("stdout")))
         .map_err(|e| to_py(py, e))?;
     Ok(results.to_string_lossy().into_owned())
+}
+
+/// A task of rows in memory (`train=`, `test=` as JSON lines) with the task file's other keys
+/// (JSON), written where the same data always lands ([`w2s::dataset::user::task_from_rows`]);
+/// returns the task file's path.
+#[pyfunction]
+fn task_from_rows(
+    train: &str,
+    test: &str,
+    keys: &str,
+    name: &str,
+    results: PathBuf,
+) -> PyResult<String> {
+    let keys: serde_json::Map<String, serde_json::Value> = from_json("task", keys)?;
+    w2s::dataset::user::task_from_rows(train, test, &keys, name, &results)
+        .map(|p| p.to_string_lossy().into_owned())
+        .map_err(|e| PyValueError::new_err(format!("{e:#}")))
 }
 
 /// `w2s.demo()`: the demo's options (JSON); the outcomes, one per seed.
@@ -499,6 +511,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(demo, m)?)?;
     m.add_function(wrap_pyfunction!(sweep, m)?)?;
+    m.add_function(wrap_pyfunction!(task_from_rows, m)?)?;
     m.add_function(wrap_pyfunction!(register_loss, m)?)?;
     m.add_function(wrap_pyfunction!(runs_csv, m)?)?;
     m.add_function(wrap_pyfunction!(report, m)?)?;

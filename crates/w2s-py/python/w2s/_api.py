@@ -7,7 +7,6 @@ command line's.
 
 import dataclasses
 import difflib
-import hashlib
 import inspect
 import io
 import json
@@ -21,7 +20,7 @@ from typing import Any, Callable, Optional
 
 import pandas as pd
 
-from . import _native, _toml
+from . import _native
 
 _output_set = False
 
@@ -152,61 +151,13 @@ def _plain(x):
     raise TypeError(f"cannot store {type(x).__name__} {x!r} in a row")
 
 
-def _columns(jsonl: str) -> set:
-    return set(json.loads(jsonl.split("\n", 1)[0]))
-
-
 def _task_file(train, test, task: Optional[dict], name: Optional[str], results: str) -> str:
-    """Write the data as a task (a TOML task file beside two JSON-lines files) in a folder
-    named by the hash of all three under `results/.tasks/`, and return the task file's path.
-    The same data always lands in the same place; any change is another task, so another run
-    (the task file's text and its data are the task's identity, as for any task file)."""
+    """The data as a task file beside its two JSON-lines files, written by w2s where the same
+    data always lands (`results/.tasks/<hash>/`); the task file's keys not given in `task` are
+    read from the rows' columns by the rule task files follow (docs/PYTHON.md)."""
     train_text, test_text = _jsonl(train, "train"), _jsonl(test, "test")
-    cols = _columns(train_text)
-    spec = dict(task or {})
-    for k in ("train", "test"):
-        if k in spec:
-            raise ValueError(f"task = {{{k!r}: ...}}: the data is given as `{k}=`")
-    if "chosen" in cols and "rejected" in cols:
-        # A preference pair: the context, and the preferred and the other reply.
-        spec.setdefault("chosen", "chosen")
-        spec.setdefault("rejected", "rejected")
-        context = next((c for c in ("context", "prompt", "text") if c in cols), None)
-        if context is None and "text" not in spec:
-            raise ValueError("preference rows need a context column: context, prompt or text")
-        spec.setdefault("text", context)
-    elif "choices" in cols and "label" not in cols:
-        spec.setdefault("choices", "choices")
-        spec.setdefault("label", "answer")
-        spec.setdefault("text", "{question}\n{choice}" if "question" in cols else "{choice}")
-    else:
-        spec.setdefault("text", "text")
-        spec.setdefault("label", "label")
-    doc = {"train": "train.jsonl", "test": "test.jsonl", **spec}
-    toml_text = "# written by w2s from Python data\n" + _toml.dumps(doc)
-    digest = hashlib.sha256()
-    for part in (toml_text, train_text, test_text):
-        digest.update(hashlib.sha256(part.encode()).digest())
-    name = name or "python_task"
-    if not name.replace("_", "").replace("-", "").isalnum():
-        raise ValueError(f"task name {name!r}: letters, digits, - and _ only")
-    folder = os.path.join(os.path.abspath(results), ".tasks", digest.hexdigest()[:20])
-    path = os.path.join(folder, f"{name}.toml")
-    if os.path.exists(path):
-        return path
-    # Written whole in a private folder, then renamed into place: a second process writing
-    # the same task at once finds it complete or makes it itself.
-    os.makedirs(os.path.dirname(folder), exist_ok=True)
-    tmp = f"{folder}.tmp{os.getpid()}"
-    os.makedirs(tmp, exist_ok=True)
-    for fname, text in ((f"{name}.toml", toml_text), ("train.jsonl", train_text), ("test.jsonl", test_text)):
-        with open(os.path.join(tmp, fname), "w", encoding="utf-8") as f:
-            f.write(text)
-    os.makedirs(folder, exist_ok=True)
-    for fname in (f"{name}.toml", "train.jsonl", "test.jsonl")[::-1]:  # the task file last
-        os.replace(os.path.join(tmp, fname), os.path.join(folder, fname))
-    os.rmdir(tmp)
-    return path
+    return _native.task_from_rows(train_text, test_text, json.dumps(dict(task or {})),
+                                  name or "python_task", os.path.abspath(results))
 
 
 # ---------------------------------------------------------------------------------------------

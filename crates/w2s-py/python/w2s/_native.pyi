@@ -29,6 +29,10 @@ def sweep(
     jobs, devices, threads, executor, sbatch, force and dry_run (JSON); `exe` is the `w2s`
     command its workers run. Prints to `sys.stdout`; returns the results folder."""
 
+def task_from_rows(train: str, test: str, keys: str, name: str, results: _Path) -> str:
+    """Rows in memory (`train`, `test`: JSON lines) and a task file's other keys (JSON) as a
+    task under `results/.tasks/<content hash>/`; returns the task file's path."""
+
 def register_loss(name: str, source: str, function: Callable[..., object]) -> str:
     """Make `function` the loss `name`; returns its config table as JSON."""
 

@@ -140,8 +140,9 @@ impl UserTask {
     pub fn read(path: &Path) -> Result<UserTask> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read task file {}", path.display()))?;
-        let task: UserTask =
+        let mut task: UserTask =
             toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        task.infer_columns(path.parent().unwrap_or(Path::new(".")))?;
         let pairwise = task.chosen.is_some() || task.rejected.is_some();
         if pairwise && (task.chosen.is_none() || task.rejected.is_none()) {
             bail!(
@@ -179,6 +180,60 @@ impl UserTask {
             );
         }
         Ok(task)
+    }
+
+    /// The columns a task reads where it does not name them, from the column names of its
+    /// first train row: the one rule for task files and Python's data. Preference rows
+    /// (`chosen` and `rejected` columns): those replies, the context in `context`, `prompt` or
+    /// `text`; multiple choice (a `choices` column and no `label`): the right one in `answer`,
+    /// the text `{question}\n{choice}` (or `{choice}`); otherwise `text` and `label`. A hub
+    /// task, or one naming its columns, is read as written.
+    fn infer_columns(&mut self, base: &Path) -> Result<()> {
+        let named = !self.text.is_empty() && (!self.label.is_empty() || self.pairwise());
+        if named || self.hub.is_some() || self.replies.is_some() {
+            return Ok(());
+        }
+        let Some(first) = paths(&self.train).first().map(|p| or_gz(base.join(p))) else {
+            return Ok(());
+        };
+        let header: Option<Vec<&str>> = self
+            .columns
+            .as_ref()
+            .map(|c| c.iter().map(String::as_str).collect());
+        let Ok(rows) = files::read_rows(&first, Some(1), header.as_deref()) else {
+            return Ok(()); // read again, with its error, when the task loads
+        };
+        let Some(row) = rows.first() else {
+            return Ok(());
+        };
+        let has = |c: &str| row.fields.contains_key(c);
+        // A key is filled only with a column the rows have: otherwise the check below names
+        // the missing key.
+        let fill = |field: &mut String, value: &str, column: &str| {
+            if field.is_empty() && has(column) {
+                *field = value.to_owned();
+            }
+        };
+        if has("chosen") && has("rejected") && self.choices.is_none() {
+            self.chosen.get_or_insert_with(|| "chosen".into());
+            self.rejected.get_or_insert_with(|| "rejected".into());
+            if let Some(c) = ["context", "prompt", "text"].into_iter().find(|c| has(c)) {
+                fill(&mut self.text, c, c);
+            }
+        } else if has("choices") && !has("label") || self.choices.is_some() {
+            self.choices.get_or_insert(Choices::Field("choices".into()));
+            fill(&mut self.label, "answer", "answer");
+            if self.text.is_empty() {
+                self.text = match has("question") {
+                    true => "{question}\n{choice}".into(),
+                    false => "{choice}".into(),
+                };
+            }
+        } else if !self.pairwise() {
+            fill(&mut self.text, "text", "text");
+            fill(&mut self.label, "label", "label");
+        }
+        Ok(())
     }
 
     /// A row's example; `None` for a row that `drop_unmapped` drops.
@@ -450,6 +505,67 @@ fn render(template: &str, row: &Row) -> Result<String> {
     Ok(out)
 }
 
+/// A task made of rows in memory (Python's `train=` and `test=`, as JSON lines) and the task
+/// file's other keys (`keys`, as JSON): written as a task file `NAME.toml` beside `train.jsonl`
+/// and `test.jsonl` in `RESULTS/.tasks/<hash of the three>/`, so the same data always lands in
+/// the same folder and any change is another task (as for any task file: its text and data are
+/// its identity). Written whole in a private folder, then renamed into place: a second process
+/// writing the same task finds it complete or makes it itself. Returns the task file's path.
+pub fn task_from_rows(
+    train: &str,
+    test: &str,
+    keys: &serde_json::Map<String, serde_json::Value>,
+    name: &str,
+    results: &Path,
+) -> Result<PathBuf> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        bail!("task name {name:?}: letters, digits, - and _ only");
+    }
+    if let Some(k) = ["train", "test"]
+        .into_iter()
+        .find(|k| keys.contains_key(*k))
+    {
+        bail!("task = {{{k:?}: ...}}: the data is given as `{k}=`");
+    }
+    let mut doc = serde_json::Map::new();
+    doc.insert("train".into(), "train.jsonl".into());
+    doc.insert("test".into(), "test.jsonl".into());
+    doc.extend(keys.clone());
+    let table = toml::Table::try_from(&doc).context("the task's keys as TOML")?;
+    let toml_text = format!("# written by w2s from Python data\n{table}");
+    let parts = [toml_text.as_str(), train, test].map(|p| crate::store::sha256_hex(p.as_bytes()));
+    let hash = crate::store::sha256_hex(parts.concat().as_bytes());
+    let tasks = std::path::absolute(results)?.join(".tasks");
+    let folder = tasks.join(&hash[..20]);
+    let path = folder.join(format!("{name}.toml"));
+    if path.is_file() {
+        return Ok(path);
+    }
+    let tmp = tasks.join(format!(".tmp-{}-{}", &hash[..20], std::process::id()));
+    std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    for (file, text) in [
+        ("train.jsonl", train),
+        ("test.jsonl", test),
+        (&format!("{name}.toml"), &toml_text),
+    ] {
+        std::fs::write(tmp.join(file), text)
+            .with_context(|| format!("writing {}", tmp.join(file).display()))?;
+    }
+    if std::fs::rename(&tmp, &folder).is_err() {
+        // Another process put the same task there first (or a task of another name there).
+        if !path.is_file() {
+            std::fs::rename(tmp.join(format!("{name}.toml")), &path)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -604,5 +720,59 @@ mod tests {
             e.contains("short.lst") && e.contains("1 labels for 40 rows"),
             "{e}"
         );
+    }
+
+    /// Unnamed columns are read from the rows, the one rule for task files and Python's data;
+    /// rows in memory become a task folder named by its content.
+    #[test]
+    fn columns_from_the_rows_and_tasks_from_rows() {
+        let d = tempfile::tempdir().unwrap();
+        let plain: String = (0..20)
+            .map(|i| format!("{{\"text\": \"row {i}\", \"label\": {}}}\n", i % 2))
+            .collect();
+        let prefs: String = (0..20)
+            .map(|i| {
+                format!("{{\"prompt\": \"q{i}\", \"chosen\": \"good\", \"rejected\": \"bad\"}}\n")
+            })
+            .collect();
+        let keys = serde_json::Map::new();
+        let task = task_from_rows(&plain, &plain, &keys, "plain", d.path()).unwrap();
+        let again = task_from_rows(&plain, &plain, &keys, "plain", d.path()).unwrap();
+        assert_eq!(task, again, "the same data, the same task file");
+        let t = UserTask::read(&task).unwrap();
+        assert_eq!((t.text.as_str(), t.label.as_str()), ("text", "label"));
+        let pools = t.load(task.parent().unwrap(), None, 0, (100, 100)).unwrap();
+        assert_eq!(pools.train.len(), 20);
+        let p = UserTask::read(&task_from_rows(&prefs, &prefs, &keys, "prefs", d.path()).unwrap())
+            .unwrap();
+        assert!(p.pairwise() && p.text == "prompt" && p.chosen.as_deref() == Some("chosen"));
+        let other = task_from_rows(
+            &plain.replace("row 3", "row three"),
+            &plain,
+            &keys,
+            "plain",
+            d.path(),
+        )
+        .unwrap();
+        assert_ne!(other.parent(), task.parent(), "other data, another task");
+        let mut bad = serde_json::Map::new();
+        bad.insert("train".into(), "x.jsonl".into());
+        assert!(task_from_rows(&plain, &plain, &bad, "t", d.path())
+            .unwrap_err()
+            .to_string()
+            .contains("train="));
+        assert!(task_from_rows(&plain, &plain, &keys, "a/b", d.path()).is_err());
+        // Rows without the columns: the task file names the missing key.
+        let e = task_from_rows(
+            "{\"body\": \"x\", \"y\": 1}\n",
+            "{\"body\": \"x\", \"y\": 1}\n",
+            &keys,
+            "t",
+            d.path(),
+        )
+        .and_then(|p| UserTask::read(&p))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("missing key `text`"), "{e}");
     }
 }

@@ -39,6 +39,24 @@ pub struct Runner {
 }
 
 impl Runner {
+    /// The runner every front end makes (`w2s run`, `w2s demo`, sweep workers, Python):
+    /// results in `results`, on `device` (`auto`, `cpu`, `cuda:N`, `mps`), libtorch's threads
+    /// set where `threads` says (checked: 1 to [`crate::config::MAX_THREADS`]), `force` to
+    /// retrain complete runs.
+    pub fn set_up(
+        results: PathBuf,
+        device: &str,
+        threads: Option<i32>,
+        force: bool,
+    ) -> Result<Runner> {
+        if let Some(t) = threads {
+            crate::config::parse_threads(&t.to_string()).map_err(anyhow::Error::msg)?;
+            tch::set_num_threads(t);
+        }
+        let device = crate::device::parse_device(device)?;
+        Ok(Runner::new(results, device, force))
+    }
+
     pub fn new(results: PathBuf, device: Device, force: bool) -> Runner {
         Runner {
             results,
