@@ -79,6 +79,23 @@ pub struct TrainOptions {
     pub constant_lr: bool,
 }
 
+/// What decides a frozen backbone's features ([`TrainOptions::backbone`]): its precision, the
+/// prompt appended to every text, and generative finetuning with the options that trained it.
+#[derive(Debug, Serialize)]
+#[allow(clippy::type_complexity)]
+pub struct Backbone<'a> {
+    pub bf16: bool,
+    pub mixed_precision: bool,
+    pub prompt_suffix: &'a str,
+    pub generative_finetuning: Option<(
+        &'a GenerativeFinetuning,
+        f64,
+        usize,
+        usize,
+        &'a Option<crate::model::lora::LoraConfig>,
+    )>,
+}
+
 /// The reference's schedule (`lr_schedule = "cosine_anneal"`, PyTorch's `CosineAnnealingLR`
 /// over the run's steps): the learning rate annealed from `lr` along a half cosine over
 /// training (`frac` = steps done / steps).
@@ -111,6 +128,25 @@ impl Default for Generative {
 }
 
 impl TrainOptions {
+    /// Text appended to every example (generative scoring's question), or "".
+    pub fn prompt_suffix(&self) -> &str {
+        self.generative.as_ref().map_or("", |g| g.suffix.as_str())
+    }
+
+    /// The options that decide a frozen backbone's features: the key of the features cache
+    /// that linear probes share. An option that changes the backbone belongs here.
+    pub fn backbone(&self) -> Backbone<'_> {
+        Backbone {
+            bf16: self.bf16,
+            mixed_precision: self.mixed_precision,
+            prompt_suffix: self.prompt_suffix(),
+            generative_finetuning: self
+                .generative_finetuning
+                .as_ref()
+                .map(|g| (g, self.lr, self.batch_size, self.minibatch_size, &self.lora)),
+        }
+    }
+
     /// The learning rate after `frac` of training (steps done / steps).
     pub fn lr_at(&self, frac: f64) -> f64 {
         match self.constant_lr {

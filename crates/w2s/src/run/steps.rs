@@ -31,14 +31,6 @@ pub(super) fn scatter(
         .collect()
 }
 
-/// Text appended to every example (generative scoring's question), or "".
-pub(super) fn prompt_suffix(spec: &RunSpec) -> &str {
-    spec.train
-        .generative
-        .as_ref()
-        .map_or("", |g| g.suffix.as_str())
-}
-
 /// A pairwise split's tokens ([`crate::model::TextEncoder::encode_pairs`]).
 pub(super) fn encode_pairs(
     model: &Classifier,
@@ -198,7 +190,7 @@ impl Runner {
         split: &str,
         examples: &[Example],
     ) -> Result<Vec<Option<Vec<i64>>>> {
-        let suffix = prompt_suffix(spec);
+        let suffix = spec.train.prompt_suffix();
         let key = store::config_hash(&(
             RESULTS_FORMAT,
             &spec.model_fingerprint,
@@ -239,8 +231,9 @@ impl Runner {
 
     /// Backbone features of a split's kept examples, from `RESULTS/.features/` (if the
     /// cache is whole: [`cached_features`]) or computed
-    /// and stored there (atomically). The key leaves out training options and the loss, so a
-    /// probe sweep over losses and learning rates runs the backbone once per split.
+    /// and stored there (atomically). The key holds the options that decide the frozen
+    /// backbone ([`crate::options::Backbone`]) and no other, so a probe sweep over losses and
+    /// learning rates runs the backbone once per split.
     pub(super) fn features(
         &self,
         spec: &RunSpec,
@@ -255,14 +248,7 @@ impl Runner {
             spec.seed,
             spec.max_ctx,
             split,
-            spec.train.bf16,
-            spec.train.mixed_precision,
-            prompt_suffix(spec),
-            // What decided the backbone, when generative finetuning changed it.
-            spec.train.generative_finetuning.as_ref().map(|g| {
-                let t = &spec.train;
-                (g, t.lr, t.batch_size, t.minibatch_size, &t.lora)
-            }),
+            spec.train.backbone(),
         ));
         let path = self
             .results
