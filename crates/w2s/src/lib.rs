@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod model;
 pub mod optimizer;
 pub mod options;
+pub mod plan;
 pub mod progress;
 pub mod report;
 pub mod run;

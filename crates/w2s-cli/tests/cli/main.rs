@@ -522,19 +522,24 @@ fn multiple_choice_user_task_runs_end_to_end() {
 /// result trains nothing: it fails naming the supervisor and records why beside the run.
 #[test]
 fn a_worker_with_a_missing_supervisor_fails_and_records_it() {
-    use w2s::experiment::{DataSpec, Experiment};
+    use w2s::plan::{Planner, Setting};
     let dir = tempfile::tempdir().unwrap();
-    let data = DataSpec::new("demo", None, 200, 100).unwrap();
-    let opts = w2s::config::resolve_for("bow", &Default::default(), false).unwrap();
-    let exp = Experiment::per_loss(
-        &data,
-        0,
-        64,
-        ("bow", opts.clone()),
-        ("bow", opts),
-        &[w2s::loss::Loss::Xent],
-    )
-    .unwrap();
+    let at = Setting {
+        data: w2s::experiment::DataSpec::new("demo", None, 200, 100).unwrap(),
+        seed: 0,
+        max_ctx: 64,
+    };
+    let none = Default::default();
+    let exp = Planner::new(["bow"], false)
+        .unwrap()
+        .experiment(
+            &at,
+            &none,
+            &[("bow", &none)],
+            ("bow", &none),
+            &Default::default(),
+        )
+        .unwrap();
     let spec = dir.path().join("student.json");
     w2s::store::write_json(&spec, &exp.students[0]).unwrap();
     let results = dir.path().join("results");

@@ -3,6 +3,7 @@
 use super::*;
 use crate::experiment::{DataSpec, Experiment, DEFAULT_MAX_CTX};
 use crate::loss::Loss;
+use crate::plan::{Planner, Setting, Students};
 use anyhow::Result;
 use clap::builder::PossibleValuesParser;
 use serde::{Deserialize, Serialize};
@@ -92,29 +93,32 @@ impl Demo {
         if self.train.is_set("loss") {
             anyhow::bail!("the demo trains one student per loss: name them with `losses`");
         }
-        let losses = self
-            .losses
-            .iter()
-            .map(|l| Loss::from_name(l))
-            .collect::<Result<Vec<_>>>()?;
-        let strong = self.strong_model();
-        let file = RunFile {
-            train: self.train.clone(),
-            ..Default::default()
+        let students = Students {
+            losses: self
+                .losses
+                .iter()
+                .map(|l| Loss::from_name(l))
+                .collect::<Result<Vec<_>>>()?,
+            methods: Vec::new(),
         };
-        let weak = file.supervisor_options(crate::model::BOW, mixed_default)?;
-        let strong_opts = resolve_for(&strong, &self.train, mixed_default)?;
+        let strong = self.strong_model();
+        let bow = crate::model::BOW;
+        let planner = Planner::new([bow, strong.as_str()], mixed_default)?;
         let data = DataSpec::new(DEFAULT_DATASET, None, self.n_docs, self.n_test_docs)?;
         self.seeds
             .iter()
             .map(|&seed| {
-                Experiment::per_loss(
-                    &data,
+                let at = Setting {
+                    data: data.clone(),
                     seed,
-                    DEFAULT_MAX_CTX,
-                    (crate::model::BOW, weak.clone()),
-                    (&strong, strong_opts.clone()),
-                    &losses,
+                    max_ctx: DEFAULT_MAX_CTX,
+                };
+                planner.experiment(
+                    &at,
+                    &self.train,
+                    &[(bow, &TrainFields::default())],
+                    (&strong, &self.train),
+                    &students,
                 )
             })
             .collect()

@@ -5,8 +5,7 @@ use super::*;
 use crate::experiment::{
     DataSpec, Experiment, RunSpec, DEFAULT_MAX_CTX, DEFAULT_N_DOCS, DEFAULT_N_TEST_DOCS,
 };
-use crate::model::ModelInfo;
-use crate::options::TrainOptions;
+use crate::plan::{Planner, Setting, Students};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -78,7 +77,7 @@ pub struct RunFile {
     #[serde(default)]
     #[command(flatten)]
     pub train: TrainFields,
-    /// Training options of the weak supervisor, over `train`'s ([`RunFile::supervisor_options`]);
+    /// Training options of the weak supervisor, over `train`'s ([`RunFile::plan`]);
     /// the flags are [`WeakFlags`].
     #[serde(default)]
     #[arg(skip)]
@@ -89,12 +88,6 @@ pub struct RunFile {
 pub enum RunPlan {
     GroundTruth(RunSpec),
     WeakToStrong(Experiment),
-}
-
-/// Per-model training options: the model's metadata read once for its defaults.
-pub fn resolve_for(model: &str, fields: &TrainFields, mixed_default: bool) -> Result<TrainOptions> {
-    let info = ModelInfo::describe(model).with_context(|| format!("model `{model}`"))?;
-    fields.resolve(&info, mixed_default)
 }
 
 impl RunFile {
@@ -113,63 +106,61 @@ impl RunFile {
         }
     }
 
-    /// A supervisor's options as `train_simple.py` makes them: the student's options (`[train]`)
-    /// with `[weak]` over them, then made a ground-truth run (cross-entropy, no early stopping
-    /// or relabelling). A learning rate given for the student applies to the supervisor too; left
-    /// out, each model takes its own default (the reference's `use_default_lr`).
-    /// LoRA and generative scoring depend on the architecture (and do not exist in the
-    /// reference): they stay with the student unless `[weak]` sets them.
-    pub fn supervisor_options(&self, model: &str, mixed_default: bool) -> Result<TrainOptions> {
+    /// The runs this file describes, with the reference's defaults where it is silent, built
+    /// by the one plan builder ([`Planner`]). Every option of `[train]` applies to the
+    /// supervisors too (as openai/weak-to-strong's `train_simple.py` copies its config to the
+    /// weak model), except those only a student can use (loss, early stopping, relabelling)
+    /// and the architecture's own (LoRA, generative scoring and finetuning, not in the
+    /// reference); `[weak]` overrides for the supervisors. A learning rate given for the
+    /// student applies to the supervisor too; left out, each model takes its own default (the
+    /// reference's `use_default_lr`).
+    pub fn plan(&self, mixed_default: bool) -> Result<RunPlan> {
+        let model = self.model.clone().context(
+            "no model given: pass --model <folder, hub id or bow> or set `model` in the config",
+        )?;
+        let at = Setting {
+            data: DataSpec::new(
+                self.dataset.as_deref().unwrap_or(DEFAULT_DATASET),
+                self.data_dir.as_deref(),
+                self.n_docs.unwrap_or(DEFAULT_N_DOCS),
+                self.n_test_docs.unwrap_or(DEFAULT_N_TEST_DOCS),
+            )?,
+            seed: self.seed.unwrap_or(0),
+            max_ctx: self.max_ctx.unwrap_or(DEFAULT_MAX_CTX),
+        };
+        if at.max_ctx < 2 {
+            anyhow::bail!("max_ctx = {}: examples of max_ctx tokens or more are dropped, so every example would be", at.max_ctx);
+        }
+        check_iterations(self.iterations.unwrap_or(0))?;
+        let weak_models = self.weak_model.clone().unwrap_or_default();
+        let planner = Planner::new(
+            std::iter::once(model.as_str()).chain(weak_models.iter().map(String::as_str)),
+            mixed_default,
+        )?;
+        if weak_models.is_empty() {
+            // A ground-truth run takes the options as given (a loss or early stopping applies;
+            // relabelling fails: there are no weak labels).
+            let train = planner.options(&model, &self.train)?;
+            return Ok(RunPlan::GroundTruth(
+                planner.ground_truth(&at, &model, train)?,
+            ));
+        }
         if let Some(key) = STUDENT_ONLY.iter().find(|k| self.weak.is_set(k)) {
             anyhow::bail!(
                 "[weak] sets `{key}`: a supervisor trains on ground truth with xent; \
                  `{key}` belongs in [train]"
             );
         }
-        let fields = self.train.for_supervisor(&self.weak);
-        Ok(resolve_for(model, &fields, mixed_default)?.for_ground_truth())
-    }
-
-    /// The runs this file describes, with the reference's defaults where it is silent.
-    /// Every option of `[train]` applies to the supervisors too (as openai/weak-to-strong's
-    /// `train_simple.py` copies its config to the weak model), except those only a student can
-    /// use (loss, early stopping, relabelling); `[weak]` overrides for the supervisors.
-    pub fn plan(&self, mixed_default: bool) -> Result<RunPlan> {
-        let model = self.model.clone().context(
-            "no model given: pass --model <folder, hub id or bow> or set `model` in the config",
-        )?;
-        let data = DataSpec::new(
-            self.dataset.as_deref().unwrap_or(DEFAULT_DATASET),
-            self.data_dir.as_deref(),
-            self.n_docs.unwrap_or(DEFAULT_N_DOCS),
-            self.n_test_docs.unwrap_or(DEFAULT_N_TEST_DOCS),
-        )?;
-        let seed = self.seed.unwrap_or(0);
-        let max_ctx = self.max_ctx.unwrap_or(DEFAULT_MAX_CTX);
-        if max_ctx < 2 {
-            anyhow::bail!("max_ctx = {max_ctx}: examples of max_ctx tokens or more are dropped, so every example would be");
-        }
-        check_iterations(self.iterations.unwrap_or(0))?;
-        let strong = resolve_for(&model, &self.train, mixed_default)?;
-        let weak_models = self.weak_model.clone().unwrap_or_default();
-        if weak_models.is_empty() {
-            // A ground-truth run takes the options as given (a loss or early stopping applies;
-            // relabelling fails: there are no weak labels).
-            return Ok(RunPlan::GroundTruth(RunSpec::ground_truth(
-                &data, seed, max_ctx, &model, strong,
-            )?));
-        }
-        let weak = weak_models
+        let supervisors: Vec<(&str, &TrainFields)> = weak_models
             .iter()
-            .map(|m| Ok((m.as_str(), self.supervisor_options(m, mixed_default)?)))
-            .collect::<Result<Vec<_>>>()?;
-        let mut exp = Experiment::new(
-            &data,
-            seed,
-            max_ctx,
-            &weak,
-            (&model, strong.clone()),
-            std::slice::from_ref(&strong),
+            .map(|m| (m.as_str(), &self.weak))
+            .collect();
+        let mut exp = planner.experiment(
+            &at,
+            &self.train,
+            &supervisors,
+            (&model, &self.train),
+            &Students::default(),
         )?;
         exp.iterations = self.iterations.unwrap_or(0);
         Ok(RunPlan::WeakToStrong(exp))

@@ -6,7 +6,7 @@ use super::SweepFile;
 use crate::config::TrainFields;
 use crate::experiment::{is_done, DataSpec, RunSpec};
 use crate::model::ModelInfo;
-use crate::options::TrainOptions;
+use crate::plan::{Planner, Setting, Students};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -38,31 +38,34 @@ pub struct Planned {
     pub supervises: bool,
 }
 
-/// The sweep file's models, each described once, and the options of its runs.
+/// The sweep file read through the one plan builder ([`Planner`]): `[train]` is shared,
+/// `[model_train."M"]` is model M's own (over `[train]` where M is strong or a ceiling; its
+/// `[weak]` where M supervises), and `losses` and `[methods.*]` make the students.
 struct Options<'a> {
     file: &'a SweepFile,
-    infos: HashMap<&'a str, ModelInfo>,
-    mixed_default: bool,
+    planner: Planner,
+    students: Students,
 }
 
 impl<'a> Options<'a> {
     fn new(file: &'a SweepFile, mixed_default: bool) -> Result<Options<'a>> {
-        let mut infos = HashMap::new();
-        for m in file
+        let models = file
             .models
             .iter()
             .chain(file.bootstrap.iter().flatten())
-            .chain(file.ensembles.iter().flatten())
-        {
-            if !infos.contains_key(m.as_str()) {
-                let info = ModelInfo::describe(m).with_context(|| format!("model `{m}`"))?;
-                infos.insert(m.as_str(), info);
-            }
-        }
+            .chain(file.ensembles.iter().flatten());
+        let students = Students {
+            losses: file
+                .losses
+                .iter()
+                .map(|l| crate::loss::Loss::from_name(l))
+                .collect::<Result<_>>()?,
+            methods: file.methods.clone().into_iter().collect(),
+        };
         Ok(Options {
             file,
-            infos,
-            mixed_default,
+            planner: Planner::new(models.map(String::as_str), mixed_default)?,
+            students,
         })
     }
 
@@ -74,52 +77,20 @@ impl<'a> Options<'a> {
         }
     }
 
-    fn resolve(&self, model: &str, fields: &TrainFields) -> Result<TrainOptions> {
-        fields.resolve(&self.infos[model], self.mixed_default)
-    }
-
-    /// A model's ceiling takes its options as a student would.
-    fn ceiling(&self, model: &str) -> Result<TrainOptions> {
-        Ok(self.resolve(model, &self.fields(model))?.for_ground_truth())
-    }
-
-    /// As a supervisor, the one rule of every front end ([`TrainFields::for_supervisor`]):
-    /// `[model_train."M"]` is its `[weak]`.
-    fn supervisor(&self, model: &str) -> Result<TrainOptions> {
-        let own = self
-            .file
+    /// `[model_train."M"]`: what the model sets for itself.
+    fn own(&self, model: &str) -> TrainFields {
+        self.file
             .model_train
             .get(model)
             .cloned()
-            .unwrap_or_default();
-        let fields = self.file.train.for_supervisor(&own);
-        Ok(self.resolve(model, &fields)?.for_ground_truth())
-    }
-
-    /// The students' options: one per loss, then one per method.
-    fn students(&self, model: &str) -> Result<Vec<TrainOptions>> {
-        let mut out = Vec::new();
-        for loss in &self.file.losses {
-            let mut o = self.resolve(model, &self.fields(model))?;
-            o.loss = crate::loss::Loss::from_name(loss)?;
-            out.push(o);
-        }
-        for (name, over) in &self.file.methods {
-            let fields = self.fields(model).merged(over);
-            out.push(
-                self.resolve(model, &fields)
-                    .with_context(|| format!("method `{name}`"))?,
-            );
-        }
-        Ok(out)
+            .unwrap_or_default()
     }
 }
 
 /// The runs of one (dataset, seed) of the sweep, as they are planned.
 struct Cell<'a> {
     options: &'a Options<'a>,
-    data: DataSpec,
-    seed: u64,
+    at: Setting,
     out: Vec<Planned>,
 }
 
@@ -137,21 +108,10 @@ impl Cell<'_> {
         });
     }
 
-    fn ground_truth(&self, model: &str, train: TrainOptions) -> Result<RunSpec> {
-        RunSpec::ground_truth(&self.data, self.seed, self.file().max_ctx, model, train)
-    }
-
     /// A model's ceiling (also the base of its students).
     fn ceiling(&self, model: &str) -> Result<RunSpec> {
-        self.ground_truth(model, self.options.ceiling(model)?)
-    }
-
-    /// A supervisor is a ground-truth run too (depth 0), the ceiling's own where no
-    /// architecture-only option sets them apart.
-    fn supervisor(&mut self, model: &str) -> Result<RunSpec> {
-        let spec = self.ground_truth(model, self.options.supervisor(model)?)?;
-        self.push(spec.clone(), Role::GroundTruth, 0);
-        Ok(spec)
+        let o = self.options;
+        o.planner.ceiling(&self.at, model, &o.fields(model))
     }
 
     /// Every model in use, trained on ground truth.
@@ -171,6 +131,33 @@ impl Cell<'_> {
         Ok(())
     }
 
+    /// One experiment of the plan builder, its runs in their roles: supervisors and ceiling
+    /// at depth 0, each student at 1, followed by `rounds` strong-to-strong rounds.
+    fn experiment(&mut self, supervisors: &[String], strong: &str, rounds: usize) -> Result<()> {
+        let o = self.options;
+        let own: Vec<TrainFields> = supervisors.iter().map(|m| o.own(m)).collect();
+        let supervisors: Vec<(&str, &TrainFields)> =
+            supervisors.iter().map(String::as_str).zip(&own).collect();
+        let exp = o.planner.experiment(
+            &self.at,
+            &o.file.train,
+            &supervisors,
+            (strong, &o.fields(strong)),
+            &o.students,
+        )?;
+        for w in exp.weak {
+            self.push(w, Role::GroundTruth, 0);
+        }
+        for mut spec in exp.students {
+            self.push(spec.clone(), Role::Student, 1);
+            for round in 1..=rounds {
+                spec = spec.next_round();
+                self.push(spec.clone(), Role::Iteration { round }, 1 + round);
+            }
+        }
+        Ok(())
+    }
+
     /// Every (weak, strong) pair with the weak model no larger than the strong one, each
     /// student followed by `iterations` strong-to-strong rounds.
     fn pairs(&mut self) -> Result<()> {
@@ -178,21 +165,15 @@ impl Cell<'_> {
         for (i, weak) in models.iter().enumerate() {
             let first = if self.file().diagonal { i } else { i + 1 };
             for strong in &models[first..] {
-                for train in self.options.students(strong)? {
-                    let supervisor = self.supervisor(weak)?;
-                    let mut spec = self.ceiling(strong)?.student(train, &[supervisor]);
-                    self.push(spec.clone(), Role::Student, 1);
-                    for round in 1..=self.file().iterations {
-                        spec = spec.next_round();
-                        self.push(spec.clone(), Role::Iteration { round }, 1 + round);
-                    }
-                }
+                let rounds = self.file().iterations;
+                self.experiment(std::slice::from_ref(weak), strong, rounds)?;
             }
         }
         Ok(())
     }
 
-    /// Ensembles supervise every model listed after their last member.
+    /// Ensembles supervise every model listed after their last member (no rounds: the
+    /// sweep file's `iterations` follow single supervisors).
     fn ensembles(&mut self) -> Result<()> {
         let file = self.file();
         let (models, ensembles) = (file.models.clone(), file.ensembles.clone());
@@ -202,15 +183,8 @@ impl Cell<'_> {
                 .filter_map(|m| models.iter().position(|x| x == m))
                 .max()
                 .map_or(0, |p| p + 1);
-            let supervisors: Vec<RunSpec> = members
-                .iter()
-                .map(|m| self.supervisor(m))
-                .collect::<Result<_>>()?;
             for strong in &models[after..] {
-                for train in self.options.students(strong)? {
-                    let spec = self.ceiling(strong)?.student(train, &supervisors);
-                    self.push(spec, Role::Student, 1);
-                }
+                self.experiment(members, strong, 0)?;
             }
         }
         Ok(())
@@ -218,15 +192,24 @@ impl Cell<'_> {
 
     /// Bootstrapping: each student option is carried down its own chain.
     fn bootstrap(&mut self) -> Result<()> {
+        let o = self.options;
         for (c, chain) in self.file().bootstrap.clone().iter().enumerate() {
+            let root = o
+                .planner
+                .supervisor(&chain[0], &o.file.train, &o.own(&chain[0]))?;
+            let root = o.planner.ground_truth(&self.at, &chain[0], root)?;
             // The previous link's student, per option (none yet: the root supervisor).
             let mut previous: Vec<RunSpec> = Vec::new();
             for (link, m) in chain.iter().enumerate().skip(1) {
                 let mut this_link = Vec::new();
-                for (v, train) in self.options.students(m)?.into_iter().enumerate() {
+                let students = o.planner.students(m, &o.fields(m), &o.students)?;
+                for (v, train) in students.into_iter().enumerate() {
                     let supervisor = match previous.get(v) {
                         Some(s) => s.clone(),
-                        None => self.supervisor(&chain[0])?,
+                        None => {
+                            self.push(root.clone(), Role::GroundTruth, 0);
+                            root.clone()
+                        }
                     };
                     let spec = self.ceiling(m)?.student(train, &[supervisor]);
                     let role = if link == 1 {
@@ -260,8 +243,11 @@ pub fn plan(file: &SweepFile, mixed_default: bool) -> Result<Vec<Planned>> {
         for &seed in &file.seeds {
             let mut cell = Cell {
                 options: &options,
-                data: data.clone(),
-                seed,
+                at: Setting {
+                    data: data.clone(),
+                    seed,
+                    max_ctx: file.max_ctx,
+                },
                 out: Vec::new(),
             };
             cell.ceilings()?;
