@@ -313,17 +313,32 @@ def test_python_the_command_line_and_a_sweep_make_the_same_runs(py, work):
     assert len(out["python"]) == 2 and any("logconf+constant_lr" in f for f in out["python"]), out
 
 
-def test_the_native_stubs_name_every_native_function(py, work):
+def test_the_native_stubs_name_every_native_function_and_class(py, work):
     out = py.json("""
-        import json, os, w2s
+        import json, os, re, w2s
         from w2s import _native
         here = os.path.dirname(w2s.__file__)
         stub = open(os.path.join(here, "_native.pyi")).read()
-        native = sorted(n for n in dir(_native) if not n.startswith("_") and callable(getattr(_native, n)))
-        print(json.dumps(dict(native=native, typed=os.path.exists(os.path.join(here, "py.typed")),
-                              stubbed=sorted(n for n in native if f"def {n}(" in stub))))
+        names = [n for n in dir(_native) if not n.startswith("_")]
+        classes = sorted(n for n in names if isinstance(getattr(_native, n), type))
+        functions = sorted(n for n in names if callable(getattr(_native, n)) and n not in classes)
+        # Each class's attributes, as the stub's properties of that class.
+        def block(c):
+            rest = stub.split(f"class {c}:", 1)[1]
+            return re.split(r"^(?:class|def) ", rest, flags=re.M)[0]
+        attributes = {c: sorted(a for a in dir(getattr(_native, c)) if not a.startswith("_"))
+                      for c in classes if f"class {c}:" in stub}
+        print(json.dumps(dict(
+            functions=functions, classes=classes, typed=os.path.exists(os.path.join(here, "py.typed")),
+            stubbed=sorted(n for n in functions if f"def {n}(" in stub),
+            stubbed_classes=sorted(attributes),
+            attributes=attributes,
+            stubbed_attributes={c: sorted(a for a in attributes[c] if f"def {a}(self)" in block(c))
+                                for c in attributes})))
     """, work)
-    assert out["native"] and out["stubbed"] == out["native"] and out["typed"], out
+    assert out["functions"] and out["stubbed"] == out["functions"] and out["typed"], out
+    assert "Outcome" in out["classes"] and out["stubbed_classes"] == out["classes"], out
+    assert out["attributes"]["Outcome"] and out["stubbed_attributes"] == out["attributes"], out
 
 
 def test_progress_bars_reach_a_notebook_through_sys_stderr(py, work):

@@ -1,7 +1,10 @@
 //! `w2s._native`: the Rust side of the Python package (`python/w2s/`, which users import).
 //!
 //! Options cross as JSON in the TOML keys, read by the very serde definitions that read config
-//! files ([`w2s::config`]); results come back as JSON of the stored structs. A Python loss's
+//! files ([`w2s::config`]), strictly (`"no"` is not a boolean, as in a file; reading Python
+//! objects directly would take any truthy value as `true`). Results come back as Python
+//! objects ([`returns`]): typed classes for an experiment's outcome, dicts and lists for a
+//! stored record. A Python loss's
 //! tensors cross as tensors (pyo3-tch): the extension runs on the libtorch of the imported
 //! `torch`, so the loss's operations join the Rust model's autograd graph.
 //! Long calls release the GIL; logs and progress bars are written through Python's
@@ -11,9 +14,12 @@ use anyhow::Context;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3_tch::PyTensor;
+use returns::{plain, Outcome, Ran};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use w2s::config::{Demo, RunFile, RunPlan, TrainFields};
+
+mod returns;
 use w2s::experiment::{RunSpec, Runner};
 
 /// A failure for Python. A Python loss's own exception, if one caused it, is raised again with
@@ -52,10 +58,6 @@ fn from_json<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> PyResult
     })
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> PyResult<String> {
-    serde_json::to_string(value).map_err(|e| PyRuntimeError::new_err(e.to_string()))
-}
-
 /// Where and how runs are stored and trained: the CLI's `--results`, `--device`,
 /// `--threads` and `--force`.
 #[derive(serde::Deserialize)]
@@ -85,7 +87,7 @@ fn run_entry(runner: &Runner, role: &str, spec: &RunSpec) -> anyhow::Result<serd
 /// `w2s.run()`: the options of a run file (JSON), run as `w2s run` runs them.
 #[pyfunction]
 #[pyo3(signature = (options, storage, config=None))]
-fn run(py: Python, options: &str, storage: &str, config: Option<PathBuf>) -> PyResult<String> {
+fn run(py: Python, options: &str, storage: &str, config: Option<PathBuf>) -> PyResult<Ran> {
     let keywords: RunFile = from_json("run options", options)?;
     let mut storage: Storage = from_json("storage", storage)?;
     // A run file, with the keywords over it as flags are over it on the command line; its
@@ -102,13 +104,13 @@ fn run(py: Python, options: &str, storage: &str, config: Option<PathBuf>) -> PyR
         }
         None => keywords,
     };
-    let out = py.allow_threads(|| -> anyhow::Result<serde_json::Value> {
+    let out = py.allow_threads(|| -> anyhow::Result<_> {
         let runner = storage.runner()?;
         Ok(
             match file.plan(w2s::device::mixed_precision_pays(runner.device))? {
                 RunPlan::GroundTruth(spec) => {
                     runner.run(&spec)?;
-                    serde_json::json!({ "runs": [run_entry(&runner, "ground_truth", &spec)?] })
+                    (vec![run_entry(&runner, "ground_truth", &spec)?], None)
                 }
                 RunPlan::WeakToStrong(exp) => {
                     let outcome = exp.run(&runner)?;
@@ -120,12 +122,13 @@ fn run(py: Python, options: &str, storage: &str, config: Option<PathBuf>) -> PyR
                     if let Some(last) = exp.last_student() {
                         runs.push(run_entry(&runner, "student", &last)?);
                     }
-                    serde_json::json!({ "outcome": outcome, "runs": runs })
+                    (runs, Some(outcome))
                 }
             },
         )
     });
-    to_json(&out.map_err(|e| to_py(py, e))?)
+    let (runs, outcome) = out.map_err(|e| to_py(py, e))?;
+    Ran::new(py, &runs, outcome.as_ref())
 }
 
 /// `w2s.sweep()`: a sweep file (`path`) or its keys (`keys`, JSON), run as `w2s sweep` runs
@@ -180,7 +183,7 @@ fn task_from_rows(
 
 /// `w2s.demo()`: the demo's options (JSON); the outcomes, one per seed.
 #[pyfunction]
-fn demo(py: Python, options: &str, storage: &str) -> PyResult<String> {
+fn demo(py: Python, options: &str, storage: &str) -> PyResult<Vec<Outcome>> {
     let demo: Demo = from_json("demo options", options)?;
     let storage: Storage = from_json("storage", storage)?;
     let outcomes = py.allow_threads(|| -> anyhow::Result<_> {
@@ -191,13 +194,17 @@ fn demo(py: Python, options: &str, storage: &str) -> PyResult<String> {
             .map(|e| e.run(&runner))
             .collect::<anyhow::Result<Vec<_>>>()
     });
-    to_json(&outcomes.map_err(|e| to_py(py, e))?)
+    Ok(outcomes
+        .map_err(|e| to_py(py, e))?
+        .iter()
+        .map(Outcome::from)
+        .collect())
 }
 
 /// Make `function` (a Python callable) the loss named `name` with source text `source`;
-/// returns the loss as a config table (JSON) for `train.loss`.
+/// returns the loss as a config table (a dict) for `train.loss`.
 #[pyfunction]
-fn register_loss(name: &str, source: &str, function: PyObject) -> PyResult<String> {
+fn register_loss(py: Python, name: &str, source: &str, function: PyObject) -> PyResult<PyObject> {
     let function = Arc::new(function);
     let call = move |logits: &w2s::tch::Tensor, labels: &w2s::tch::Tensor, step_frac: f64| {
         Python::with_gil(|py| -> PyResult<w2s::tch::Tensor> {
@@ -221,7 +228,7 @@ fn register_loss(name: &str, source: &str, function: PyObject) -> PyResult<Strin
         })
     };
     let loss = w2s::loss::register_custom(name, source, Arc::new(call));
-    to_json(&loss)
+    plain(py, &loss)
 }
 
 /// The CSV of `runs.csv` for the runs under `results` (`w2s.runs()`).
@@ -260,17 +267,17 @@ fn report(py: Python, results: &str, out: &str, aggregate: Option<&str>) -> PyRe
         .map_err(|e| to_py(py, e))
 }
 
-/// The registered tasks: JSON of `[{name, about, tested}]`.
+/// The registered tasks: `[{name, about, tested}]`.
 #[pyfunction]
-fn datasets_list() -> PyResult<String> {
+fn datasets_list(py: Python) -> PyResult<PyObject> {
     let list: Vec<_> = w2s::dataset::registry::list()
         .into_iter()
         .map(|(name, about, tested)| serde_json::json!({"name": name, "about": about, "tested": tested}))
         .collect();
-    to_json(&list)
+    plain(py, &list)
 }
 
-/// A task's split sizes, label balance and first `n` train examples (JSON).
+/// A task's split sizes, label balance and first `n` train examples.
 #[pyfunction]
 #[pyo3(signature = (name, data_dir=None, n=3, seed=0))]
 fn datasets_show(
@@ -279,7 +286,7 @@ fn datasets_show(
     data_dir: Option<PathBuf>,
     n: usize,
     seed: u64,
-) -> PyResult<String> {
+) -> PyResult<PyObject> {
     let pools = py
         .allow_threads(|| {
             w2s::dataset::load_pools(name, data_dir.as_deref(), seed, (usize::MAX, usize::MAX))
@@ -292,23 +299,29 @@ fn datasets_show(
         .take(n)
         .map(|e| serde_json::to_value(e).unwrap_or_default())
         .collect();
-    to_json(&serde_json::json!({
-        "name": name,
-        "train": split(&pools.train),
-        "test": split(&pools.test),
-        "examples": examples,
-    }))
+    plain(
+        py,
+        &serde_json::json!({
+            "name": name,
+            "train": split(&pools.train),
+            "test": split(&pools.test),
+            "examples": examples,
+        }),
+    )
 }
 
 /// The option names, from the serde definitions: a run file's keys, `[train]`'s, the demo's.
 #[pyfunction]
-fn keys() -> PyResult<String> {
+fn keys(py: Python) -> PyResult<PyObject> {
     use w2s::config::keys;
-    to_json(&serde_json::json!({
-        "run": keys::<RunFile>(),
-        "train": keys::<TrainFields>(),
-        "demo": keys::<Demo>(),
-    }))
+    plain(
+        py,
+        &serde_json::json!({
+            "run": keys::<RunFile>(),
+            "train": keys::<TrainFields>(),
+            "demo": keys::<Demo>(),
+        }),
+    )
 }
 
 /// The `w2s` program itself, as the package's `w2s` command runs it; `exe` is that command,
@@ -520,6 +533,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(keys, m)?)?;
     m.add_function(wrap_pyfunction!(cli, m)?)?;
     m.add_function(wrap_pyfunction!(set_output, m)?)?;
+    returns::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,8 +1,9 @@
 """The operations of the `w2s` program, as Python functions returning Python objects.
 
 Options are validated against the names the Rust definitions give (`w2s.keys()`), then handed
-over as JSON; everything else (planning, training, storing, reuse) is the same code as the
-command line's.
+over as JSON (read strictly by the serde definitions that read config files); results come
+back as Python objects (`_native.Outcome` and the stored records as dicts). Everything else
+(planning, training, storing, reuse) is the same code as the command line's.
 """
 
 import dataclasses
@@ -77,7 +78,7 @@ def keys() -> dict:
     """The option names: `run` (a run file's keys, `w2s.run`'s keyword arguments), `train`
     (`[train]`'s, also accepted at the top level, and as `weak_*` for the supervisor) and
     `demo` (`w2s.demo`'s)."""
-    return json.loads(_native.keys())
+    return _native.keys()
 
 
 def _unknown(name: str, known: list, what: str) -> ValueError:
@@ -104,7 +105,7 @@ def _loss_table(fn: Callable) -> dict:
     if not callable(fn):
         raise TypeError(f"loss = {fn!r}: a loss is a name, a table (dict) or a function")
     name = getattr(fn, "__name__", type(fn).__name__)
-    return json.loads(_native.register_loss(name, _loss_source(fn), fn))
+    return _native.register_loss(name, _loss_source(fn), fn)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -339,29 +340,29 @@ def run(
     storage = _storage(results, device, threads, force)
     if report_to not in (None, "wandb"):
         raise ValueError(f'report_to = {report_to!r}: use "wandb" or None')
-    out = json.loads(_native.run(json.dumps(opts), storage, config))
-    runs = out["runs"]
+    out = _native.run(json.dumps(opts), storage, config)
+    runs, outcome = out.runs, out.outcome
     last = runs[-1]
-    outcome = out.get("outcome")
     if report_to == "wandb":
         _to_wandb(runs, outcome)
     if outcome is None:
         return RunResult(test_accuracy=last["result"]["test_accuracy"], dir=last["dir"], runs=runs)
-    student = outcome["students"][-1]
+    student = outcome.students[-1]
+    g = outcome.gap
     return RunResult(
-        test_accuracy=student["accuracy"],
+        test_accuracy=student.accuracy,
         dir=last["dir"],
-        weak_accuracy=outcome["weak"],
-        ceiling_accuracy=outcome["ceiling"],
-        pgr=student["pgr"],
-        agreement=student["agreement"],
-        method=student["loss"],
-        gap=outcome.get("gap"),
+        weak_accuracy=outcome.weak,
+        ceiling_accuracy=outcome.ceiling,
+        pgr=student.pgr,
+        agreement=student.agreement,
+        method=student.loss,
+        gap=dict(value=g.value, lo=g.lo, hi=g.hi),
         runs=runs,
     )
 
 
-def _to_wandb(runs: list, outcome: Optional[dict]) -> None:
+def _to_wandb(runs: list, outcome: Optional["_native.Outcome"]) -> None:
     """Each run of an experiment as one Weights & Biases run: its id the w2s run's hash (a run
     logged again, reused from the store, updates its W&B run instead of adding one), its
     config the run's specification, its history the steps of `train_log.jsonl`, its summary
@@ -382,9 +383,9 @@ def _to_wandb(runs: list, outcome: Optional[dict]) -> None:
         spec = result["spec"]
         summary = {"test_accuracy": result["test_accuracy"], "auroc": result["analysis"].get("auroc")}
         if r.get("role") == "student" and outcome is not None:
-            s = outcome["students"][-1]
-            summary.update(weak_accuracy=outcome["weak"], ceiling_accuracy=outcome["ceiling"],
-                           pgr=s.get("pgr"), agreement=result.get("supervisor_agreement"))
+            s = outcome.students[-1]
+            summary.update(weak_accuracy=outcome.weak, ceiling_accuracy=outcome.ceiling,
+                           pgr=s.pgr, agreement=result.get("supervisor_agreement"))
         diagnostics = result["analysis"].get("diagnostics")
         if diagnostics:
             summary.update(diagnostics)
@@ -434,19 +435,19 @@ def demo(
     opts["train"] = train
     _finite(opts, "")
     results = os.path.abspath(os.fspath(results))
-    outcomes = json.loads(_native.demo(json.dumps(opts), _storage(results, device, threads, force)))
+    outcomes = _native.demo(json.dumps(opts), _storage(results, device, threads, force))
     rows = [
         {
-            "seed": o["seed"],
-            "loss": s["loss"],
-            "weak": o["weak"],
-            "ceiling": o["ceiling"],
-            "student": s["accuracy"],
-            "pgr": s["pgr"],
-            "agreement": s["agreement"],
+            "seed": o.seed,
+            "loss": s.loss,
+            "weak": o.weak,
+            "ceiling": o.ceiling,
+            "student": s.accuracy,
+            "pgr": s.pgr,
+            "agreement": s.agreement,
         }
         for o in outcomes
-        for s in o["students"]
+        for s in o.students
     ]
     return pd.DataFrame(rows, columns=["seed", "loss", "weak", "ceiling", "student", "pgr", "agreement"])
 

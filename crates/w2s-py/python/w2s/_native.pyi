@@ -1,22 +1,70 @@
 """Type stubs of `w2s._native`, the Rust side of the package (crates/w2s-py/src/lib.rs).
 
-Options cross as JSON text in the keys of a run or sweep file; results come back as JSON text
-of the stored structs. `w2s/_api.py` is the typed, documented surface users call.
+Options cross as JSON text in the keys of a run or sweep file (read strictly, as a file is);
+results come back as Python objects: the classes below, and stored records as dicts.
+`w2s/_api.py` is the documented surface users call.
 """
 
 import os
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 _Path = Union[str, "os.PathLike[str]"]
 
 __version__: str
 
-def run(options: str, storage: str, config: Optional[_Path] = None) -> str:
-    """Run what a run file's keys (`options`, JSON) plan, as `w2s run`; `storage` holds
-    results, device, threads and force. Returns `{"runs": [...], "outcome": ...}` as JSON."""
+class Gap:
+    """Ceiling minus weak accuracy with its 95% interval over the test examples."""
 
-def demo(options: str, storage: str) -> str:
-    """The demo with its options (JSON); the outcome of each seed, as JSON."""
+    @property
+    def value(self) -> float: ...
+    @property
+    def lo(self) -> float: ...
+    @property
+    def hi(self) -> float: ...
+
+class Student:
+    """One student: its method's name, test accuracy, PGR (None: no measurable gap) and
+    agreement with its supervision."""
+
+    @property
+    def loss(self) -> str: ...
+    @property
+    def accuracy(self) -> float: ...
+    @property
+    def pgr(self) -> Optional[float]: ...
+    @property
+    def agreement(self) -> Optional[float]: ...
+
+class Outcome:
+    """One weak-to-strong experiment: the supervision's and the ceiling's test accuracy,
+    the students, the gap."""
+
+    @property
+    def seed(self) -> int: ...
+    @property
+    def weak(self) -> float: ...
+    @property
+    def ceiling(self) -> float: ...
+    @property
+    def students(self) -> list[Student]: ...
+    @property
+    def gap(self) -> Gap: ...
+
+class Ran:
+    """What `run` returns: every run involved, `{"role", "dir", "result"}` (the result as
+    its result.json reads), and the experiment's outcome (None for a ground-truth run)."""
+
+    @property
+    def runs(self) -> list[dict[str, Any]]: ...
+    @property
+    def outcome(self) -> Optional[Outcome]: ...
+
+def run(options: str, storage: str, config: Optional[_Path] = None) -> Ran:
+    """Run what a run file's keys (`options`, JSON) plan, as `w2s run`; `storage` holds
+    results, device, threads and force (JSON)."""
+
+def demo(options: str, storage: str) -> list[Outcome]:
+    """The demo with its options (JSON); the outcome of each seed."""
 
 def sweep(
     how: str,
@@ -33,8 +81,8 @@ def task_from_rows(train: str, test: str, keys: str, name: str, results: _Path) 
     """Rows in memory (`train`, `test`: JSON lines) and a task file's other keys (JSON) as a
     task under `results/.tasks/<content hash>/`; returns the task file's path."""
 
-def register_loss(name: str, source: str, function: Callable[..., object]) -> str:
-    """Make `function` the loss `name`; returns its config table as JSON."""
+def register_loss(name: str, source: str, function: Callable[..., object]) -> dict[str, Any]:
+    """Make `function` the loss `name`; returns its config table."""
 
 def runs_csv(results: _Path) -> str:
     """`runs.csv` of the runs under `results`."""
@@ -42,14 +90,16 @@ def runs_csv(results: _Path) -> str:
 def report(results: str, out: str, aggregate: Optional[str] = None) -> str:
     """Write the report's files into `out`; returns the table's text."""
 
-def datasets_list() -> str:
-    """The registered tasks, as JSON `[{name, about, tested}]`."""
+def datasets_list() -> list[dict[str, Any]]:
+    """The registered tasks, `[{name, about, tested}]`."""
 
-def datasets_show(name: str, data_dir: Optional[str] = None, n: int = 3, seed: int = 0) -> str:
-    """A task's split sizes, label balance and first `n` train examples, as JSON."""
+def datasets_show(
+    name: str, data_dir: Optional[str] = None, n: int = 3, seed: int = 0
+) -> dict[str, Any]:
+    """A task's split sizes, label balance and first `n` train examples."""
 
-def keys() -> str:
-    """The option names of a run file, `[train]` and the demo, as JSON."""
+def keys() -> dict[str, list[str]]:
+    """The option names of a run file (`run`), `[train]` (`train`) and the demo (`demo`)."""
 
 def cli(argv: list[str], exe: _Path) -> int:
     """The `w2s` program itself; returns its exit code."""
