@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use w2s::device::parse_device;
 use w2s::model::Classifier;
 
+/// The switches take `--flag`, `--flag=true` and `--flag=false`, as `w2s run`'s do.
 #[derive(Args)]
 pub struct BenchArgs {
     /// Hugging Face model folder (or hub id).
@@ -31,20 +32,25 @@ pub struct BenchArgs {
     #[arg(long)]
     baseline: Option<String>,
     /// Recompute each layer in the backward pass (both sides).
-    #[arg(long)]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
     checkpointing: bool,
     /// Train LoRA adapters (rank 8, alpha 16, default targets; PEFT on the PyTorch side).
-    #[arg(long)]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
     lora: bool,
     /// bf16 matmuls over f32 weights (torch.autocast on the PyTorch side).
-    #[arg(long)]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
     mixed_precision: bool,
     /// Backbone weights in bf16.
-    #[arg(long)]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
     bf16: bool,
     /// The PyTorch side's Adam with `fused=True`, the kernel w2s's Adam runs (PyTorch's CPU
     /// default is the per-tensor loop).
-    #[arg(long)]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
     torch_fused_adam: bool,
 }
 
@@ -69,6 +75,12 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         bf16: a.bf16,
         torch_fused_adam: a.torch_fused_adam,
     };
+    if a.model == w2s::model::BOW {
+        anyhow::bail!(
+            "w2s bench times a transformer against PyTorch + transformers; the bag of words has no \
+             PyTorch counterpart: pass a model folder or hub id to --model"
+        );
+    }
     let dir = w2s::model::locate(&a.model)?;
     let model = load(&a, &dir, device)?;
     println!(

@@ -57,9 +57,42 @@ fn help_explains_commands_and_options() {
     }
 }
 
+/// A switch `w2s bench` shares with `w2s run` is written the same way (`--mixed-precision`,
+/// `--mixed-precision=false`); the bag of words, which PyTorch has no counterpart of, is
+/// refused with the reason.
+#[test]
+fn bench_spells_its_switches_as_run_does() {
+    let (run, bench) = (flags("run"), flags("bench"));
+    let switch = |name: &str| format!("{name}[=<BOOL>]");
+    let shared: Vec<_> = bench
+        .iter()
+        .filter(|(name, _)| {
+            run.iter()
+                .any(|(n, h)| n == name && h.starts_with(&switch(n)))
+        })
+        .collect();
+    assert!(shared.len() >= 4, "{shared:?}");
+    for (name, help) in shared {
+        assert!(help.starts_with(&switch(name)), "bench --{name}: {help}");
+    }
+    let o = w2s(&["bench", "--model", "bow", "--mixed-precision=false"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("no PyTorch counterpart"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 /// `w2s run --help` as (flag, help text) pairs, continuation lines joined.
 fn run_flags() -> Vec<(String, String)> {
-    let o = w2s(&["run", "--help"]);
+    flags("run")
+}
+
+/// `w2s CMD --help` as (flag, the line from the flag's name on) pairs, continuation lines
+/// joined.
+fn flags(cmd: &str) -> Vec<(String, String)> {
+    let o = w2s(&[cmd, "--help"]);
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     let mut flags: Vec<(String, String)> = Vec::new();
     for line in out.lines() {
