@@ -8,7 +8,8 @@ Token ids are pseudo-random but the same as w2s's (seeded linear congruential se
   model is put in training mode with every dropout probability at 0, as w2s trains).
 - --lora-targets: PEFT, rank 8, alpha 16, no dropout, on these modules (`w2s bench --lora` passes
   its family table's targets).
-- --mixed-precision: torch.autocast to bf16 around the forward pass (f32 weights).
+- --mixed-precision: torch.autocast to bf16 around the forward pass (f32 weights); inference
+  in one autocast region around its loop, as w2s predicts (weights cast once).
 - --bf16: the backbone's weights in bf16, the head in f32.
 - --fused-adam: torch.optim.Adam(fused=True), the kernel w2s's Adam runs (PyTorch's CPU default
   is the per-tensor loop).
@@ -87,8 +88,11 @@ def main():
     labels = torch.zeros(batch, 2, device=device)
     labels[:, 0] = 1.0
 
+    def autocast():
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.mixed_precision)
+
     def logits():
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.mixed_precision):
+        with autocast():
             h = model(input_ids=ids, attention_mask=mask).last_hidden_state
         pooled = h.mean(1) if a.pooling == "mean" else h[:, -1]
         return head(pooled.float())
@@ -117,7 +121,9 @@ def main():
     train = (time.perf_counter() - t) / steps
     peak = peak_rss()
 
-    with torch.no_grad():
+    # Inference as a prediction loop is written: one autocast region around the batches, so
+    # autocast's cache casts each weight once (nested regions inside keep it).
+    with torch.no_grad(), autocast():
         logits()
         sync()
         t = time.perf_counter()

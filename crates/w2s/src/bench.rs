@@ -96,7 +96,7 @@ pub fn token_ids(batch: i64, seq: i64, vocab: i64) -> Tensor {
 }
 
 /// Time `steps` training steps (forward, backward, Adam) after two warm-up steps, then
-/// `steps` no-grad forward passes. The model comes set up (LoRA, precision) by the caller.
+/// `steps` no-grad forward passes after one warm-up, in one pass as prediction makes them. The model comes set up (LoRA, precision) by the caller.
 pub fn time_w2s(model: &Classifier, vocab: i64, shape: Shape, setup: Setup) -> Result<Timing> {
     let Shape {
         batch, seq, steps, ..
@@ -134,17 +134,21 @@ pub fn time_w2s(model: &Classifier, vocab: i64, shape: Shape, setup: Setup) -> R
     sync(device);
     let train_step_s = t.elapsed().as_secs_f64() / steps as f64;
     let peak_rss = peak_rss();
-    let _guard = tch::no_grad_guard();
-    let _ = model.forward(&b);
-    sync(device);
-    let t = Instant::now();
-    for _ in 0..steps {
+    // Inference as `predict` runs it: one pass over the batches, weights cast once for
+    // mixed precision (the PyTorch side: one autocast region around its loop).
+    let infer_s = crate::model::layers::with_weights_cast_once(|| {
         let _ = model.forward(&b);
-    }
-    sync(device);
+        sync(device);
+        let t = Instant::now();
+        for _ in 0..steps {
+            let _ = model.forward(&b);
+        }
+        sync(device);
+        t.elapsed().as_secs_f64()
+    });
     Ok(Timing {
         train_step_s,
-        infer_examples_per_s: (batch as usize * steps) as f64 / t.elapsed().as_secs_f64(),
+        infer_examples_per_s: (batch as usize * steps) as f64 / infer_s,
         peak_rss,
     })
 }

@@ -64,10 +64,22 @@ pub fn merge(x: &Tensor) -> Tensor {
 /// the fused kernel shares them (`enable_gqa`), as transformers' SDPA path does; with one, they
 /// are repeated first, as transformers' `repeat_kv`.
 pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Mask, bias: Option<&Tensor>) -> Tensor {
+    attend_low(q, k, v, mask, bias).to_kind(q.kind())
+}
+
+/// [`attend`] with the output left in the matmul's kind (bf16 under mixed precision, as
+/// autocast leaves it), for the output projection to read without a cast.
+pub fn attend_low(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: &Mask,
+    bias: Option<&Tensor>,
+) -> Tensor {
     let kind = super::layers::matmul_kind(q);
     if kind != q.kind() {
         let (cq, ck, cv) = (q.to_kind(kind), k.to_kind(kind), v.to_kind(kind));
-        return attend(&cq, &ck, &cv, mask, bias).to_kind(q.kind());
+        return attend_low(&cq, &ck, &cv, mask, bias);
     }
     let groups = q.size()[1] / k.size()[1];
     let shared = groups > 1 && bias.is_none() && !matches!(mask, Mask::Allowed(_));
@@ -146,10 +158,12 @@ pub fn rotate(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Tensor {
     x * cos + rotated * sin
 }
 
-/// The default rotary frequencies: base^(-2i/dims).
+/// The default rotary frequencies, 1 / base^(2i/dims), computed in f32 with transformers'
+/// operations: computed in f64 instead, a third of them differ in the last bit, and under
+/// mixed precision such a difference at position 300 changes what bf16 rounds to.
 pub fn inv_freq(dims: i64, base: f64) -> Tensor {
-    let v: Vec<f32> = (0..dims / 2)
-        .map(|i| (1.0 / base.powf(2.0 * i as f64 / dims as f64)) as f32)
-        .collect();
-    Tensor::from_slice(&v)
+    let exponent = Tensor::arange_start_step(0, dims, 2, (Kind::Int64, tch::Device::Cpu))
+        .to_kind(Kind::Float)
+        / dims as f64;
+    Tensor::pow_scalar(base, &exponent).reciprocal()
 }

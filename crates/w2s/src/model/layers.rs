@@ -1,10 +1,14 @@
 //! Layers that several families share.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use tch::{nn, Kind, Tensor};
 
 thread_local! {
     static BF16_MATMULS: Cell<bool> = const { Cell::new(false) };
+    /// Weights cast for matmuls, by address and kind, within [`with_weights_cast_once`].
+    static CAST_WEIGHTS: RefCell<Option<HashMap<(usize, Kind), Tensor>>> =
+        const { RefCell::new(None) };
 }
 
 /// Mixed precision: run `f` with every projection and attention product of f32 models
@@ -26,6 +30,33 @@ pub fn matmul_kind(x: &Tensor) -> Kind {
     } else {
         x.kind()
     }
+}
+
+/// Run `f`, a pass without gradients over many batches (prediction, features), casting each
+/// weight for bf16 matmuls once instead of once per batch: what PyTorch's autocast cache does
+/// for a loop inside one `autocast` region. Gradients are off inside, so no weight changes
+/// while its cast copy is in use; the copies (half the f32 weights' size) go at the end.
+pub fn with_weights_cast_once<T>(f: impl FnOnce() -> T) -> T {
+    let _no_grad = tch::no_grad_guard();
+    let before = CAST_WEIGHTS.with(|c| c.replace(Some(HashMap::new())));
+    let out = f();
+    CAST_WEIGHTS.with(|c| c.replace(before));
+    out
+}
+
+/// `weight` in `kind` for a matmul: its cast copy, made once within
+/// [`with_weights_cast_once`], else cast now (the autograd graph records the cast).
+pub fn weight_as(weight: &Tensor, kind: Kind) -> Tensor {
+    if weight.kind() == kind {
+        return weight.shallow_clone();
+    }
+    CAST_WEIGHTS.with(|c| match c.borrow_mut().as_mut() {
+        Some(cache) => cache
+            .entry((weight.data_ptr() as usize, kind))
+            .or_insert_with(|| weight.to_kind(kind))
+            .shallow_clone(),
+        None => weight.to_kind(kind),
+    })
 }
 
 /// The activation functions Hugging Face configs name.

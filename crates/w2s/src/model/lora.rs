@@ -166,18 +166,31 @@ impl Linear {
     }
 }
 
+impl Linear {
+    /// The output in the matmul's kind: bf16 under mixed precision, as autocast leaves it, for
+    /// a layer whose output feeds elementwise work and another projection (a gated MLP).
+    pub fn forward_low(&self, x: &Tensor) -> Tensor {
+        let kind = super::layers::matmul_kind(x);
+        if kind == x.kind() {
+            return self.forward(x);
+        }
+        self.forward(&x.to_kind(kind))
+    }
+}
+
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Tensor {
         let kind = super::layers::matmul_kind(x);
-        let cast = |t: &Tensor| t.to_kind(kind);
+        let cast = |t: &Tensor| super::layers::weight_as(t, kind);
         let y = if self.transposed {
-            let y = cast(x).matmul(&cast(&self.weight));
+            let y = x.to_kind(kind).matmul(&cast(&self.weight));
             match &self.bias {
                 Some(b) => y + cast(b),
                 None => y,
             }
         } else {
-            cast(x).linear(&cast(&self.weight), self.bias.as_ref().map(cast).as_ref())
+            x.to_kind(kind)
+                .linear(&cast(&self.weight), self.bias.as_ref().map(cast).as_ref())
         }
         .to_kind(x.kind());
         match &self.adapter {
@@ -195,6 +208,44 @@ impl Module for Linear {
 mod tests {
     use super::*;
     use tch::Device;
+
+    /// Within one prediction pass a weight is cast to bf16 once and the layer's output is the
+    /// same as casting it per call; outside, each call casts (and training's graph records it).
+    #[test]
+    fn a_prediction_pass_casts_each_weight_once_with_the_same_output() {
+        use super::super::layers::{weight_as, with_bf16_matmuls, with_weights_cast_once};
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let mut l = linear(vs.root() / "dense", 8, 4, true, None);
+        tch::no_grad(|| {
+            l.weight
+                .copy_(&Tensor::randn([4, 8], (Kind::Float, Device::Cpu)))
+        });
+        let x = Tensor::randn([3, 8], (Kind::Float, Device::Cpu));
+        let per_call = tch::no_grad(|| with_bf16_matmuls(true, || l.forward(&x)));
+        let (once, same_copy) = with_weights_cast_once(|| {
+            let a = weight_as(&l.weight, Kind::BFloat16);
+            let b = weight_as(&l.weight, Kind::BFloat16);
+            let y = with_bf16_matmuls(true, || l.forward(&x));
+            (y, a.data_ptr() == b.data_ptr())
+        });
+        assert!(same_copy, "one cast copy per weight in a pass");
+        assert_eq!(once.kind(), Kind::Float);
+        assert!(once.equal(&per_call), "{once} vs {per_call}");
+        let (a, b) = (
+            weight_as(&l.weight, Kind::BFloat16),
+            weight_as(&l.weight, Kind::BFloat16),
+        );
+        assert_ne!(
+            a.data_ptr(),
+            b.data_ptr(),
+            "outside a pass, a fresh cast each call"
+        );
+        assert!(
+            a.requires_grad(),
+            "the cast is in the graph, so gradients reach the weight"
+        );
+    }
 
     #[test]
     fn adapter_starts_as_identity_and_merges_exactly() {

@@ -297,7 +297,14 @@ pub fn train(
 /// Pooled backbone features `[n, hidden]` (f32, on the model's device) of token sequences,
 /// batched by length.
 pub fn features(model: &Classifier, ids: &[Vec<i64>], batch_size: usize) -> anyhow::Result<Tensor> {
-    let _guard = tch::no_grad_guard();
+    crate::model::layers::with_weights_cast_once(|| features_here(model, ids, batch_size))
+}
+
+fn features_here(
+    model: &Classifier,
+    ids: &[Vec<i64>],
+    batch_size: usize,
+) -> anyhow::Result<Tensor> {
     let mut order: Vec<usize> = (0..ids.len()).collect();
     order.sort_by_key(|&i| ids[i].len());
     let mut parts = Vec::new();
@@ -338,7 +345,14 @@ pub fn predict(
     ids: &[Vec<i64>],
     batch_size: usize,
 ) -> anyhow::Result<Vec<[f32; 2]>> {
-    let _guard = tch::no_grad_guard();
+    crate::model::layers::with_weights_cast_once(|| predict_here(model, ids, batch_size))
+}
+
+fn predict_here(
+    model: &Classifier,
+    ids: &[Vec<i64>],
+    batch_size: usize,
+) -> anyhow::Result<Vec<[f32; 2]>> {
     let mut order: Vec<usize> = (0..ids.len()).collect();
     order.sort_by_key(|&i| ids[i].len());
     let mut out = vec![[0f32; 2]; ids.len()];
