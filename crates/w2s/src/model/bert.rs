@@ -3,7 +3,7 @@
 //! as in the checkpoint (`embeddings.word_embeddings.weight`,
 //! `encoder.layer.0.attention.self.query.weight`, ...).
 
-use super::attention::{attend, encoder_mask, heads, merge, Mask};
+use super::attention::{attend_low, encoder_mask, heads, merge, Mask};
 use super::checkpoint::{self, Stack};
 use super::layers::{activation, layer_norm};
 use super::lora::{self, Adapters, Linear};
@@ -158,14 +158,16 @@ impl Stack for Bert {
     fn layer(&self, i: usize, xs: &Tensor, allowed: &Mask) -> Tensor {
         let layer = &self.layers[i];
         let n = self.cfg.num_attention_heads;
-        let q = heads(&layer.query.forward(xs), n);
-        let k = heads(&layer.key.forward(xs), n);
-        let v = heads(&layer.value.forward(xs), n);
-        let ctx = merge(&attend(&q, &k, &v, allowed, None));
+        // Under mixed precision, projections' outputs stay bf16 until a residual sum makes them
+        // f32 again, as under autocast (`Linear::forward_low`).
+        let q = heads(&layer.query.forward_low(xs), n);
+        let k = heads(&layer.key.forward_low(xs), n);
+        let v = heads(&layer.value.forward_low(xs), n);
+        let ctx = merge(&attend_low(&q, &k, &v, allowed, None));
         let xs = layer
             .attn_norm
             .forward(&(layer.attn_out.forward(&ctx) + xs));
-        let inner = activation(&self.cfg.hidden_act, &layer.intermediate.forward(&xs));
+        let inner = activation(&self.cfg.hidden_act, &layer.intermediate.forward_low(&xs));
         layer.out_norm.forward(&(layer.out.forward(&inner) + &xs))
     }
 

@@ -2,7 +2,7 @@
 //! (`wte.weight`, `h.0.attn.c_attn.weight`, ...). GPT-2's `Conv1D` layers store their weight
 //! as `[in, out]`, the transpose of a linear layer's ([`lora::conv1d`]).
 
-use super::attention::{attend, decoder_mask, heads, merge, positions, Mask};
+use super::attention::{attend_low, decoder_mask, heads, merge, positions, Mask};
 use super::checkpoint::{self, Stack};
 use super::layers::{activation, layer_norm};
 use super::lora::{self, Adapters, Linear};
@@ -100,7 +100,8 @@ impl Stack for Gpt2 {
 
     fn layer(&self, i: usize, x: &Tensor, allowed: &Mask) -> Tensor {
         let b = &self.blocks[i];
-        let qkv = b.c_attn.forward(&b.ln_1.forward(x)).chunk(3, -1);
+        // Projections' outputs stay bf16 under mixed precision, as under autocast.
+        let qkv = b.c_attn.forward_low(&b.ln_1.forward(x)).chunk(3, -1);
         let (q, k, v) = (
             heads(&qkv[0], self.cfg.n_head),
             heads(&qkv[1], self.cfg.n_head),
@@ -108,10 +109,10 @@ impl Stack for Gpt2 {
         );
         let x = x + b
             .attn_proj
-            .forward(&merge(&attend(&q, &k, &v, allowed, None)));
+            .forward(&merge(&attend_low(&q, &k, &v, allowed, None)));
         let inner = activation(
             &self.cfg.activation_function,
-            &b.c_fc.forward(&b.ln_2.forward(&x)),
+            &b.c_fc.forward_low(&b.ln_2.forward(&x)),
         );
         &x + b.mlp_proj.forward(&inner)
     }

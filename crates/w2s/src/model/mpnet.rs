@@ -3,7 +3,7 @@
 //! layers. Variables named as in the checkpoint (`encoder.layer.0.attention.attn.q.weight`,
 //! `encoder.relative_attention_bias.weight`, ...).
 
-use super::attention::{attend, encoder_mask, heads, merge, Mask};
+use super::attention::{attend_low, encoder_mask, heads, merge, Mask};
 use super::checkpoint::{self, Stack};
 use super::layers::{activation, layer_norm};
 use super::lora::{self, Adapters, Linear};
@@ -172,13 +172,13 @@ impl Stack for Mpnet {
             .unsqueeze(0);
         let n = self.cfg.num_attention_heads;
         let (q, k, v) = (
-            heads(&l.q.forward(x), n),
-            heads(&l.k.forward(x), n),
-            heads(&l.v.forward(x), n),
+            heads(&l.q.forward_low(x), n),
+            heads(&l.k.forward_low(x), n),
+            heads(&l.v.forward_low(x), n),
         );
-        let attn = merge(&attend(&q, &k, &v, &ctx.allowed, Some(&bias)));
+        let attn = merge(&attend_low(&q, &k, &v, &ctx.allowed, Some(&bias)));
         let x = l.attn_norm.forward(&(l.o.forward(&attn) + x));
-        let inner = activation(&self.cfg.hidden_act, &l.intermediate.forward(&x));
+        let inner = activation(&self.cfg.hidden_act, &l.intermediate.forward_low(&x));
         l.out_norm.forward(&(l.out.forward(&inner) + &x))
     }
 

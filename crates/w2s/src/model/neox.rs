@@ -3,7 +3,7 @@
 //! attention and MLP residuals. Variables named as in the checkpoint (`embed_in.weight`,
 //! `layers.0.attention.query_key_value.weight`, ...).
 
-use super::attention::{attend, inv_freq, merge, rotate, RotaryContext};
+use super::attention::{attend_low, inv_freq, merge, rotate, RotaryContext};
 use super::checkpoint::{self, Stack};
 use super::layers::{activation, layer_norm};
 use super::lora::{self, Adapters, Linear};
@@ -130,9 +130,10 @@ impl Stack for Neox {
         let (b, t, h) = x.size3().unwrap();
         let d = h / n;
         // The fused projection is laid out [heads, (q, k, v), head_dim].
+        // Projections' outputs stay bf16 under mixed precision, as under autocast.
         let qkv = l
             .qkv
-            .forward(&l.ln1.forward(x))
+            .forward_low(&l.ln1.forward(x))
             .view([b, t, n, 3 * d])
             .permute([0, 2, 1, 3]);
         let parts = qkv.split(d, 3);
@@ -140,16 +141,20 @@ impl Stack for Neox {
         let k = self.rope(&parts[1], &ctx.cos, &ctx.sin);
         let attn = l
             .dense
-            .forward(&merge(&attend(&q, &k, &parts[2], &ctx.allowed, None)));
-        let mlp_in = if self.cfg.use_parallel_residual {
-            l.ln2.forward(x)
-        } else {
-            l.ln2.forward(&(x + &attn))
+            .forward(&merge(&attend_low(&q, &k, &parts[2], &ctx.allowed, None)));
+        let mlp = |mlp_in: &Tensor| {
+            l.down.forward(&activation(
+                &self.cfg.hidden_act,
+                &l.up.forward_low(&l.ln2.forward(mlp_in)),
+            ))
         };
-        let mlp = l
-            .down
-            .forward(&activation(&self.cfg.hidden_act, &l.up.forward(&mlp_in)));
-        x + attn + mlp
+        // Summed in transformers' order: with bf16 branches the order decides the rounding.
+        if self.cfg.use_parallel_residual {
+            mlp(x) + attn + x
+        } else {
+            let x = x + attn;
+            mlp(&x) + x
+        }
     }
 
     fn finish(&self, x: Tensor) -> Tensor {
