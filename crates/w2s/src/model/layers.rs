@@ -4,10 +4,14 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use tch::{nn, Kind, Tensor};
 
+/// A weight's address, shape and the kind it is cast to: two views of one tensor can share
+/// an address.
+type CastKey = (usize, Vec<i64>, Kind);
+
 thread_local! {
     static BF16_MATMULS: Cell<bool> = const { Cell::new(false) };
-    /// Weights cast for matmuls, by address and kind, within [`with_weights_cast_once`].
-    static CAST_WEIGHTS: RefCell<Option<HashMap<(usize, Kind), Tensor>>> =
+    /// Weights cast for matmuls within [`with_weights_cast_once`].
+    static CAST_WEIGHTS: RefCell<Option<HashMap<CastKey, Tensor>>> =
         const { RefCell::new(None) };
 }
 
@@ -52,7 +56,7 @@ pub fn weight_as(weight: &Tensor, kind: Kind) -> Tensor {
     }
     CAST_WEIGHTS.with(|c| match c.borrow_mut().as_mut() {
         Some(cache) => cache
-            .entry((weight.data_ptr() as usize, kind))
+            .entry((weight.data_ptr() as usize, weight.size(), kind))
             .or_insert_with(|| weight.to_kind(kind))
             .shallow_clone(),
         None => weight.to_kind(kind),
