@@ -164,9 +164,7 @@ impl Linear {
             Some((a, b, scale)) => merge(&self.weight, a, b, *scale, self.transposed),
         }
     }
-}
 
-impl Linear {
     /// The output in the matmul's kind: bf16 under mixed precision, as autocast leaves it, for
     /// a layer whose output feeds elementwise work and another projection (a gated MLP).
     pub fn forward_low(&self, x: &Tensor) -> Tensor {
