@@ -40,6 +40,36 @@ pub fn decoder_mask(mask: &Tensor) -> Mask {
     Mask::Allowed(keys.logical_and(&causal).logical_or(&eye))
 }
 
+impl Mask {
+    /// The rows of this mask for one query per sequence, at positions `at` (`[batch]`): what
+    /// a layer computed at those positions only (`Stack::layer_at`) attends with.
+    pub fn at(&self, at: &Tensor, keys: i64) -> Mask {
+        match self {
+            Mask::All => Mask::All,
+            // Causal: the query at position p sees the keys up to p.
+            Mask::Causal => {
+                let key = Tensor::arange(keys, (Kind::Int64, at.device())).view([1, 1, 1, -1]);
+                Mask::Allowed(key.le_tensor(&at.view([-1, 1, 1, 1])))
+            }
+            Mask::Allowed(m) => Mask::Allowed(at_positions(m, 2, at)),
+        }
+    }
+}
+
+/// `x`'s entries at one position per sequence along dimension `dim` (`at`: `[batch]`, the
+/// batch being dimension 0): `x`'s shape with 1 at `dim`.
+pub fn at_positions(x: &Tensor, dim: i64, at: &Tensor) -> Tensor {
+    let mut shape = x.size();
+    let mut view = vec![1i64; shape.len()];
+    view[0] = -1;
+    shape[dim as usize] = 1;
+    x.gather(
+        dim,
+        &at.view(view.as_slice()).expand(shape.as_slice(), false),
+        false,
+    )
+}
+
 /// Position of each token counted over real tokens only (0 for padding), so that left and
 /// right padding give a sequence the same positions.
 pub fn positions(mask: &Tensor) -> Tensor {
@@ -136,6 +166,15 @@ impl RotaryContext {
             allowed: decoder_mask(mask),
             cos,
             sin,
+        }
+    }
+
+    /// The context of one query per sequence, at positions `at` (`[batch]`).
+    pub fn at(&self, at: &Tensor) -> RotaryContext {
+        RotaryContext {
+            allowed: self.allowed.at(at, self.cos.size()[2]),
+            cos: at_positions(&self.cos, 2, at),
+            sin: at_positions(&self.sin, 2, at),
         }
     }
 }

@@ -125,8 +125,8 @@ impl Bert {
     }
 
     /// Last hidden states `[batch, seq, hidden]`; `mask` is 1 on tokens, 0 on padding.
-    pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Tensor {
-        checkpoint::forward(self, ids, mask)
+    pub fn forward(&self, ids: &Tensor, mask: &Tensor, at: Option<&Tensor>) -> Tensor {
+        checkpoint::forward(self, ids, mask, at)
     }
 }
 
@@ -155,7 +155,7 @@ impl Stack for Bert {
         self.layers.len()
     }
 
-    fn layer(&self, i: usize, xs: &Tensor, allowed: &Mask) -> Tensor {
+    fn layer(&self, i: usize, xs: &Tensor, allowed: &Mask, at: Option<&Tensor>) -> Tensor {
         let layer = &self.layers[i];
         let n = self.cfg.num_attention_heads;
         // Under mixed precision, projections' outputs stay bf16 until a residual sum makes them
@@ -168,7 +168,8 @@ impl Stack for Bert {
             .attn_norm
             .forward(&(layer.attn_out.forward(&ctx) + xs));
         let inner = activation(&self.cfg.hidden_act, &layer.intermediate.forward_low(&xs));
-        layer.out_norm.forward(&(layer.out.forward(&inner) + &xs))
+        let y = layer.out_norm.forward(&(layer.out.forward(&inner) + &xs));
+        checkpoint::rows(y, at)
     }
 
     fn finish(&self, x: Tensor) -> Tensor {

@@ -2,7 +2,7 @@
 //! (`wte.weight`, `h.0.attn.c_attn.weight`, ...). GPT-2's `Conv1D` layers store their weight
 //! as `[in, out]`, the transpose of a linear layer's ([`lora::conv1d`]).
 
-use super::attention::{attend_low, decoder_mask, heads, merge, positions, Mask};
+use super::attention::{at_positions, attend_low, decoder_mask, heads, merge, positions, Mask};
 use super::checkpoint::{self, Stack};
 use super::layers::{activation, layer_norm};
 use super::lora::{self, Adapters, Linear};
@@ -78,8 +78,8 @@ impl Gpt2 {
 
     /// Last hidden states `[batch, seq, hidden]`. Positions count real tokens only, so a
     /// left-padded sequence gets the same states as a right-padded one.
-    pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Tensor {
-        checkpoint::forward(self, ids, mask)
+    pub fn forward(&self, ids: &Tensor, mask: &Tensor, at: Option<&Tensor>) -> Tensor {
+        checkpoint::forward(self, ids, mask, at)
     }
 }
 
@@ -98,7 +98,9 @@ impl Stack for Gpt2 {
         self.blocks.len()
     }
 
-    fn layer(&self, i: usize, x: &Tensor, allowed: &Mask) -> Tensor {
+    /// A block's output at every position, or at the positions `at` only (one per
+    /// sequence): keys and values from every position, the queries and the rest at `at`.
+    fn layer(&self, i: usize, x: &Tensor, allowed: &Mask, at: Option<&Tensor>) -> Tensor {
         let b = &self.blocks[i];
         // Projections' outputs stay bf16 under mixed precision, as under autocast.
         let qkv = b.c_attn.forward_low(&b.ln_1.forward(x)).chunk(3, -1);
@@ -107,6 +109,12 @@ impl Stack for Gpt2 {
             heads(&qkv[1], self.cfg.n_head),
             heads(&qkv[2], self.cfg.n_head),
         );
+        let rows = at.map(|at| allowed.at(at, x.size()[1]));
+        let allowed = rows.as_ref().unwrap_or(allowed);
+        let (x, q) = match at {
+            Some(at) => (at_positions(x, 1, at), at_positions(&q, 2, at)),
+            None => (x.shallow_clone(), q),
+        };
         let x = x + b
             .attn_proj
             .forward(&merge(&attend_low(&q, &k, &v, allowed, None)));

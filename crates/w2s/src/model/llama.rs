@@ -3,7 +3,7 @@
 //! Qwen2 differs only by biases on the query, key and value projections. Variables are named
 //! as in the checkpoint (`embed_tokens.weight`, `layers.0.self_attn.q_proj.weight`, ...).
 
-use super::attention::{attend_low, heads, inv_freq, merge, rotate, RotaryContext};
+use super::attention::{at_positions, attend_low, heads, inv_freq, merge, rotate, RotaryContext};
 use super::checkpoint::{self, Stack};
 use super::lora::{self, Adapters, Linear};
 use anyhow::Result;
@@ -190,9 +190,10 @@ impl Llama {
         })
     }
 
-    /// Last hidden states `[batch, seq, hidden]`, positions counted over real tokens.
-    pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Tensor {
-        checkpoint::forward(self, ids, mask)
+    /// Last hidden states `[batch, seq, hidden]` (or at `at`: [`checkpoint::forward`]),
+    /// positions counted over real tokens.
+    pub fn forward(&self, ids: &Tensor, mask: &Tensor, at: Option<&Tensor>) -> Tensor {
+        checkpoint::forward(self, ids, mask, at)
     }
 }
 
@@ -211,15 +212,23 @@ impl Stack for Llama {
         self.layers.len()
     }
 
-    fn layer(&self, i: usize, x: &Tensor, ctx: &RotaryContext) -> Tensor {
+    /// A layer's output at every position, or at the positions `at` only (one per
+    /// sequence): keys and values from every position, the rest from those rows.
+    fn layer(&self, i: usize, x: &Tensor, ctx: &RotaryContext, at: Option<&Tensor>) -> Tensor {
         let l = &self.layers[i];
         let n = self.cfg.num_attention_heads;
         let kv = self.cfg.num_key_value_heads.unwrap_or(n);
         let hnorm = l.input_norm.forward(x);
-        let q = rotate(&heads(&l.q.forward_low(&hnorm), n), &ctx.cos, &ctx.sin);
         let k = rotate(&heads(&l.k.forward_low(&hnorm), kv), &ctx.cos, &ctx.sin);
         // Grouped-query attention: each key/value head serves n / kv query heads (`attend`).
         let v = heads(&l.v.forward_low(&hnorm), kv);
+        let rows = at.map(|at| ctx.at(at));
+        let ctx = rows.as_ref().unwrap_or(ctx);
+        let (x, hnorm) = match at {
+            Some(at) => (at_positions(x, 1, at), at_positions(&hnorm, 1, at)),
+            None => (x.shallow_clone(), hnorm),
+        };
+        let q = rotate(&heads(&l.q.forward_low(&hnorm), n), &ctx.cos, &ctx.sin);
         let x = x + l
             .o
             .forward(&merge(&attend_low(&q, &k, &v, &ctx.allowed, None)));

@@ -135,9 +135,9 @@ impl Classifier {
         };
         let value = layers::with_bf16_matmuls(self.mixed_precision, || {
             if checkpointing {
-                self.backward_through_layers(batch, top)
+                self.backward_through_layers(batch, None, top)
             } else {
-                let (loss, value) = top(&self.hidden_states(batch));
+                let (loss, value) = top(&self.hidden_states(batch, None));
                 loss.backward();
                 value
             }

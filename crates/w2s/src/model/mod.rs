@@ -193,22 +193,43 @@ impl Classifier {
     }
 
     fn features_here(&self, batch: &Batch) -> Tensor {
-        pair_difference(
-            pool(&self.hidden_states(batch), &batch.mask, self.pooling),
-            batch.pairs,
-        )
+        let at = self.pooled_at(batch);
+        let hidden = self.hidden_states(batch, at.as_ref());
+        self.pooled(&hidden, batch, at.is_some())
+    }
+
+    /// Where the head reads one position per sequence (first- and last-token pooling): those
+    /// positions, `[rows]`, for the last layer to be computed there only.
+    fn pooled_at(&self, batch: &Batch) -> Option<Tensor> {
+        match (&self.backbone, self.pooling) {
+            (Backbone::Bow(_), _) | (_, Pooling::Mean) => None,
+            (_, Pooling::First) => Some(batch.mask.zeros_like().select(1, 0)),
+            (_, Pooling::Last) => Some(last_positions(&batch.mask)),
+        }
+    }
+
+    /// The head's features from the last hidden states (`at_rows`: they are already the
+    /// pooled rows, `[rows, 1, hidden]`).
+    fn pooled(&self, hidden: &Tensor, batch: &Batch, at_rows: bool) -> Tensor {
+        let pooled = if at_rows {
+            hidden.squeeze_dim(1)
+        } else {
+            pool(hidden, &batch.mask, self.pooling)
+        };
+        pair_difference(pooled, batch.pairs)
     }
 
     /// The backbone's last hidden states `[rows, seq, hidden]` (a pair's two sequences are
-    /// two rows).
-    fn hidden_states(&self, batch: &Batch) -> Tensor {
+    /// two rows), or `[rows, 1, hidden]` at the positions `at`.
+    fn hidden_states(&self, batch: &Batch, at: Option<&Tensor>) -> Tensor {
+        let (ids, mask) = (&batch.ids, &batch.mask);
         match &self.backbone {
-            Backbone::Bow(m) => m.forward(&batch.ids),
-            Backbone::Bert(m) => m.forward(&batch.ids, &batch.mask),
-            Backbone::Mpnet(m) => m.forward(&batch.ids, &batch.mask),
-            Backbone::Gpt2(m) => m.forward(&batch.ids, &batch.mask),
-            Backbone::Llama(m) => m.forward(&batch.ids, &batch.mask),
-            Backbone::Neox(m) => m.forward(&batch.ids, &batch.mask),
+            Backbone::Bow(m) => m.forward(ids),
+            Backbone::Bert(m) => m.forward(ids, mask, at),
+            Backbone::Mpnet(m) => m.forward(ids, mask, at),
+            Backbone::Gpt2(m) => m.forward(ids, mask, at),
+            Backbone::Llama(m) => m.forward(ids, mask, at),
+            Backbone::Neox(m) => m.forward(ids, mask, at),
         }
     }
 
@@ -220,8 +241,9 @@ impl Classifier {
         batch: &Batch,
         loss: impl FnOnce(&Tensor) -> anyhow::Result<Tensor>,
     ) -> anyhow::Result<(Tensor, Tensor)> {
+        let at = self.pooled_at(batch);
         let top = |hidden: &Tensor| {
-            let pooled = pair_difference(pool(hidden, &batch.mask, self.pooling), batch.pairs);
+            let pooled = self.pooled(hidden, batch, at.is_some());
             let logits = self.head_forward(&pooled);
             match loss(&logits) {
                 Ok(value) => {
@@ -233,24 +255,25 @@ impl Classifier {
             }
         };
         layers::with_bf16_matmuls(self.mixed_precision, || {
-            self.backward_through_layers(batch, top)
+            self.backward_through_layers(batch, at.as_ref(), top)
         })
     }
 
     /// [`checkpoint::backward`] on this backbone: backpropagate `top(last hidden states)`'s
-    /// first value, recomputing each layer; returns its second.
+    /// first value (the states at `at` if given), recomputing each layer; returns its second.
     fn backward_through_layers<T>(
         &self,
         batch: &Batch,
+        at: Option<&Tensor>,
         top: impl FnOnce(&Tensor) -> (Tensor, T),
     ) -> T {
         let (ids, mask) = (&batch.ids, &batch.mask);
         match &self.backbone {
-            Backbone::Bert(m) => checkpoint::backward(m, ids, mask, top),
-            Backbone::Mpnet(m) => checkpoint::backward(m, ids, mask, top),
-            Backbone::Gpt2(m) => checkpoint::backward(m, ids, mask, top),
-            Backbone::Llama(m) => checkpoint::backward(m, ids, mask, top),
-            Backbone::Neox(m) => checkpoint::backward(m, ids, mask, top),
+            Backbone::Bert(m) => checkpoint::backward(m, ids, mask, at, top),
+            Backbone::Mpnet(m) => checkpoint::backward(m, ids, mask, at, top),
+            Backbone::Gpt2(m) => checkpoint::backward(m, ids, mask, at, top),
+            Backbone::Llama(m) => checkpoint::backward(m, ids, mask, at, top),
+            Backbone::Neox(m) => checkpoint::backward(m, ids, mask, at, top),
             // No layers to recompute.
             Backbone::Bow(m) => {
                 let (value, out) = top(&m.forward(ids));
@@ -494,18 +517,16 @@ pub fn pool(hidden: &Tensor, mask: &Tensor, pooling: Pooling) -> Tensor {
                 / m.sum_dim_intlist(1, false, hidden.kind()).clamp_min(1.0)
         }
         Pooling::First => hidden.select(1, 0),
-        Pooling::Last => {
-            // Index of the last 1 in each mask row, whichever side the padding is on:
-            // argmax of position * mask.
-            let t = mask.size()[1];
-            let positions = Tensor::arange(t, (Kind::Int64, mask.device())).unsqueeze(0);
-            let last = (positions * mask).argmax(1, false);
-            let h = hidden.size()[2];
-            hidden
-                .gather(1, &last.view([-1, 1, 1]).expand([-1, 1, h], false), false)
-                .squeeze_dim(1)
-        }
+        Pooling::Last => attention::at_positions(hidden, 1, &last_positions(mask)).squeeze_dim(1),
     }
+}
+
+/// Index of the last 1 in each mask row `[rows]`, whichever side the padding is on: argmax of
+/// position * mask.
+pub fn last_positions(mask: &Tensor) -> Tensor {
+    let t = mask.size()[1];
+    let positions = Tensor::arange(t, (Kind::Int64, mask.device())).unsqueeze(0);
+    (positions * mask).argmax(1, false)
 }
 
 #[cfg(test)]

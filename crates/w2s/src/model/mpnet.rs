@@ -126,8 +126,8 @@ impl Mpnet {
         }
     }
 
-    pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Tensor {
-        checkpoint::forward(self, ids, mask)
+    pub fn forward(&self, ids: &Tensor, mask: &Tensor, at: Option<&Tensor>) -> Tensor {
+        checkpoint::forward(self, ids, mask, at)
     }
 }
 
@@ -161,7 +161,7 @@ impl Stack for Mpnet {
         self.layers.len()
     }
 
-    fn layer(&self, i: usize, x: &Tensor, ctx: &Context) -> Tensor {
+    fn layer(&self, i: usize, x: &Tensor, ctx: &Context, at: Option<&Tensor>) -> Tensor {
         let l = &self.layers[i];
         // The bias is a lookup of a parameter: each layer looks it up itself so that a
         // recomputed layer's gradient reaches the table (a cheap gather, seq x seq x heads).
@@ -179,7 +179,8 @@ impl Stack for Mpnet {
         let attn = merge(&attend_low(&q, &k, &v, &ctx.allowed, Some(&bias)));
         let x = l.attn_norm.forward(&(l.o.forward(&attn) + x));
         let inner = activation(&self.cfg.hidden_act, &l.intermediate.forward_low(&x));
-        l.out_norm.forward(&(l.out.forward(&inner) + &x))
+        let y = l.out_norm.forward(&(l.out.forward(&inner) + &x));
+        checkpoint::rows(y, at)
     }
 
     fn finish(&self, x: Tensor) -> Tensor {

@@ -3,7 +3,7 @@
 //! attention and MLP residuals. Variables named as in the checkpoint (`embed_in.weight`,
 //! `layers.0.attention.query_key_value.weight`, ...).
 
-use super::attention::{attend_low, inv_freq, merge, rotate, RotaryContext};
+use super::attention::{at_positions, attend_low, inv_freq, merge, rotate, RotaryContext};
 use super::checkpoint::{self, Stack};
 use super::layers::{activation, layer_norm};
 use super::lora::{self, Adapters, Linear};
@@ -104,8 +104,8 @@ impl Neox {
         Tensor::cat(&[&rotated, &x.narrow(3, r, d - r)], 3)
     }
 
-    pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Tensor {
-        checkpoint::forward(self, ids, mask)
+    pub fn forward(&self, ids: &Tensor, mask: &Tensor, at: Option<&Tensor>) -> Tensor {
+        checkpoint::forward(self, ids, mask, at)
     }
 }
 
@@ -124,7 +124,9 @@ impl Stack for Neox {
         self.layers.len()
     }
 
-    fn layer(&self, i: usize, x: &Tensor, ctx: &RotaryContext) -> Tensor {
+    /// A layer's output at every position, or at the positions `at` only (one per
+    /// sequence): keys and values from every position, the queries and the rest at `at`.
+    fn layer(&self, i: usize, x: &Tensor, ctx: &RotaryContext, at: Option<&Tensor>) -> Tensor {
         let l = &self.layers[i];
         let n = self.cfg.num_attention_heads;
         let (b, t, h) = x.size3().unwrap();
@@ -139,9 +141,16 @@ impl Stack for Neox {
         let parts = qkv.split(d, 3);
         let q = self.rope(&parts[0], &ctx.cos, &ctx.sin);
         let k = self.rope(&parts[1], &ctx.cos, &ctx.sin);
+        let allowed = at.map(|at| ctx.allowed.at(at, t));
+        let allowed = allowed.as_ref().unwrap_or(&ctx.allowed);
+        let (x, q) = match at {
+            Some(at) => (at_positions(x, 1, at), at_positions(&q, 2, at)),
+            None => (x.shallow_clone(), q),
+        };
+        let x = &x;
         let attn = l
             .dense
-            .forward(&merge(&attend_low(&q, &k, &parts[2], &ctx.allowed, None)));
+            .forward(&merge(&attend_low(&q, &k, &parts[2], allowed, None)));
         let mlp = |mlp_in: &Tensor| {
             l.down.forward(&activation(
                 &self.cfg.hidden_act,
