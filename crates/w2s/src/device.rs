@@ -5,6 +5,25 @@
 use anyhow::{bail, Result};
 use tch::Device;
 
+/// Keep the host memory a step frees for the next step's allocations instead of handing it
+/// back to the system. A training step frees and allocates the same hundreds of megabytes of
+/// activations; with glibc's defaults (blocks from 128 KB up mapped and unmapped, the heap's
+/// top trimmed past 128 KB) every step faults those pages in and zeroes them again: 8-15% of a
+/// SmolLM2 step on the CPU (docs/BENCHMARKS.md). Every block now comes from the heap (none
+/// is mapped on its own: some freed each step, such as the embedding's gradient, are over the
+/// 32 MB a threshold can reach), and the heap is trimmed only past 2 GB free. The peak is
+/// unchanged; memory freed after it stays with the process until it exits, which is why the
+/// whole-process front ends call this (the `w2s` binary, so also sweep workers) and the
+/// Python module, which lives in the user's interpreter, does not. Elsewhere than glibc, nothing.
+pub fn keep_freed_host_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called at startup, before any thread.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_MAX, 0);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
+}
+
 /// `auto`, `cpu`, `cuda`, `cuda:N` or `mps`. `auto` is the first CUDA device if libtorch
 /// sees one, else Apple's MPS if present, else the CPU.
 pub fn parse_device(s: &str) -> Result<Device> {
