@@ -6,7 +6,8 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    w2s::device::keep_freed_host_memory();
+    // Not a failure where the allocator is not glibc's: the default settings then stay.
+    let _ = w2s::device::keep_freed_host_memory();
     let exe = std::env::current_exe().unwrap_or_else(|_| "w2s".into());
     std::process::exit(w2s_cli::main(std::env::args_os(), exe));
 }

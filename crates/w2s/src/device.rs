@@ -14,14 +14,17 @@ use tch::Device;
 /// 32 MB a threshold can reach), and the heap is trimmed only past 2 GB free. The peak is
 /// unchanged; memory freed after it stays with the process until it exits, which is why the
 /// whole-process front ends call this (the `w2s` binary, so also sweep workers) and the
-/// Python module, which lives in the user's interpreter, does not. Elsewhere than glibc, nothing.
-pub fn keep_freed_host_memory() {
+/// Python module, which lives in the user's interpreter, does not. Returns whether the
+/// allocator took both settings (elsewhere than glibc, nothing is set: false).
+pub fn keep_freed_host_memory() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters; called at startup, before any thread.
     unsafe {
-        libc::mallopt(libc::M_MMAP_MAX, 0);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+        libc::mallopt(libc::M_MMAP_MAX, 0) == 1
+            && libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX) == 1
     }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    false
 }
 
 /// `auto`, `cpu`, `cuda`, `cuda:N` or `mps`. `auto` is the first CUDA device if libtorch
@@ -219,6 +222,13 @@ mod tests {
         let total = total_bytes(tch::Device::Cpu).unwrap();
         let free = free_bytes(tch::Device::Cpu).unwrap();
         assert!(free <= total && total > 100 << 20, "{free} / {total}");
+    }
+
+    /// glibc takes both settings (this project builds and tests on glibc Linux).
+    #[test]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn glibc_keeps_freed_host_memory() {
+        assert!(keep_freed_host_memory());
     }
 
     #[test]
