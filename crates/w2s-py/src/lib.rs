@@ -325,9 +325,11 @@ fn keys(py: Python) -> PyResult<PyObject> {
 }
 
 /// The `w2s` program itself, as the package's `w2s` command runs it; `exe` is that command,
-/// for the workers a sweep starts. Returns the exit code.
+/// for the workers a sweep starts. Returns the exit code. The process is the command's own,
+/// so it takes the binary's allocator setting ([`w2s::device::keep_freed_host_memory`]).
 #[pyfunction]
 fn cli(py: Python, argv: Vec<String>, exe: PathBuf) -> i32 {
+    let _ = w2s::device::keep_freed_host_memory();
     py.allow_threads(|| w2s_cli::main(argv.into_iter().map(Into::into), exe))
 }
 

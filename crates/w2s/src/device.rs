@@ -13,8 +13,9 @@ use tch::Device;
 /// is mapped on its own: some freed each step, such as the embedding's gradient, are over the
 /// 32 MB a threshold can reach), and the heap is trimmed only past 2 GB free. The peak is
 /// unchanged; memory freed after it stays with the process until it exits, which is why the
-/// whole-process front ends call this (the `w2s` binary, so also sweep workers) and the
-/// Python module, which lives in the user's interpreter, does not. Returns whether the
+/// whole-process front ends call this (the `w2s` binary and the Python package's `w2s`
+/// command, so also sweep workers) and the Python module's functions, which live in the user's
+/// interpreter, do not. Returns whether the
 /// allocator took both settings (elsewhere than glibc, nothing is set: false).
 pub fn keep_freed_host_memory() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
