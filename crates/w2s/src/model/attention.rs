@@ -42,7 +42,7 @@ pub fn decoder_mask(mask: &Tensor) -> Mask {
 
 impl Mask {
     /// The rows of this mask for one query per sequence, at positions `at` (`[batch]`): what
-    /// a layer computed at those positions only (`Stack::layer_at`) attends with.
+    /// a layer computed at those positions only (`Stack::layer` with `at`) attends with.
     pub fn at(&self, at: &Tensor, keys: i64) -> Mask {
         match self {
             Mask::All => Mask::All,
