@@ -15,8 +15,8 @@ use tch::Device;
 /// unchanged; memory freed after it stays with the process until it exits, which is why the
 /// whole-process front ends call this (the `w2s` binary and the Python package's `w2s`
 /// command, so also sweep workers) and the Python module's functions, which live in the user's
-/// interpreter, do not. Returns whether the
-/// allocator took both settings (elsewhere than glibc, nothing is set: false).
+/// interpreter, do not. Returns whether the allocator took both settings (elsewhere than
+/// glibc, nothing is set: false).
 pub fn keep_freed_host_memory() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters; called at startup, before any thread.

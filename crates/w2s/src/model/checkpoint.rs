@@ -25,9 +25,8 @@ pub trait Stack {
     fn depth(&self) -> usize;
     /// Layer `i`'s output `[batch, seq, hidden]`, or with `at` (`[batch]`, one position per
     /// sequence) its output at those positions, `[batch, 1, hidden]`: decoders compute only
-    /// what those rows need; the encoders, which pool the mean of every position (so `at`
-    /// reaches them only with first-token pooling), the whole layer and then its rows
-    /// ([`rows`]).
+    /// what those rows need; the encoders (which pool the mean, so w2s never passes them
+    /// `at`) the whole layer and then its rows ([`rows`]).
     fn layer(&self, i: usize, x: &Tensor, ctx: &Self::Context, at: Option<&Tensor>) -> Tensor;
     /// The last hidden states from the last layer's output (a final norm, or nothing).
     fn finish(&self, x: Tensor) -> Tensor;

@@ -198,14 +198,10 @@ impl Classifier {
         self.pooled(&hidden, batch, at.is_some())
     }
 
-    /// Where the head reads one position per sequence (first- and last-token pooling): those
-    /// positions, `[rows]`, for the last layer to be computed there only.
+    /// Where the head reads one position per sequence (last-token pooling, the decoders'):
+    /// those positions, `[rows]`, for the last layer to be computed there only.
     fn pooled_at(&self, batch: &Batch) -> Option<Tensor> {
-        match (&self.backbone, self.pooling) {
-            (Backbone::Bow(_), _) | (_, Pooling::Mean) => None,
-            (_, Pooling::First) => Some(batch.mask.zeros_like().select(1, 0)),
-            (_, Pooling::Last) => Some(last_positions(&batch.mask)),
-        }
+        (self.pooling == Pooling::Last).then(|| last_positions(&batch.mask))
     }
 
     /// The head's features from the last hidden states (`at_rows`: they are already the
